@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes of the binary.
+const (
+	exitOK     = 0 // the command did what it was asked
+	exitFailed = 1 // the command ran and failed (unreachable service, bad data, refused migration)
+	exitUsage  = 2 // the command line or configuration is invalid; nothing was done
+)
+
+// command is one subcommand: its flags are registered on a fresh flag set by setup, which
+// returns the function that runs it once the flags are parsed, validated and printed (for
+// --check-config).
+type command struct {
+	name    string
+	summary string
+	setup   func(c *cli) (runFunc, error)
+}
+
+// runFunc runs a parsed and validated subcommand.
+type runFunc func(ctx context.Context) error
+
+func commands() []command {
+	return []command{
+		{name: "version", summary: "print the version, commit and build date", setup: setupVersion},
+		{name: "migrate", summary: "apply pending ClickHouse migrations (idempotent)", setup: setupMigrate},
+		{name: "topics", summary: "create the Kafka topics with their declared configs (idempotent)", setup: setupTopics},
+	}
+}
+
+// usageError marks errors in the command line or configuration: they exit with exitUsage.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		return exitOK
+	}
+	name := args[0]
+	var cmd *command
+	for _, c := range commands() {
+		if c.name == name {
+			c := c
+			cmd = &c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "hashatlas: unknown command %q (try: %s)\n", name, strings.Join(commandNames(), ", "))
+		return exitUsage
+	}
+
+	c := newCLI(name, stdout, stderr)
+	runFn, err := cmd.setup(c)
+	if err == nil {
+		err = c.parse(args[1:])
+	}
+	if err == nil && c.checkConfig {
+		c.printConfig()
+		return exitOK
+	}
+	if err != nil {
+		if errors.Is(err, errHelp) {
+			c.printHelp(cmd.summary)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "hashatlas %s: %v\n", name, err)
+		return exitUsage
+	}
+	defer c.close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runFn(ctx); err != nil {
+		fmt.Fprintf(stderr, "hashatlas %s: %v\n", name, oneLine(err))
+		var ue usageError
+		if errors.As(err, &ue) {
+			return exitUsage
+		}
+		return exitFailed
+	}
+	return exitOK
+}
+
+// oneLine folds a multi-line error (errors.Join) into one line, so a failing command prints
+// exactly one line that says what to fix.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintf(w, "hashatlas estimates where the world's Bitcoin hashrate sits, country by country.\n\n")
+	fmt.Fprintf(w, "Usage: hashatlas COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nEvery flag can also be set by environment: --kafka.brokers is HASHATLAS_KAFKA_BROKERS.\n")
+	fmt.Fprintf(w, "Every command takes --check-config: validate, print the effective config, exit.\n")
+	fmt.Fprintf(w, "Run 'hashatlas COMMAND --help' for its flags.\n")
+}

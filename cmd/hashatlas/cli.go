@@ -1,0 +1,251 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+)
+
+// envPrefix is prepended to a flag's upper-cased name (dots and dashes become underscores) to
+// give its environment fallback: --kafka.brokers is HASHATLAS_KAFKA_BROKERS.
+const envPrefix = "HASHATLAS_"
+
+var errHelp = errors.New("help requested")
+
+// cli holds what every subcommand shares: its flag set, the logging and metrics flags, the
+// validators registered by the components it uses, and what to release when it ends.
+type cli struct {
+	name   string
+	fs     *flag.FlagSet
+	stdout io.Writer
+	stderr io.Writer
+
+	logFormat     string
+	logLevel      string
+	metricsListen string
+	checkConfig   bool
+
+	validators []func() error
+	sources    map[string]string // flag name -> "flag" | "env"
+	closers    []func()
+
+	log      *logrus.Logger
+	registry *prometheus.Registry
+}
+
+func newCLI(name string, stdout, stderr io.Writer) *cli {
+	c := &cli{
+		name:    name,
+		fs:      flag.NewFlagSet("hashatlas "+name, flag.ContinueOnError),
+		stdout:  stdout,
+		stderr:  stderr,
+		sources: map[string]string{},
+	}
+	c.fs.SetOutput(io.Discard)
+	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text (for terminals) or json (for log collectors)")
+	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn or error")
+	c.fs.StringVar(&c.metricsListen, "metrics.listen", "", "serve Prometheus metrics on this host:port at /metrics while the command runs (empty: off)")
+	c.fs.BoolVar(&c.checkConfig, "check-config", false, "validate the configuration, print it with secrets masked, and exit 0 (valid) or 2 (invalid)")
+	c.addValidator(c.validateCommon)
+	return c
+}
+
+// addValidator registers a component's Validate, called after flags and environment are read.
+func (c *cli) addValidator(v func() error) { c.validators = append(c.validators, v) }
+
+// onClose registers a release function; they run in reverse order when the command ends.
+func (c *cli) onClose(f func()) { c.closers = append(c.closers, f) }
+
+func (c *cli) close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+}
+
+// envName is the environment variable that backs a flag.
+func envName(flagName string) string {
+	r := strings.NewReplacer(".", "_", "-", "_")
+	return envPrefix + strings.ToUpper(r.Replace(flagName))
+}
+
+// parse reads the command line, then the environment for every flag not given on the command
+// line, then runs all validators. Every error is one line naming the flag and its variable.
+func (c *cli) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp
+		}
+		return describeFlagError(err)
+	}
+	if c.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags are --name=value)", c.fs.Arg(0))
+	}
+	c.fs.Visit(func(f *flag.Flag) { c.sources[f.Name] = "flag" })
+	var envErr error
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if envErr != nil || c.sources[f.Name] != "" {
+			return
+		}
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok {
+			return
+		}
+		if err := c.fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("invalid value %q in %s (flag --%s): %v", maskIfSecret(f.Name, v), envName(f.Name), f.Name, err)
+			return
+		}
+		c.sources[f.Name] = "env"
+	})
+	if envErr != nil {
+		return envErr
+	}
+	for _, v := range c.validators {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// describeFlagError rewrites the flag package's parse errors so they name the variable too.
+func describeFlagError(err error) error {
+	msg := err.Error()
+	// The flag package says: invalid value "x" for flag -name: reason
+	if i := strings.Index(msg, " for flag -"); i >= 0 {
+		rest := msg[i+len(" for flag -"):]
+		name, reason, _ := strings.Cut(rest, ": ")
+		return fmt.Errorf("%s for --%s (env %s): %s", msg[:i], name, envName(name), reason)
+	}
+	if strings.HasPrefix(msg, "flag provided but not defined: -") {
+		name := strings.TrimPrefix(msg, "flag provided but not defined: -")
+		return fmt.Errorf("unknown flag --%s (see --help)", strings.TrimPrefix(name, "-"))
+	}
+	return err
+}
+
+func (c *cli) validateCommon() error {
+	switch c.logFormat {
+	case "text", "json":
+	default:
+		return flagErr("log.format", c.logFormat, "must be text or json")
+	}
+	if _, err := logrus.ParseLevel(c.logLevel); err != nil || c.logLevel == "panic" || c.logLevel == "fatal" || c.logLevel == "trace" {
+		return flagErr("log.level", c.logLevel, "must be debug, info, warn or error")
+	}
+	if c.metricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.metricsListen); err != nil || port == "" {
+			return flagErr("metrics.listen", c.metricsListen, "must be host:port or :port")
+		}
+	}
+	return nil
+}
+
+// flagErr is the one-line error for an invalid flag value.
+func flagErr(name, value, reason string) error {
+	return fmt.Errorf("invalid --%s %q (env %s): %s", name, maskIfSecret(name, value), envName(name), reason)
+}
+
+// secretFlag reports whether a flag holds a secret that must never be printed or logged.
+func secretFlag(name string) bool {
+	for _, s := range []string{"password", "secret", "token", "api-key", "apikey"} {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func maskIfSecret(name, value string) string {
+	if secretFlag(name) && value != "" {
+		return "***"
+	}
+	return value
+}
+
+// printConfig prints the effective configuration, one flag a line, with where each value
+// came from; secrets are masked.
+func (c *cli) printConfig() {
+	fmt.Fprintf(c.stdout, "# hashatlas %s: configuration is valid\n", c.name)
+	var lines []string
+	c.fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == "check-config" {
+			return
+		}
+		src := c.sources[f.Name]
+		if src == "" {
+			src = "default"
+		} else if src == "env" {
+			src = "env " + envName(f.Name)
+		}
+		lines = append(lines, fmt.Sprintf("%s=%s\t# %s", f.Name, maskIfSecret(f.Name, f.Value.String()), src))
+	})
+	sort.Strings(lines)
+	for _, l := range lines {
+		fmt.Fprintln(c.stdout, l)
+	}
+}
+
+func (c *cli) printHelp(summary string) {
+	fmt.Fprintf(c.stdout, "hashatlas %s: %s\n\nFlags (each also read from its environment variable):\n", c.name, summary)
+	c.fs.VisitAll(func(f *flag.Flag) {
+		def := f.DefValue
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(c.stdout, "  --%s (%s, default %s)\n      %s\n", f.Name, envName(f.Name), def, f.Usage)
+	})
+}
+
+// logger builds the command's logger from --log.format and --log.level (both validated).
+func (c *cli) logger() *logrus.Logger {
+	if c.log != nil {
+		return c.log
+	}
+	l := logrus.New()
+	l.SetOutput(c.stderr)
+	if c.logFormat == "json" {
+		l.SetFormatter(&logrus.JSONFormatter{TimestampFormat: time.RFC3339Nano})
+	} else {
+		l.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: time.RFC3339})
+	}
+	lvl, _ := logrus.ParseLevel(c.logLevel)
+	l.SetLevel(lvl)
+	c.log = l
+	return l
+}
+
+// metrics returns the command's Prometheus registry, and serves it on --metrics.listen when set.
+func (c *cli) metrics() (*prometheus.Registry, error) {
+	if c.registry != nil {
+		return c.registry, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	c.registry = reg
+	if c.metricsListen == "" {
+		return reg, nil
+	}
+	ln, err := net.Listen("tcp", c.metricsListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics on %s (--metrics.listen / %s): %w", c.metricsListen, envName("metrics.listen"), err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	c.onClose(func() { _ = srv.Close() })
+	c.logger().WithField("addr", ln.Addr().String()).Info("serving metrics")
+	return reg, nil
+}

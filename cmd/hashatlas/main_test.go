@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+)
+
+// runCmd runs the binary's entry point in-process and returns exit code, stdout and stderr.
+func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// testClickHouseAddr is the shared test server (started by make test).
+func testClickHouseAddr() string {
+	if a := os.Getenv("HASHATLAS_TEST_CLICKHOUSE_ADDR"); a != "" {
+		return a
+	}
+	return "127.0.0.1:9000"
+}
+
+func TestBadConfigExitsNonZeroWithOneLineNamingTheFix(t *testing.T) {
+	cases := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want []string // substrings of the single stderr line
+	}{
+		{"an unknown log format names the flag and the variable",
+			nil, []string{"migrate", "--log.format=xml", "--check-config"},
+			[]string{"--log.format", "HASHATLAS_LOG_FORMAT", "text or json"}},
+		{"an invalid log level from the environment names the variable",
+			map[string]string{"HASHATLAS_LOG_LEVEL": "loud"}, []string{"version", "--check-config"},
+			[]string{"--log.level", "HASHATLAS_LOG_LEVEL"}},
+		{"a malformed broker address names the flag and the variable",
+			nil, []string{"topics", "--kafka.brokers=localhost", "--check-config"},
+			[]string{"--kafka.brokers", "HASHATLAS_KAFKA_BROKERS"}},
+		{"a malformed broker address from the environment is refused too",
+			map[string]string{"HASHATLAS_KAFKA_BROKERS": "127.0.0.1:99999"}, []string{"topics", "--check-config"},
+			[]string{"HASHATLAS_KAFKA_BROKERS"}},
+		{"a malformed clickhouse address names the flag",
+			nil, []string{"migrate", "--clickhouse.addr=127.0.0.1:notaport", "--check-config"},
+			[]string{"--clickhouse.addr", "HASHATLAS_CLICKHOUSE_ADDR"}},
+		{"a non-boolean value for a boolean flag names the flag and the variable",
+			nil, []string{"topics", "--kafka.embedded=perhaps"},
+			[]string{"--kafka.embedded", "HASHATLAS_KAFKA_EMBEDDED"}},
+		{"an unknown flag is named",
+			nil, []string{"migrate", "--clickhouse.adr=x"},
+			[]string{"unknown flag --clickhouse.adr"}},
+		{"an unknown command lists the known ones",
+			nil, []string{"estimat"},
+			[]string{"unknown command", "migrate"}},
+		{"an unreachable broker is one line naming the flag",
+			nil, []string{"topics", "--kafka.brokers=127.0.0.1:1"},
+			[]string{"127.0.0.1:1", "--kafka.brokers"}},
+		{"an unreachable clickhouse server is one line naming the flag",
+			nil, []string{"migrate", "--clickhouse.addr=127.0.0.1:1", "--clickhouse.dial-timeout=2s"},
+			[]string{"127.0.0.1:1", "--clickhouse.addr"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, tc.env, tc.args...)
+			if code == exitOK {
+				t.Fatalf("exit code 0, want non-zero; stdout=%q", stdout)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("stderr has %d lines, want exactly one:\n%s", len(lines), stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(lines[0], w) {
+					t.Errorf("stderr line %q does not mention %q", lines[0], w)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckConfigPrintsEffectiveConfigWithSecretsMasked(t *testing.T) {
+	code, stdout, stderr := runCmd(t,
+		map[string]string{"HASHATLAS_CLICKHOUSE_PASSWORD": "hunter2", "HASHATLAS_CLICKHOUSE_DATABASE": "atlas_env"},
+		"migrate", "--clickhouse.addr=10.0.0.5:9000", "--check-config")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr=%s", code, stderr)
+	}
+	if strings.Contains(stdout, "hunter2") {
+		t.Fatalf("the password is printed:\n%s", stdout)
+	}
+	for _, want := range []string{
+		"clickhouse.password=***\t# env HASHATLAS_CLICKHOUSE_PASSWORD",
+		"clickhouse.database=atlas_env\t# env HASHATLAS_CLICKHOUSE_DATABASE",
+		"clickhouse.addr=10.0.0.5:9000\t# flag",
+		"log.format=text\t# default",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestFlagBeatsEnvironment(t *testing.T) {
+	code, stdout, _ := runCmd(t, map[string]string{"HASHATLAS_KAFKA_BROKERS": "envhost:9092"},
+		"topics", "--kafka.brokers=flaghost:9092", "--check-config")
+	if code != exitOK || !strings.Contains(stdout, "kafka.brokers=flaghost:9092\t# flag") {
+		t.Fatalf("exit %d, want the flag value to win:\n%s", code, stdout)
+	}
+}
+
+func TestVersionPrintsStamps(t *testing.T) {
+	code, stdout, _ := runCmd(t, nil, "version")
+	if code != exitOK || !strings.HasPrefix(stdout, "hashatlas dev (commit ") {
+		t.Fatalf("exit %d, stdout %q", code, stdout)
+	}
+}
+
+func TestMigrateTwiceOnTheServerIsANoOpTheSecondTime(t *testing.T) {
+	db := fmt.Sprintf("hashatlas_cmd_%d", rand.Uint64()%1_000_000_000)
+	args := []string{"migrate", "--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
+	code, first, stderr := runCmd(t, nil, args...)
+	if code != exitOK {
+		t.Fatalf("first migrate: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(first, "applied ") {
+		t.Fatalf("first migrate applied nothing:\n%s", first)
+	}
+	code, second, stderr := runCmd(t, nil, args...)
+	if code != exitOK {
+		t.Fatalf("second migrate: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(second, "is up to date") {
+		t.Fatalf("second migrate was not a no-op:\n%s", second)
+	}
+}
+
+func TestTopicsOnTheEmbeddedBroker(t *testing.T) {
+	code, stdout, stderr := runCmd(t, nil, "topics", "--kafka.embedded", "--kafka.embedded-port=0")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, topic := range []string{"hashatlas.blocks.v1", "hashatlas.dlq.v1", "hashatlas.estimates.v1"} {
+		if !strings.Contains(stdout, topic) {
+			t.Errorf("topics output lacks %s:\n%s", topic, stdout)
+		}
+	}
+}

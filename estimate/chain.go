@@ -1,0 +1,221 @@
+package estimate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Watermark is how long after a window's end late blocks may still arrive: header times are
+// miner-set (up to 2 h in the future, not monotonic), so a window is final only once a block
+// with a header time past window end + Watermark has been seen (MODEL.md §1).
+const Watermark = 2 * time.Hour
+
+// BlockObs is what the model needs of a block.
+type BlockObs struct {
+	Height int64
+	Time   time.Time // header time
+	Work   float64   // hashes: 2^256/(target+1)
+	Pool   string    // slug or "unknown"
+}
+
+// Chain is the estimator's windowed state: every block by height, which windows each falls
+// in, and which windows changed since the last Compute. It is not safe for concurrent use.
+type Chain struct {
+	blocks  map[int64]BlockObs
+	members map[Window]map[int64]struct{}
+	dirty   map[Window]struct{}
+	final   map[Window]bool // finality at the last Compute
+	first   time.Time       // earliest header time seen
+	maxTime time.Time       // latest header time seen: the event-time clock
+	tip     int64
+}
+
+// NewChain returns an empty state.
+func NewChain() *Chain {
+	return &Chain{
+		blocks:  map[int64]BlockObs{},
+		members: map[Window]map[int64]struct{}{},
+		dirty:   map[Window]struct{}{},
+		final:   map[Window]bool{},
+		tip:     -1,
+	}
+}
+
+// Len is the number of blocks held.
+func (c *Chain) Len() int { return len(c.blocks) }
+
+// Tip is the highest height held (-1 when empty).
+func (c *Chain) Tip() int64 { return c.tip }
+
+// Add records a block. A block at a height already held replaces it (a reorg, or a re-delivery,
+// or a re-attribution); the windows of both the old and the new block are marked for recompute.
+// A re-delivery of an identical block changes nothing. It reports whether anything changed.
+func (c *Chain) Add(b BlockObs) (bool, error) {
+	if b.Work <= 0 || math.IsNaN(b.Work) || math.IsInf(b.Work, 0) {
+		return false, fmt.Errorf("block %d: work %g must be positive and finite", b.Height, b.Work)
+	}
+	b.Time = b.Time.UTC()
+	if old, ok := c.blocks[b.Height]; ok {
+		if old == b {
+			return false, nil
+		}
+		c.remove(old)
+	}
+	c.blocks[b.Height] = b
+	for _, k := range WindowKinds {
+		w := WindowOf(k, b.Time)
+		m := c.members[w]
+		if m == nil {
+			m = map[int64]struct{}{}
+			c.members[w] = m
+		}
+		m[b.Height] = struct{}{}
+		c.dirty[w] = struct{}{}
+	}
+	if c.first.IsZero() || b.Time.Before(c.first) {
+		c.first = b.Time
+	}
+	if b.Time.After(c.maxTime) {
+		c.maxTime = b.Time
+	}
+	if b.Height > c.tip {
+		c.tip = b.Height
+	}
+	return true, nil
+}
+
+func (c *Chain) remove(b BlockObs) {
+	for _, k := range WindowKinds {
+		w := WindowOf(k, b.Time)
+		delete(c.members[w], b.Height)
+		c.dirty[w] = struct{}{}
+	}
+	delete(c.blocks, b.Height)
+}
+
+// IsFinal reports whether the window is past the watermark of the event-time clock.
+func (c *Chain) IsFinal(w Window) bool {
+	return !c.maxTime.Before(w.End.Add(Watermark))
+}
+
+// WindowStats is the aggregate of one window's blocks, from which every estimate is computed.
+type WindowStats struct {
+	Window  Window
+	Final   bool
+	Blocks  int
+	Work    float64 // total work, hashes
+	Seconds float64 // the time the blocks were observed over: the window clipped to the data
+	Pools   []PoolCount
+	Digest  string // sha256 of the window's blocks (height, time, work, pool), in height order
+}
+
+// Changed returns the windows to recompute, in kind then start order: those with new, replaced
+// or late blocks since the last call, and those that became final since. It clears the marks.
+func (c *Chain) Changed() []WindowStats {
+	for w, wasFinal := range c.final {
+		if !wasFinal && c.IsFinal(w) {
+			c.dirty[w] = struct{}{}
+		}
+	}
+	ws := make([]Window, 0, len(c.dirty))
+	for w := range c.dirty {
+		ws = append(ws, w)
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		if ws[i].Kind != ws[j].Kind {
+			return kindOrder(ws[i].Kind) < kindOrder(ws[j].Kind)
+		}
+		return ws[i].Start.Before(ws[j].Start)
+	})
+	out := make([]WindowStats, 0, len(ws))
+	for _, w := range ws {
+		out = append(out, c.Stats(w))
+		c.final[w] = c.IsFinal(w)
+	}
+	clear(c.dirty)
+	return out
+}
+
+func kindOrder(k WindowKind) int {
+	for i, x := range WindowKinds {
+		if x == k {
+			return i
+		}
+	}
+	return len(WindowKinds)
+}
+
+// Stats aggregates one window. The observed span is the window clipped to the data: it starts
+// no earlier than the first block seen and, while the window is open, ends at the latest header
+// time seen, so the first and the current window are not under-estimated.
+func (c *Chain) Stats(w Window) WindowStats {
+	heights := make([]int64, 0, len(c.members[w]))
+	for h := range c.members[w] {
+		heights = append(heights, h)
+	}
+	sort.Slice(heights, func(i, j int) bool { return heights[i] < heights[j] })
+	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(heights)}
+	pools := map[string]int{}
+	hash := sha256.New()
+	var buf [24]byte
+	for _, h := range heights {
+		b := c.blocks[h]
+		st.Work += b.Work
+		pools[b.Pool]++
+		binary.LittleEndian.PutUint64(buf[0:], uint64(h))
+		binary.LittleEndian.PutUint64(buf[8:], uint64(b.Time.Unix()))
+		binary.LittleEndian.PutUint64(buf[16:], math.Float64bits(b.Work))
+		hash.Write(buf[:])
+		hash.Write([]byte(b.Pool))
+		hash.Write([]byte{0})
+	}
+	st.Digest = hex.EncodeToString(hash.Sum(nil)[:16])
+	start, end := w.Start, w.End
+	if c.first.After(start) {
+		start = c.first
+	}
+	if !st.Final && c.maxTime.Before(end) {
+		end = c.maxTime
+	}
+	st.Seconds = end.Sub(start).Seconds()
+	if st.Seconds < 600 {
+		// A window seen over less than one block interval says little; keep T at one interval
+		// so that the estimate is finite and its interval wide.
+		st.Seconds = 600
+	}
+	for p, n := range pools {
+		st.Pools = append(st.Pools, PoolCount{Pool: p, Blocks: n})
+	}
+	sort.Slice(st.Pools, func(i, j int) bool {
+		if st.Pools[i].Blocks != st.Pools[j].Blocks {
+			return st.Pools[i].Blocks > st.Pools[j].Blocks
+		}
+		return st.Pools[i].Pool < st.Pools[j].Pool
+	})
+	return st
+}
+
+// Recent returns the intervals (seconds) and works of the last n block intervals ending at the
+// tip, for RecentHashrate, with the header times of the first and last block used. It needs the
+// n+1 blocks below and at the tip to be held without gaps.
+func (c *Chain) Recent(n int) (intervals, work []float64, from, to time.Time, err error) {
+	if c.tip < 0 || n < 2 {
+		return nil, nil, time.Time{}, time.Time{}, fmt.Errorf("need at least 2 intervals and a tip")
+	}
+	for h := c.tip - int64(n); h <= c.tip; h++ {
+		if _, ok := c.blocks[h]; !ok {
+			return nil, nil, time.Time{}, time.Time{}, fmt.Errorf("block %d missing for the last %d intervals", h, n)
+		}
+	}
+	for h := c.tip - int64(n) + 1; h <= c.tip; h++ {
+		b, prev := c.blocks[h], c.blocks[h-1]
+		intervals = append(intervals, b.Time.Sub(prev.Time).Seconds())
+		work = append(work, b.Work)
+	}
+	return intervals, work, c.blocks[c.tip-int64(n)].Time, c.blocks[c.tip].Time, nil
+}

@@ -1,0 +1,133 @@
+package estimate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// DefaultDraws is the number of Monte Carlo draws behind an interval (MODEL.md §3).
+const DefaultDraws = 2000
+
+// Seed derives the Monte Carlo seed from what identifies a computation: the window, the model
+// version and a digest of the inputs. The same inputs under the same model give the same seed,
+// hence byte-identical outputs on a recompute.
+func Seed(parts ...string) uint64 {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return binary.LittleEndian.Uint64(h.Sum(nil))
+}
+
+// PoolCount is the number of blocks one pool found in a window.
+type PoolCount struct {
+	Pool   string
+	Blocks int
+}
+
+// PoolHashrateResult is a pool's block share and hashrate in a window.
+type PoolHashrateResult struct {
+	Pool     string
+	Blocks   int
+	Share    Interval // p̂ = b_k / b with its Clopper–Pearson interval
+	Hashrate Interval // p̂ · Ĥ (H/s) with the 2.5 % / 97.5 % quantiles of p_k · H over the draws
+}
+
+// NetworkDraws samples the network rate H ~ (W/b) · Gamma(shape = b + 0.5, rate = T) (MODEL.md §3,
+// step 1) into dst, which must have the length of the number of draws.
+func NetworkDraws(dst []float64, work float64, blocks int, seconds float64, rng *rand.Rand) {
+	g := distuv.Gamma{Alpha: float64(blocks) + 0.5, Beta: seconds, Src: rng}
+	perBlock := work / float64(blocks)
+	for i := range dst {
+		dst[i] = perBlock * g.Rand()
+	}
+}
+
+// dirichlet draws p ~ Dirichlet(alpha) into dst by normalised Gamma variates.
+func dirichlet(dst, alpha []float64, rng *rand.Rand) {
+	var sum float64
+	for i, a := range alpha {
+		g := distuv.Gamma{Alpha: a, Beta: 1, Src: rng}
+		dst[i] = g.Rand()
+		sum += dst[i]
+	}
+	for i := range dst {
+		dst[i] /= sum
+	}
+}
+
+// PoolHashrates computes every pool's share and hashrate in a window of the given length
+// holding blocks of total work (hashes): shares by Clopper–Pearson, hashrates as p̂_k · Ĥ with
+// the interval of p_k · H over `draws` Monte Carlo draws of H ~ (W/b)·Gamma(b+0.5, T) and
+// p ~ Dirichlet(b_k + 0.5). counts must hold every block of the window once (unknown included).
+// The result is in the order of counts and deterministic for a given seed.
+func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed uint64) ([]PoolHashrateResult, error) {
+	b := 0
+	for _, c := range counts {
+		if c.Blocks < 0 {
+			return nil, fmt.Errorf("pool %s: %d blocks", c.Pool, c.Blocks)
+		}
+		b += c.Blocks
+	}
+	if b == 0 {
+		return nil, fmt.Errorf("no blocks in the window")
+	}
+	if draws < 10 {
+		return nil, fmt.Errorf("%d draws: need at least 10", draws)
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	h := make([]float64, draws)
+	NetworkDraws(h, work, b, seconds, rng)
+	alpha := make([]float64, len(counts))
+	for i, c := range counts {
+		alpha[i] = float64(c.Blocks) + 0.5
+	}
+	samples := make([][]float64, len(counts))
+	for i := range samples {
+		samples[i] = make([]float64, draws)
+	}
+	p := make([]float64, len(counts))
+	for d := 0; d < draws; d++ {
+		dirichlet(p, alpha, rng)
+		for i := range counts {
+			samples[i][d] = p[i] * h[d]
+		}
+	}
+	netHat := work / seconds
+	out := make([]PoolHashrateResult, len(counts))
+	for i, c := range counts {
+		share, err := Share(c.Blocks, b)
+		if err != nil {
+			return nil, err
+		}
+		lo, hi := Quantile(samples[i], 0.025), Quantile(samples[i], 0.975)
+		val := share.Value * netHat
+		// The point estimate is p̂·Ĥ; keep it inside its interval when a pool has very few blocks
+		// and the draws' quantiles sit on one side of it.
+		lo, hi = min(lo, val), max(hi, val)
+		out[i] = PoolHashrateResult{Pool: c.Pool, Blocks: c.Blocks, Share: share, Hashrate: Interval{Value: val, Lower: lo, Upper: hi}}
+	}
+	return out, nil
+}
+
+// Quantile is the q-quantile of xs by linear interpolation between order statistics (type 7,
+// the default of R and NumPy). It sorts xs in place.
+func Quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	sort.Float64s(xs)
+	pos := q * float64(len(xs)-1)
+	i := int(pos)
+	if i >= len(xs)-1 {
+		return xs[len(xs)-1]
+	}
+	frac := pos - float64(i)
+	return xs[i] + frac*(xs[i+1]-xs[i])
+}

@@ -1,0 +1,118 @@
+package estimate
+
+import (
+	"math"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+)
+
+func TestDirichletSampleMomentsMatchTheDistribution(t *testing.T) {
+	alpha := []float64{30.5, 10.5, 2.5, 0.5}
+	var a0 float64
+	for _, a := range alpha {
+		a0 += a
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	const n = 40000
+	mean := make([]float64, len(alpha))
+	sq := make([]float64, len(alpha))
+	p := make([]float64, len(alpha))
+	for d := 0; d < n; d++ {
+		dirichlet(p, alpha, rng)
+		for i := range p {
+			mean[i] += p[i] / n
+			sq[i] += p[i] * p[i] / n
+		}
+	}
+	for i, a := range alpha {
+		wantMean := a / a0
+		wantVar := a * (a0 - a) / (a0 * a0 * (a0 + 1))
+		gotVar := sq[i] - mean[i]*mean[i]
+		if math.Abs(mean[i]-wantMean) > 4*math.Sqrt(wantVar/n) {
+			t.Errorf("component %d: mean %.5f, want %.5f", i, mean[i], wantMean)
+		}
+		if math.Abs(gotVar-wantVar)/wantVar > 0.05 {
+			t.Errorf("component %d: variance %.6f, want %.6f", i, gotVar, wantVar)
+		}
+	}
+}
+
+func TestNetworkDrawsFollowTheGammaPosterior(t *testing.T) {
+	// (W/b)·Gamma(b+0.5, T): mean (W/b)(b+0.5)/T.
+	const work, blocks, seconds = 1.44e23, 144, 86400.0
+	h := make([]float64, 50000)
+	NetworkDraws(h, work, blocks, seconds, rand.New(rand.NewPCG(1, 1)))
+	var m float64
+	for _, x := range h {
+		m += x / float64(len(h))
+	}
+	want := work / blocks * (blocks + 0.5) / seconds
+	if math.Abs(m-want)/want > 0.003 {
+		t.Fatalf("mean draw %g, want %g", m, want)
+	}
+}
+
+func TestPoolHashratesAreDeterministicAndCoverTheTruth(t *testing.T) {
+	counts := []PoolCount{{"a", 40}, {"b", 30}, {"c", 20}, {"d", 10}}
+	r1, err := PoolHashrates(1e23, 86400, counts, DefaultDraws, Seed("day 2026-01-01", "m1", "digest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := PoolHashrates(1e23, 86400, counts, DefaultDraws, Seed("day 2026-01-01", "m1", "digest"))
+	if !reflect.DeepEqual(r1, r2) {
+		t.Fatal("the same inputs and seed gave different results")
+	}
+	r3, _ := PoolHashrates(1e23, 86400, counts, DefaultDraws, Seed("day 2026-01-01", "m2", "digest"))
+	if reflect.DeepEqual(r1, r3) {
+		t.Fatal("another model version gave the same draws")
+	}
+
+	// Simulate days with known pool rates; the pool hashrate intervals must cover the truth
+	// in 90–99 % of windows (MODEL.md §5).
+	rng := rand.New(rand.NewPCG(3, 4))
+	truth := []float64{0.4, 0.3, 0.2, 0.1}
+	const rate, workPerBlock, day = 7e20, 6e23, 86400.0
+	lambda := rate / workPerBlock * day // expected blocks a day (~100.8)
+	hits, total := 0, 0
+	for trial := 0; trial < 300; trial++ {
+		cs := make([]PoolCount, len(truth))
+		b := 0
+		for i, s := range truth {
+			cs[i] = PoolCount{Pool: string(rune('a' + i)), Blocks: poisson(rng, lambda*s)}
+			b += cs[i].Blocks
+		}
+		res, err := PoolHashrates(workPerBlock*float64(b), day, cs, 500, uint64(trial))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			total++
+			if r.Hashrate.Lower <= rate*truth[i] && rate*truth[i] <= r.Hashrate.Upper {
+				hits++
+			}
+		}
+	}
+	if cov := float64(hits) / float64(total); cov < 0.90 || cov > 0.99 {
+		t.Fatalf("pool hashrate coverage %.3f, want within [0.90, 0.99]", cov)
+	}
+}
+
+// poisson draws from Poisson(mean) by counting exponential gaps.
+func poisson(rng *rand.Rand, mean float64) int {
+	n, t := 0, rng.ExpFloat64()
+	for t < mean {
+		n++
+		t += rng.ExpFloat64()
+	}
+	return n
+}
+
+func TestQuantileInterpolatesOrderStatistics(t *testing.T) {
+	xs := []float64{5, 1, 4, 2, 3}
+	for q, want := range map[float64]float64{0: 1, 0.5: 3, 1: 5, 0.25: 2, 0.1: 1.4} {
+		if got := Quantile(append([]float64(nil), xs...), q); math.Abs(got-want) > 1e-12 {
+			t.Errorf("Quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package estimate
+
+import (
+	"fmt"
+	"time"
+)
+
+// WindowKind is the length of an estimation window. Windows are UTC calendar periods.
+type WindowKind string
+
+// The window kinds of MODEL.md §1.
+const (
+	Day   WindowKind = "day"
+	Week  WindowKind = "week" // ISO week: Monday 00:00 UTC to the next Monday
+	Month WindowKind = "month"
+)
+
+// WindowKinds lists the fixed-window kinds in the order results are produced.
+var WindowKinds = []WindowKind{Day, Week, Month}
+
+// Window is one UTC window [Start, End).
+type Window struct {
+	Kind  WindowKind
+	Start time.Time
+	End   time.Time
+}
+
+// Seconds is the window's length T.
+func (w Window) Seconds() float64 { return w.End.Sub(w.Start).Seconds() }
+
+// String is "day 2026-01-02" style, used in logs and seeds.
+func (w Window) String() string { return fmt.Sprintf("%s %s", w.Kind, w.Start.Format("2006-01-02")) }
+
+// WindowOf returns the window of the given kind that contains t.
+func WindowOf(kind WindowKind, t time.Time) Window {
+	t = t.UTC()
+	y, m, d := t.Date()
+	switch kind {
+	case Day:
+		s := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		return Window{Kind: kind, Start: s, End: s.AddDate(0, 0, 1)}
+	case Week:
+		s := time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		offset := (int(s.Weekday()) + 6) % 7 // days since Monday
+		s = s.AddDate(0, 0, -offset)
+		return Window{Kind: kind, Start: s, End: s.AddDate(0, 0, 7)}
+	case Month:
+		s := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+		return Window{Kind: kind, Start: s, End: s.AddDate(0, 1, 0)}
+	}
+	panic(fmt.Sprintf("unknown window kind %q", kind))
+}
+
+// ParseWindowKind reads "day", "week" or "month".
+func ParseWindowKind(s string) (WindowKind, error) {
+	switch k := WindowKind(s); k {
+	case Day, Week, Month:
+		return k, nil
+	}
+	return "", fmt.Errorf("window %q: must be day, week or month", s)
+}
