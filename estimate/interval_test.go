@@ -120,7 +120,7 @@ func TestNetworkHashrateGarwoodInterval(t *testing.T) {
 func TestIntervalsCoverTheTruth(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const rate, work, day = 7e20, 1e23, 86400.0 // hashes/s; hashes per block
-	blockRate := rate / work                     // blocks per second
+	blockRate := rate / work                    // blocks per second
 	var fixedHits, recentHits int
 	const trials = 4000
 	for i := 0; i < trials; i++ {
