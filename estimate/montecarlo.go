@@ -4,10 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
-	"sort"
-
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // DefaultDraws is the number of Monte Carlo draws behind an interval (MODEL.md §3).
@@ -42,10 +40,34 @@ type PoolHashrateResult struct {
 // NetworkDraws samples the network rate H ~ (W/b) · Gamma(shape = b + 0.5, rate = T) (MODEL.md §3,
 // step 1) into dst, which must have the length of the number of draws.
 func NetworkDraws(dst []float64, work float64, blocks int, seconds float64, rng *rand.Rand) {
-	g := distuv.Gamma{Alpha: float64(blocks) + 0.5, Beta: seconds, Src: rng}
-	perBlock := work / float64(blocks)
+	perBlock := work / float64(blocks) / seconds
+	shape := float64(blocks) + 0.5
 	for i := range dst {
-		dst[i] = perBlock * g.Rand()
+		dst[i] = perBlock * gammaRand(shape, rng)
+	}
+}
+
+// gammaRand draws from Gamma(shape, rate 1) by Marsaglia and Tsang's method ("A simple method
+// for generating gamma variables", ACM TOMS 26(3), 2000), boosting shapes below 1 with
+// U^(1/shape). It allocates nothing, unlike distuv.Gamma.Rand, which matters at millions of
+// draws per rebuild; TestGammaRandMatchesGonum checks it against gonum's distribution.
+func gammaRand(shape float64, rng *rand.Rand) float64 {
+	if shape < 1 {
+		return gammaRand(shape+1, rng) * math.Pow(rng.Float64(), 1/shape)
+	}
+	d := shape - 1.0/3
+	c := 1 / math.Sqrt(9*d)
+	for {
+		x := rng.NormFloat64()
+		v := 1 + c*x
+		if v <= 0 {
+			continue
+		}
+		v = v * v * v
+		u := rng.Float64()
+		if u < 1-0.0331*x*x*x*x || math.Log(u) < 0.5*x*x+d*(1-v+math.Log(v)) {
+			return d * v
+		}
 	}
 }
 
@@ -53,8 +75,7 @@ func NetworkDraws(dst []float64, work float64, blocks int, seconds float64, rng 
 func dirichlet(dst, alpha []float64, rng *rand.Rand) {
 	var sum float64
 	for i, a := range alpha {
-		g := distuv.Gamma{Alpha: a, Beta: 1, Src: rng}
-		dst[i] = g.Rand()
+		dst[i] = gammaRand(a, rng)
 		sum += dst[i]
 	}
 	for i := range dst {
@@ -117,17 +138,70 @@ func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed ui
 }
 
 // Quantile is the q-quantile of xs by linear interpolation between order statistics (type 7,
-// the default of R and NumPy). It sorts xs in place.
+// the default of R and NumPy). It reorders xs in place (selection, O(n): no full sort).
 func Quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
+	n := len(xs)
+	if n == 0 {
 		return 0
 	}
-	sort.Float64s(xs)
-	pos := q * float64(len(xs)-1)
+	pos := q * float64(n-1)
 	i := int(pos)
-	if i >= len(xs)-1 {
-		return xs[len(xs)-1]
+	if i >= n-1 {
+		i = n - 1
 	}
+	lo := selectKth(xs, i)
 	frac := pos - float64(i)
-	return xs[i] + frac*(xs[i+1]-xs[i])
+	if frac == 0 || i == n-1 {
+		return lo
+	}
+	// After selection every element right of i is >= xs[i]: the next order statistic is their minimum.
+	next := xs[i+1]
+	for _, x := range xs[i+2:] {
+		if x < next {
+			next = x
+		}
+	}
+	return lo + frac*(next-lo)
+}
+
+// selectKth reorders xs so that xs[k] is the k-th smallest, smaller ones before it and larger
+// ones after (Hoare's selection with a median-of-three pivot), and returns xs[k].
+func selectKth(xs []float64, k int) float64 {
+	lo, hi := 0, len(xs)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if xs[mid] < xs[lo] {
+			xs[mid], xs[lo] = xs[lo], xs[mid]
+		}
+		if xs[hi] < xs[lo] {
+			xs[hi], xs[lo] = xs[lo], xs[hi]
+		}
+		if xs[hi] < xs[mid] {
+			xs[hi], xs[mid] = xs[mid], xs[hi]
+		}
+		pivot := xs[mid]
+		i, j := lo, hi
+		for i <= j {
+			for xs[i] < pivot {
+				i++
+			}
+			for xs[j] > pivot {
+				j--
+			}
+			if i <= j {
+				xs[i], xs[j] = xs[j], xs[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return xs[k]
+		}
+	}
+	return xs[k]
 }

@@ -4,7 +4,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"sort"
 	"testing"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 func TestDirichletSampleMomentsMatchTheDistribution(t *testing.T) {
@@ -34,6 +37,25 @@ func TestDirichletSampleMomentsMatchTheDistribution(t *testing.T) {
 		}
 		if math.Abs(gotVar-wantVar)/wantVar > 0.05 {
 			t.Errorf("component %d: variance %.6f, want %.6f", i, gotVar, wantVar)
+		}
+	}
+}
+
+// TestGammaRandMatchesGonum compares the sampler's quantiles with gonum's Gamma quantile
+// function for small, unit and large shapes.
+func TestGammaRandMatchesGonum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, shape := range []float64{0.5, 1, 2.5, 144.5, 4400.5} {
+		xs := make([]float64, 40000)
+		for i := range xs {
+			xs[i] = gammaRand(shape, rng)
+		}
+		ref := distuv.Gamma{Alpha: shape, Beta: 1}
+		for _, q := range []float64{0.025, 0.5, 0.975} {
+			got, want := Quantile(xs, q), ref.Quantile(q)
+			if math.Abs(got-want) > 0.03*want+0.002 {
+				t.Errorf("shape %g: %g-quantile %g, gonum says %g", shape, q, got, want)
+			}
 		}
 	}
 }
@@ -106,6 +128,30 @@ func poisson(rng *rand.Rand, mean float64) int {
 		t += rng.ExpFloat64()
 	}
 	return n
+}
+
+func TestQuantileAgreesWithSortingOnRandomData(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(300)
+		xs := make([]float64, n)
+		for i := range xs {
+			xs[i] = math.Round(rng.NormFloat64() * 5) // ties included
+		}
+		sorted := append([]float64(nil), xs...)
+		sort.Float64s(sorted)
+		for _, q := range []float64{0, 0.025, 0.5, 0.975, 1} {
+			pos := q * float64(n-1)
+			i := int(pos)
+			want := sorted[i]
+			if i < n-1 {
+				want += (pos - float64(i)) * (sorted[i+1] - sorted[i])
+			}
+			if got := Quantile(append([]float64(nil), xs...), q); math.Abs(got-want) > 1e-9 {
+				t.Fatalf("n=%d q=%v: got %v, want %v", n, q, got, want)
+			}
+		}
+	}
 }
 
 func TestQuantileInterpolatesOrderStatistics(t *testing.T) {
