@@ -1,7 +1,11 @@
 package estimate
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -99,6 +103,7 @@ type RecentResult struct {
 	Hashrate     Interval
 	Method       string
 	ModelVersion string
+	InputsDigest string // sha256 of the intervals and works used
 }
 
 // ComputeRecent estimates the hashrate over the last n block intervals of the chain.
@@ -111,5 +116,14 @@ func (m Model) ComputeRecent(c *Chain, n int) (RecentResult, error) {
 	if err != nil {
 		return RecentResult{}, fmt.Errorf("last %d blocks to %d: %w", n, c.Tip(), err)
 	}
-	return RecentResult{Tip: c.Tip(), N: n, From: from, To: to, Hashrate: h, Method: MethodLastN, ModelVersion: m.Version}, nil
+	hash := sha256.New()
+	var buf [8]byte
+	for i := range iv {
+		binary.LittleEndian.PutUint64(buf[:], math.Float64bits(iv[i]))
+		hash.Write(buf[:])
+		binary.LittleEndian.PutUint64(buf[:], math.Float64bits(work[i]))
+		hash.Write(buf[:])
+	}
+	return RecentResult{Tip: c.Tip(), N: n, From: from, To: to, Hashrate: h, Method: MethodLastN, ModelVersion: m.Version,
+		InputsDigest: hex.EncodeToString(hash.Sum(nil)[:16])}, nil
 }

@@ -1,0 +1,252 @@
+package estimate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/sirupsen/logrus"
+)
+
+// Results is what one Flush produced: every recomputed window's network and pool results,
+// the "now" estimate when the tip moved, and the raw inputs applied since the last Flush
+// (which the store keeps for audit and ad-hoc SQL).
+type Results struct {
+	Network    []NetworkResult
+	Pools      []PoolResult
+	Recent     *RecentResult
+	Raw        []schemas.Message
+	ComputedAt time.Time
+}
+
+// Empty reports whether there is nothing to write.
+func (r Results) Empty() bool {
+	return len(r.Network) == 0 && len(r.Pools) == 0 && r.Recent == nil && len(r.Raw) == 0
+}
+
+// Store keeps results durably. WriteResults must return nil only once every row is
+// acknowledged by the database, so that the inputs behind them may be committed. Writing the
+// same result twice replaces it (rows are keyed by their natural key and model version). It
+// must return when ctx ends. The store must not keep r's slices after it returns.
+type Store interface {
+	WriteResults(ctx context.Context, r Results) error
+}
+
+// Publisher sends estimates to the output topic. A nil error means all were acknowledged.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...schemas.Message) error
+}
+
+// ServiceConfig tunes the estimator service.
+type ServiceConfig struct {
+	// Model computes the results. Default: NewModel().
+	Model Model
+	// RecentBlocks is n of the last-n-blocks "now" estimate. Default: 144 (about a day).
+	RecentBlocks int
+	// Now is the clock for computed_at. Default: time.Now.
+	Now func() time.Time
+}
+
+// Service is the estimator: it applies input messages to the windowed state and, on Flush,
+// recomputes what changed, writes it to the store and publishes it. It is not safe for
+// concurrent use: one goroutine applies and flushes.
+type Service struct {
+	cfg     ServiceConfig
+	chain   *Chain
+	store   Store
+	pub     Publisher
+	log     logrus.FieldLogger
+	raw     []schemas.Message
+	pending *Results // computed but not yet stored and published
+	lastTip int64
+}
+
+// NewService returns an estimator writing to store and publishing to pub (nil: no topic).
+func NewService(cfg ServiceConfig, store Store, pub Publisher, log logrus.FieldLogger) *Service {
+	if cfg.Model.Version == "" {
+		cfg.Model = NewModel()
+	}
+	if cfg.RecentBlocks <= 0 {
+		cfg.RecentBlocks = 144
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	return &Service{cfg: cfg, chain: NewChain(), store: store, pub: pub, log: log, lastTip: -1}
+}
+
+// Chain exposes the state, for reports and tests. Do not modify it.
+func (s *Service) Chain() *Chain { return s.chain }
+
+// InvalidInput marks a message the estimator cannot use although it passed its schema's
+// validation (it should go to the dead-letter topic, not be retried).
+type InvalidInput struct{ Err error }
+
+func (e *InvalidInput) Error() string { return e.Err.Error() }
+func (e *InvalidInput) Unwrap() error { return e.Err }
+
+// Apply adds one input message to the state. Blocks update their windows; difficulty epochs
+// are kept as raw data only (every block carries its own work). Other messages are ignored.
+func (s *Service) Apply(m schemas.Message) error {
+	switch v := m.(type) {
+	case schemas.Block:
+		return s.applyBlock(v)
+	case *schemas.Block:
+		return s.applyBlock(*v)
+	case schemas.DifficultyEpoch, *schemas.DifficultyEpoch:
+		s.raw = append(s.raw, m)
+	}
+	return nil
+}
+
+func (s *Service) applyBlock(b schemas.Block) error {
+	work, err := strconv.ParseFloat(b.Work, 64)
+	if err != nil || !(work > 0) {
+		return &InvalidInput{fmt.Errorf("block %d: work %q is not a positive number", b.Height, b.Work)}
+	}
+	changed, err := s.chain.Add(BlockObs{Height: b.Height, Time: b.Time, Work: work, Pool: b.Pool})
+	if err != nil {
+		return &InvalidInput{err}
+	}
+	if changed {
+		s.raw = append(s.raw, b)
+	}
+	return nil
+}
+
+// Flush recomputes every window that changed since the last Flush, writes the results (and
+// the raw inputs) to the store, then publishes the estimates. A nil error means all of that is
+// durable: inputs applied before the call may be committed. On error the results are kept and
+// the next Flush tries them again (with anything newer recomputed on top).
+func (s *Service) Flush(ctx context.Context) (Results, error) {
+	if s.pending == nil {
+		r, err := s.compute()
+		if err != nil {
+			return Results{}, err
+		}
+		s.pending = &r
+	} else if more, err := s.compute(); err != nil {
+		return Results{}, err
+	} else {
+		s.pending = mergeResults(*s.pending, more)
+	}
+	r := *s.pending
+	if r.Empty() {
+		s.pending = nil
+		return r, nil
+	}
+	start := time.Now()
+	if err := s.store.WriteResults(ctx, r); err != nil {
+		return Results{}, fmt.Errorf("store estimates: %w", err)
+	}
+	if s.pub != nil {
+		if msgs := EstimateMessages(r); len(msgs) > 0 {
+			if err := s.pub.Publish(ctx, msgs...); err != nil {
+				return Results{}, fmt.Errorf("publish %d estimates: %w", len(msgs), err)
+			}
+		}
+	}
+	s.pending = nil
+	s.log.WithFields(logrus.Fields{
+		"windows": len(r.Network), "pool_rows": len(r.Pools), "raw": len(r.Raw), "tip": s.chain.Tip(),
+		"duration_seconds": time.Since(start).Seconds(),
+	}).Debug("estimates flushed")
+	return r, nil
+}
+
+func (s *Service) compute() (Results, error) {
+	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw}
+	s.raw = nil
+	for _, st := range s.chain.Changed() {
+		if st.Blocks == 0 {
+			continue // every block of the window moved away (a reorg): nothing to estimate
+		}
+		net, pools, err := s.cfg.Model.Compute(st)
+		if err != nil {
+			return Results{}, err
+		}
+		r.Network = append(r.Network, net)
+		r.Pools = append(r.Pools, pools...)
+	}
+	if tip := s.chain.Tip(); tip != s.lastTip && s.chain.Len() > s.cfg.RecentBlocks {
+		rec, err := s.cfg.Model.ComputeRecent(s.chain, s.cfg.RecentBlocks)
+		if err == nil {
+			r.Recent = &rec
+			s.lastTip = tip
+		} else {
+			s.log.WithField("err", err).Debug("no last-n estimate yet")
+		}
+	}
+	return r, nil
+}
+
+// mergeResults appends newer results to older unsent ones; a window recomputed in both keeps
+// the newer numbers (the store and the topic replace by key, so both orders are correct, but
+// the newer last).
+func mergeResults(old, newer Results) *Results {
+	m := Results{
+		Network:    append(old.Network, newer.Network...),
+		Pools:      append(old.Pools, newer.Pools...),
+		Raw:        append(old.Raw, newer.Raw...),
+		Recent:     old.Recent,
+		ComputedAt: newer.ComputedAt,
+	}
+	if newer.Recent != nil {
+		m.Recent = newer.Recent
+	}
+	return &m
+}
+
+// EstimateMessages turns results into estimates-topic messages: per window the network
+// hashrate and luck, per pool its share and hashrate, and the last-n "now" estimate.
+func EstimateMessages(r Results) []schemas.Message {
+	out := make([]schemas.Message, 0, 2*len(r.Network)+2*len(r.Pools)+1)
+	for _, n := range r.Network {
+		base := schemas.Estimate{
+			Window: string(n.Window.Kind), WindowStart: n.Window.Start, WindowEnd: n.Window.End,
+			Entity: schemas.EntityNetwork, Blocks: int64(n.Blocks), Final: n.Final,
+			ModelVersion: n.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: n.InputsDigest,
+		}
+		h := base
+		h.Metric, h.Method, h.Unit = schemas.MetricNetworkHashrate, n.Method, schemas.UnitHashesPerSecond
+		h.Value, h.Lower, h.Upper = n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper
+		l := base
+		l.Metric, l.Method, l.Unit = schemas.MetricLuck, n.Method, schemas.UnitRatio
+		// Luck's interval is the hashrate interval's, relative to the difficulty-implied rate.
+		scale := n.Luck / n.Hashrate.Value
+		l.Value, l.Lower, l.Upper = n.Luck, n.Hashrate.Lower*scale, n.Hashrate.Upper*scale
+		out = append(out, h, l)
+	}
+	for _, p := range r.Pools {
+		base := schemas.Estimate{
+			Window: string(p.Window.Kind), WindowStart: p.Window.Start, WindowEnd: p.Window.End,
+			Entity: p.Pool, Blocks: int64(p.Blocks), Final: p.Final, Method: p.Method,
+			ModelVersion: p.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: p.InputsDigest,
+		}
+		sh := base
+		sh.Metric, sh.Unit = schemas.MetricPoolShare, schemas.UnitRatio
+		sh.Value, sh.Lower, sh.Upper = p.Share.Value, p.Share.Lower, p.Share.Upper
+		hr := base
+		hr.Metric, hr.Unit = schemas.MetricPoolHashrate, schemas.UnitHashesPerSecond
+		hr.Value, hr.Lower, hr.Upper = p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper
+		out = append(out, sh, hr)
+	}
+	if rec := r.Recent; rec != nil {
+		out = append(out, schemas.Estimate{
+			Metric: schemas.MetricNetworkHashrate, Window: schemas.WindowLastN, WindowStart: rec.From, WindowEnd: rec.To,
+			Entity: schemas.EntityNetwork, Method: rec.Method, Value: rec.Hashrate.Value, Lower: rec.Hashrate.Lower,
+			Upper: rec.Hashrate.Upper, Unit: schemas.UnitHashesPerSecond, Blocks: int64(rec.N + 1), Final: false,
+			ModelVersion: rec.ModelVersion, ComputedAt: r.ComputedAt,
+			InputsDigest: rec.InputsDigest,
+		})
+	}
+	return out
+}
