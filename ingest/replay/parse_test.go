@@ -129,3 +129,5 @@ func FuzzReadBlocks(f *testing.F) {
 		_ = ReadBlocks(bytes.NewReader(data), "fuzz", func(BlockRow) error { return nil })
 	})
 }
+
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }
