@@ -98,6 +98,13 @@ func (c *Chain) remove(b BlockObs) {
 	delete(c.blocks, b.Height)
 }
 
+// MarkAll marks every window for recompute, as after a model change.
+func (c *Chain) MarkAll() {
+	for w := range c.members {
+		c.dirty[w] = struct{}{}
+	}
+}
+
 // IsFinal reports whether the window is past the watermark of the event-time clock.
 func (c *Chain) IsFinal(w Window) bool {
 	return !c.maxTime.Before(w.End.Add(Watermark))

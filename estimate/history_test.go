@@ -175,3 +175,24 @@ func BenchmarkRebuildHistory(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(hist)), "blocks")
 }
+
+// BenchmarkRecomputeAllWindows measures recomputing every day, week and month window of
+// 2021–2026 (network and pools, 2,000 Monte Carlo draws each) from blocks already in memory.
+func BenchmarkRecomputeAllWindows(b *testing.B) {
+	hist := loadHistory(b)
+	chain := estimate.NewChain()
+	for _, hb := range hist {
+		if _, err := chain.Add(hb.obs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	model := estimate.NewModel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		chain.MarkAll()
+		if _, err := model.ComputeAll(chain.Changed()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

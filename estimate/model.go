@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -93,6 +96,46 @@ func (m Model) Compute(st WindowStats) (NetworkResult, []PoolResult, error) {
 		}
 	}
 	return nr, prs, nil
+}
+
+// WindowResults are one window's network result and its pools' results.
+type WindowResults struct {
+	Network NetworkResult
+	Pools   []PoolResult
+}
+
+// ComputeAll computes many windows on every CPU, returning results in the order of stats.
+// Windows without blocks yield a zero NetworkResult (Blocks 0) and no pools.
+func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
+	out := make([]WindowResults, len(stats))
+	errs := make([]error, len(stats))
+	workers := runtime.GOMAXPROCS(0)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(stats) {
+					return
+				}
+				if stats[i].Blocks == 0 {
+					continue
+				}
+				n, p, err := m.Compute(stats[i])
+				out[i], errs[i] = WindowResults{Network: n, Pools: p}, err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // RecentResult is the last-N-blocks estimate of the network hashrate "now".

@@ -109,9 +109,10 @@ func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed ui
 	for i, c := range counts {
 		alpha[i] = float64(c.Blocks) + 0.5
 	}
+	flat := make([]float64, len(counts)*draws)
 	samples := make([][]float64, len(counts))
 	for i := range samples {
-		samples[i] = make([]float64, draws)
+		samples[i] = flat[i*draws : (i+1)*draws]
 	}
 	p := make([]float64, len(counts))
 	for d := 0; d < draws; d++ {
@@ -127,7 +128,7 @@ func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed ui
 		if err != nil {
 			return nil, err
 		}
-		lo, hi := Quantile(samples[i], 0.025), Quantile(samples[i], 0.975)
+		lo, hi := Quantiles2(samples[i], 0.025, 0.975)
 		val := share.Value * netHat
 		// The point estimate is p̂·Ĥ; keep it inside its interval when a pool has very few blocks
 		// and the draws' quantiles sit on one side of it.
@@ -162,6 +163,55 @@ func Quantile(xs []float64, q float64) float64 {
 		}
 	}
 	return lo + frac*(next-lo)
+}
+
+// Quantiles2 returns the q1- and q2-quantiles (q1 <= q2) of xs as Quantile would, selecting
+// the second only among the elements above the first. It reorders xs in place.
+func Quantiles2(xs []float64, q1, q2 float64) (float64, float64) {
+	n := len(xs)
+	if n == 0 {
+		return 0, 0
+	}
+	a := Quantile(xs, q1)
+	// Quantile left every element right of int(q1·(n−1)) no smaller than that order statistic,
+	// so the second quantile's order statistics lie in that tail.
+	i := int(q1 * float64(n-1))
+	if i >= n-1 {
+		return a, xs[n-1]
+	}
+	pos := q2*float64(n-1) - float64(i)
+	tail := xs[i:]
+	j := int(pos)
+	if j >= len(tail)-1 {
+		return a, maxOf(tail)
+	}
+	lo := selectKth(tail, j)
+	frac := pos - float64(j)
+	if frac == 0 {
+		return a, lo
+	}
+	next := minOf(tail[j+1:])
+	return a, lo + frac*(next-lo)
+}
+
+func maxOf(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs[1:] {
+		if x > m {
+			m = x
+		}
+	}
+	return m
+}
+
+func minOf(xs []float64) float64 {
+	m := xs[0]
+	for _, x := range xs[1:] {
+		if x < m {
+			m = x
+		}
+	}
+	return m
 }
 
 // selectKth reorders xs so that xs[k] is the k-th smallest, smaller ones before it and larger

@@ -151,6 +151,13 @@ func TestQuantileAgreesWithSortingOnRandomData(t *testing.T) {
 				t.Fatalf("n=%d q=%v: got %v, want %v", n, q, got, want)
 			}
 		}
+		for _, qs := range [][2]float64{{0.025, 0.975}, {0, 1}, {0.5, 0.5}, {0.3, 0.31}} {
+			a, b := Quantiles2(append([]float64(nil), xs...), qs[0], qs[1])
+			wa, wb := Quantile(append([]float64(nil), xs...), qs[0]), Quantile(append([]float64(nil), xs...), qs[1])
+			if math.Abs(a-wa) > 1e-9 || math.Abs(b-wb) > 1e-9 {
+				t.Fatalf("n=%d Quantiles2%v = %v, %v; want %v, %v", n, qs, a, b, wa, wb)
+			}
+		}
 	}
 }
 

@@ -165,16 +165,16 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 func (s *Service) compute() (Results, error) {
 	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw}
 	s.raw = nil
-	for _, st := range s.chain.Changed() {
-		if st.Blocks == 0 {
+	all, err := s.cfg.Model.ComputeAll(s.chain.Changed())
+	if err != nil {
+		return Results{}, err
+	}
+	for _, wr := range all {
+		if wr.Network.Blocks == 0 {
 			continue // every block of the window moved away (a reorg): nothing to estimate
 		}
-		net, pools, err := s.cfg.Model.Compute(st)
-		if err != nil {
-			return Results{}, err
-		}
-		r.Network = append(r.Network, net)
-		r.Pools = append(r.Pools, pools...)
+		r.Network = append(r.Network, wr.Network)
+		r.Pools = append(r.Pools, wr.Pools...)
 	}
 	if tip := s.chain.Tip(); tip != s.lastTip && s.chain.Len() > s.cfg.RecentBlocks {
 		rec, err := s.cfg.Model.ComputeRecent(s.chain, s.cfg.RecentBlocks)
