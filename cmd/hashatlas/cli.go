@@ -122,11 +122,14 @@ func (c *cli) parse(args []string) error {
 // describeFlagError rewrites the flag package's parse errors so they name the variable too.
 func describeFlagError(err error) error {
 	msg := err.Error()
-	// The flag package says: invalid value "x" for flag -name: reason
-	if i := strings.Index(msg, " for flag -"); i >= 0 {
-		rest := msg[i+len(" for flag -"):]
-		name, reason, _ := strings.Cut(rest, ": ")
-		return fmt.Errorf("%s for --%s (env %s): %s", msg[:i], name, envName(name), reason)
+	// The flag package says `invalid value "x" for flag -name: reason`, or for booleans
+	// `invalid boolean value "x" for -name: reason`.
+	for _, marker := range []string{" for flag -", " for -"} {
+		if i := strings.Index(msg, marker); i >= 0 {
+			rest := msg[i+len(marker):]
+			name, reason, _ := strings.Cut(rest, ": ")
+			return fmt.Errorf("%s for --%s (env %s): %s", msg[:i], name, envName(name), reason)
+		}
 	}
 	if strings.HasPrefix(msg, "flag provided but not defined: -") {
 		name := strings.TrimPrefix(msg, "flag provided but not defined: -")

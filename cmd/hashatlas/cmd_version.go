@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
 
 // Build stamps, set at link time by the Makefile and the container build:
@@ -38,7 +40,7 @@ func setupVersion(c *cli) (runFunc, error) {
 			d = "unknown"
 		}
 		_, err := fmt.Fprintf(c.stdout, "hashatlas %s (commit %s, built %s, %s %s/%s, embedded clickhouse: %s)\n",
-			version, buildCommit(), d, runtime.Version(), runtime.GOOS, runtime.GOARCH, embeddedEngine())
+			version, buildCommit(), d, runtime.Version(), runtime.GOOS, runtime.GOARCH, clickhouse.EmbeddedEngine())
 		return err
 	}, nil
 }

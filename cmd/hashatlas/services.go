@@ -12,7 +12,7 @@ import (
 func (c *cli) kafkaFlags() *kafka.Config {
 	cfg := &kafka.Config{}
 	cfg.RegisterFlags(c.fs)
-	c.addValidator(cfg.Validate)
+	c.addValidator(func() error { return cfg.Validate() }) // evaluated after parsing
 	return cfg
 }
 
@@ -20,7 +20,7 @@ func (c *cli) kafkaFlags() *kafka.Config {
 func (c *cli) clickhouseFlags() *clickhouse.Config {
 	cfg := &clickhouse.Config{}
 	cfg.RegisterFlags(c.fs)
-	c.addValidator(cfg.Validate)
+	c.addValidator(func() error { return cfg.Validate() }) // evaluated after parsing
 	return cfg
 }
 
