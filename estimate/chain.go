@@ -21,6 +21,7 @@ type BlockObs struct {
 	Time   time.Time // header time
 	Work   float64   // hashes: 2^256/(target+1)
 	Pool   string    // slug or "unknown"
+	Hash   string    // empty for blocks from file replays and simulations
 }
 
 // Chain is the estimator's windowed state: every block by height, which windows each falls
@@ -44,6 +45,12 @@ func NewChain() *Chain {
 		final:   map[Window]bool{},
 		tip:     -1,
 	}
+}
+
+// Block returns the block held at height.
+func (c *Chain) Block(height int64) (BlockObs, bool) {
+	b, ok := c.blocks[height]
+	return b, ok
 }
 
 // Len is the number of blocks held.

@@ -15,6 +15,7 @@ import (
 // the "now" estimate when the tip moved, and the raw inputs applied since the last Flush
 // (which the store keeps for audit and ad-hoc SQL).
 type Results struct {
+	Orphans    []Orphan
 	Network    []NetworkResult
 	Pools      []PoolResult
 	Recent     *RecentResult
@@ -22,9 +23,17 @@ type Results struct {
 	ComputedAt time.Time
 }
 
+// Orphan is a block that left the best chain: another block replaced it at its height.
+type Orphan struct {
+	Height     int64
+	Hash       string
+	ReplacedBy string
+	DetectedAt time.Time
+}
+
 // Empty reports whether there is nothing to write.
 func (r Results) Empty() bool {
-	return len(r.Network) == 0 && len(r.Pools) == 0 && r.Recent == nil && len(r.Raw) == 0
+	return len(r.Network) == 0 && len(r.Pools) == 0 && r.Recent == nil && len(r.Raw) == 0 && len(r.Orphans) == 0
 }
 
 // Store keeps results durably. WriteResults must return nil only once every row is
@@ -60,6 +69,7 @@ type Service struct {
 	pub     Publisher
 	log     logrus.FieldLogger
 	raw     []schemas.Message
+	orphans []Orphan
 	pending *Results // computed but not yet stored and published
 	lastTip int64
 }
@@ -112,9 +122,14 @@ func (s *Service) applyBlock(b schemas.Block) error {
 	if err != nil || !(work > 0) {
 		return &InvalidInput{fmt.Errorf("block %d: work %q is not a positive number", b.Height, b.Work)}
 	}
-	changed, err := s.chain.Add(BlockObs{Height: b.Height, Time: b.Time, Work: work, Pool: b.Pool})
+	old, had := s.chain.Block(b.Height)
+	changed, err := s.chain.Add(BlockObs{Height: b.Height, Time: b.Time, Work: work, Pool: b.Pool, Hash: b.Hash})
 	if err != nil {
 		return &InvalidInput{err}
+	}
+	if had && old.Hash != "" && b.Hash != "" && old.Hash != b.Hash {
+		s.orphans = append(s.orphans, Orphan{Height: b.Height, Hash: old.Hash, ReplacedBy: b.Hash, DetectedAt: s.cfg.Now().UTC()})
+		s.log.WithFields(logrus.Fields{"height": b.Height, "hash": old.Hash, "replaced_by": b.Hash}).Info("block replaced by a reorg")
 	}
 	if changed {
 		s.raw = append(s.raw, b)
@@ -163,8 +178,8 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 }
 
 func (s *Service) compute() (Results, error) {
-	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw}
-	s.raw = nil
+	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw, Orphans: s.orphans}
+	s.raw, s.orphans = nil, nil
 	all, err := s.cfg.Model.ComputeAll(s.chain.Changed())
 	if err != nil {
 		return Results{}, err
@@ -193,6 +208,7 @@ func (s *Service) compute() (Results, error) {
 // the newer last).
 func mergeResults(old, newer Results) *Results {
 	m := Results{
+		Orphans:    append(old.Orphans, newer.Orphans...),
 		Network:    append(old.Network, newer.Network...),
 		Pools:      append(old.Pools, newer.Pools...),
 		Raw:        append(old.Raw, newer.Raw...),

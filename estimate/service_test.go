@@ -150,6 +150,20 @@ func TestServiceReplacesABlockAtTheSameHeight(t *testing.T) {
 	if !reflect.DeepEqual(counts, map[string]int{"alpha": 1, "beta": 1}) {
 		t.Fatalf("pool counts after the reorg: %v", counts)
 	}
+	if len(r.Orphans) != 0 {
+		t.Fatalf("file blocks without hashes produced orphans: %+v", r.Orphans)
+	}
+	// Observed blocks carry hashes: a replaced hash is recorded as an orphan.
+	b7 := block(t, 7, 20, "alpha")
+	b7.Hash = "00000000000000000000000000000000000000000000000000000000000000aa"
+	_ = s.Apply(b7)
+	_, _ = s.Flush(context.Background())
+	b7.Hash, b7.Pool = "00000000000000000000000000000000000000000000000000000000000000bb", "beta"
+	_ = s.Apply(b7)
+	r, _ = s.Flush(context.Background())
+	if len(r.Orphans) != 1 || r.Orphans[0].Hash[62:] != "aa" || r.Orphans[0].ReplacedBy[62:] != "bb" || r.Orphans[0].Height != 7 {
+		t.Fatalf("orphans %+v", r.Orphans)
+	}
 	// Re-delivering an identical block changes nothing.
 	_ = s.Apply(block(t, 6, 12, "beta"))
 	if r, _ := s.Flush(context.Background()); !r.Empty() {
