@@ -1,0 +1,306 @@
+package bitcoind
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/ingest"
+)
+
+// Bitcoin Core RPC error codes this package acts on (src/rpc/protocol.h).
+const (
+	// codeInvalidParameter is what getblockhash answers for a height above the tip
+	// ("Block height out of range").
+	codeInvalidParameter = -8
+	// codeInWarmup is answered while bitcoind loads its block index at start; worth retrying.
+	codeInWarmup = -28
+)
+
+// RPCError is the error object of a JSON-RPC response: bitcoind understood the request and
+// refused it. errors.As finds it in the errors of Client's methods.
+type RPCError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error says "RPC error <code>: <message>".
+func (e *RPCError) Error() string { return fmt.Sprintf("RPC error %d: %s", e.Code, e.Message) }
+
+// decodeResponse reads a JSON-RPC response body (the 1.0 form bitcoind gives legacy requests,
+// or the 2.0 form) to the request with id, and returns its result. An error object in the
+// response is returned as *RPCError.
+func decodeResponse(body []byte, id uint64) (json.RawMessage, error) {
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+		ID     json.RawMessage `json:"id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, jsonFault("JSON-RPC response", body, err)
+	}
+	if len(r.Error) > 0 && !isNull(r.Error) {
+		var re RPCError
+		if err := json.Unmarshal(r.Error, &re); err != nil || (re.Code == 0 && re.Message == "") {
+			return nil, fmt.Errorf("JSON-RPC error member %s is not an object with code and message", snippet(r.Error))
+		}
+		return nil, &re
+	}
+	if got := string(bytes.TrimSpace(r.ID)); got != strconv.FormatUint(id, 10) {
+		return nil, fmt.Errorf("JSON-RPC response id %s, want %d", snippet(r.ID), id)
+	}
+	if len(r.Result) == 0 || isNull(r.Result) {
+		return nil, errors.New("JSON-RPC response has neither a result nor an error")
+	}
+	return r.Result, nil
+}
+
+// chainInfo is what this package uses of getblockchaininfo.
+type chainInfo struct {
+	Chain   string
+	Blocks  int64
+	Headers int64
+	IBD     bool
+}
+
+// parseBlockchainInfo reads the result of getblockchaininfo.
+func parseBlockchainInfo(result []byte) (chainInfo, error) {
+	var r struct {
+		Chain   string `json:"chain"`
+		Blocks  *int64 `json:"blocks"`
+		Headers *int64 `json:"headers"`
+		IBD     bool   `json:"initialblockdownload"`
+	}
+	if err := json.Unmarshal(result, &r); err != nil {
+		return chainInfo{}, jsonFault("getblockchaininfo result", result, err)
+	}
+	if r.Blocks == nil {
+		return chainInfo{}, errors.New("blocks is missing")
+	}
+	if *r.Blocks < 0 {
+		return chainInfo{}, fmt.Errorf("blocks %d is negative", *r.Blocks)
+	}
+	info := chainInfo{Chain: r.Chain, Blocks: *r.Blocks, IBD: r.IBD}
+	if r.Headers != nil {
+		info.Headers = *r.Headers
+	}
+	return info, nil
+}
+
+// parseBlockHash reads the result of getblockhash: a block hash, returned in lower case.
+func parseBlockHash(result []byte) (string, error) {
+	var h string
+	if err := json.Unmarshal(result, &h); err != nil {
+		return "", jsonFault("getblockhash result", result, err)
+	}
+	if !isHash(h) {
+		return "", fmt.Errorf("block hash %q is not 64 hex characters", clip(h))
+	}
+	return strings.ToLower(h), nil
+}
+
+// rpcBlock is what this package reads of a getblock result at verbosity 2. Pointers tell a
+// missing field from a zero one.
+type rpcBlock struct {
+	Hash          string  `json:"hash"`
+	Confirmations *int64  `json:"confirmations"`
+	Height        *int64  `json:"height"`
+	Time          *int64  `json:"time"`
+	Bits          string  `json:"bits"`
+	NTx           *int64  `json:"nTx"`
+	PrevHash      *string `json:"previousblockhash"`
+	Tx            []rpcTx `json:"tx"`
+}
+
+type rpcTx struct {
+	Vin []struct {
+		Coinbase *string `json:"coinbase"`
+	} `json:"vin"`
+	Vout []struct {
+		ScriptPubKey struct {
+			// Address is set by Core 22 and later, for outputs that have one.
+			Address string `json:"address"`
+			// Addresses is what Core before 22 set instead (and 22 with
+			// -deprecatedrpc=addresses).
+			Addresses []string `json:"addresses"`
+		} `json:"scriptPubKey"`
+	} `json:"vout"`
+}
+
+// parseBlock reads the result of getblock <hash> 2 for the block expected at height and
+// checks it: hash and previous hash 64 hex (no previous hash only at height 0), bits 8 hex,
+// the height asked for, a positive time, a first transaction that is a coinbase, and the
+// block still in the best chain.
+//
+// TxCount is nTx. The transaction list may be shorter than nTx (test fixtures trim it); only
+// tx[0] is used.
+func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
+	var r rpcBlock
+	if err := json.Unmarshal(result, &r); err != nil {
+		return ingest.ChainBlock{}, jsonFault("getblock result", result, err)
+	}
+	if r.Height == nil {
+		return ingest.ChainBlock{}, errors.New("height is missing")
+	}
+	if *r.Height != height {
+		return ingest.ChainBlock{}, fmt.Errorf("height %d in the response, want %d", *r.Height, height)
+	}
+	if r.Confirmations != nil && *r.Confirmations < 0 {
+		return ingest.ChainBlock{}, fmt.Errorf("block %s is no longer in the best chain (confirmations %d): the chain reorganised during the call",
+			clip(r.Hash), *r.Confirmations)
+	}
+	if r.Time == nil {
+		return ingest.ChainBlock{}, errors.New("time is missing")
+	}
+	if *r.Time <= 0 || *r.Time > math.MaxUint32 {
+		return ingest.ChainBlock{}, fmt.Errorf("time %d is not a header time (1 to 2^32-1)", *r.Time)
+	}
+	if r.NTx == nil {
+		return ingest.ChainBlock{}, errors.New("nTx is missing")
+	}
+	if len(r.Tx) == 0 {
+		return ingest.ChainBlock{}, errors.New("tx is empty: no coinbase transaction")
+	}
+	if int64(len(r.Tx)) > *r.NTx {
+		return ingest.ChainBlock{}, fmt.Errorf("%d transactions listed but nTx is %d", len(r.Tx), *r.NTx)
+	}
+	cb := r.Tx[0]
+	if len(cb.Vin) == 0 || cb.Vin[0].Coinbase == nil {
+		return ingest.ChainBlock{}, errors.New("tx[0].vin[0].coinbase is missing: the first transaction is not a coinbase")
+	}
+	script, err := hex.DecodeString(*cb.Vin[0].Coinbase)
+	if err != nil {
+		return ingest.ChainBlock{}, fmt.Errorf("tx[0].vin[0].coinbase is not hex: %w", err)
+	}
+	var addrs []string
+	for i, out := range cb.Vout {
+		spk := out.ScriptPubKey
+		var a string
+		switch {
+		case spk.Address != "":
+			a = spk.Address
+		case len(spk.Addresses) == 1:
+			a = spk.Addresses[0]
+		default:
+			// No address (OP_RETURN, non-standard), or several (bare multisig, listed by Core
+			// before 22): Core 22+ and Esplora give none for those, so neither do we.
+			continue
+		}
+		if !isAddress(a) {
+			return ingest.ChainBlock{}, fmt.Errorf("tx[0].vout[%d] address %q is not an address", i, clip(a))
+		}
+		addrs = append(addrs, a)
+	}
+	b := ingest.ChainBlock{
+		Height:            *r.Height,
+		Hash:              strings.ToLower(r.Hash),
+		Bits:              strings.ToLower(r.Bits),
+		TxCount:           *r.NTx,
+		CoinbaseScript:    script,
+		CoinbaseAddresses: addrs,
+	}
+	if r.PrevHash != nil {
+		b.PrevHash = strings.ToLower(*r.PrevHash)
+	}
+	b.Time = time.Unix(*r.Time, 0).UTC()
+	if err := validateBlock(b, height); err != nil {
+		return ingest.ChainBlock{}, err
+	}
+	return b, nil
+}
+
+// validateBlock checks what every ChainBlock this package returns satisfies; parseBlock and
+// the fuzz tests use it.
+func validateBlock(b ingest.ChainBlock, height int64) error {
+	switch {
+	case height < 0:
+		return fmt.Errorf("height %d is negative", height)
+	case b.Height != height:
+		return fmt.Errorf("height %d, want %d", b.Height, height)
+	case !isHash(b.Hash) || b.Hash != strings.ToLower(b.Hash):
+		return fmt.Errorf("hash %q is not 64 hex characters", clip(b.Hash))
+	case b.Height == 0 && b.PrevHash != "":
+		return fmt.Errorf("previousblockhash %q at height 0", clip(b.PrevHash))
+	case b.Height > 0 && (!isHash(b.PrevHash) || b.PrevHash != strings.ToLower(b.PrevHash)):
+		return fmt.Errorf("previousblockhash %q is not 64 hex characters", clip(b.PrevHash))
+	case !isBits(b.Bits) || b.Bits != strings.ToLower(b.Bits):
+		return fmt.Errorf("bits %q is not 8 hex characters", clip(b.Bits))
+	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
+		return fmt.Errorf("time %v is not a header time", b.Time)
+	case b.TxCount < 1:
+		return fmt.Errorf("nTx %d: a block has at least its coinbase", b.TxCount)
+	case len(b.CoinbaseScript) < 2 || len(b.CoinbaseScript) > 100:
+		// Consensus rule (bad-cb-length): a coinbase scriptSig is 2 to 100 bytes.
+		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
+	}
+	for i, a := range b.CoinbaseAddresses {
+		if !isAddress(a) {
+			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
+		}
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHash(s string) bool { return len(s) == 64 && isHex(s) }
+
+func isBits(s string) bool { return len(s) == 8 && isHex(s) }
+
+// isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
+// (alphanumeric, 14 to 90 characters). It does not verify checksums.
+func isAddress(s string) bool {
+	if len(s) < 14 || len(s) > 90 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// jsonFault describes a JSON decoding failure of what, saying where a truncated body ends.
+func jsonFault(what string, body []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Error() == "unexpected end of JSON input" {
+		return fmt.Errorf("%s is truncated: unexpected end of JSON input after %d bytes", what, len(body))
+	}
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s is malformed JSON at byte %d: %w", what, se.Offset, err)
+	}
+	return fmt.Errorf("decode %s: %w", what, err)
+}
+
+// snippet is raw shortened for an error message.
+func snippet(raw []byte) string {
+	if len(raw) == 0 {
+		return "(absent)"
+	}
+	return clip(string(raw))
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}

@@ -1,0 +1,254 @@
+package esplora
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/ingest"
+)
+
+// parseTipHeight reads the body of GET /blocks/tip/height: a decimal integer as plain text.
+func parseTipHeight(body []byte) (int64, error) {
+	s := string(bytes.TrimSpace(body))
+	if s == "" {
+		return 0, errors.New("tip height: empty body")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, fmt.Errorf("tip height %q is not a decimal integer", clip(s))
+		}
+	}
+	h, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("tip height %q: %w", clip(s), err)
+	}
+	return h, nil
+}
+
+// esploraBlock is what this package reads of Esplora's block format. Pointers tell a missing
+// field from a zero one.
+type esploraBlock struct {
+	ID        *string `json:"id"`
+	Height    *int64  `json:"height"`
+	Timestamp *int64  `json:"timestamp"`
+	TxCount   *int64  `json:"tx_count"`
+	PrevHash  *string `json:"previousblockhash"`
+	// Bits is the compact target as a JSON number (386021892), not hex as in Bitcoin Core.
+	Bits json.RawMessage `json:"bits"`
+}
+
+// parseBlockList reads the body of GET /blocks/:height — the blocks from height down, newest
+// first (10 from esplora, 15 from mempool.space) — and returns the header fields of the
+// first, which must be the block at height. The coinbase fields are left empty.
+//
+// A list that is empty or starts below height means the source's tip is below height
+// (mempool.space answers a height above its tip with the blocks from its tip down): the
+// error then matches ErrHeightOutOfRange.
+func parseBlockList(body []byte, height int64) (ingest.ChainBlock, error) {
+	var list []esploraBlock
+	if err := json.Unmarshal(body, &list); err != nil {
+		return ingest.ChainBlock{}, jsonFault("block list", body, err)
+	}
+	if len(list) == 0 {
+		return ingest.ChainBlock{}, fmt.Errorf("empty block list: %w", ErrHeightOutOfRange)
+	}
+	r := list[0]
+	switch {
+	case r.Height == nil:
+		return ingest.ChainBlock{}, errors.New("height is missing")
+	case *r.Height < height:
+		return ingest.ChainBlock{}, fmt.Errorf("the list starts at height %d, below the %d asked for: %w", *r.Height, height, ErrHeightOutOfRange)
+	case *r.Height != height:
+		return ingest.ChainBlock{}, fmt.Errorf("height %d in the response, want %d", *r.Height, height)
+	case r.ID == nil:
+		return ingest.ChainBlock{}, errors.New("id is missing")
+	case !isHash(*r.ID):
+		return ingest.ChainBlock{}, fmt.Errorf("id %q is not 64 hex characters", clip(*r.ID))
+	case r.Timestamp == nil:
+		return ingest.ChainBlock{}, errors.New("timestamp is missing")
+	case *r.Timestamp <= 0 || *r.Timestamp > math.MaxUint32:
+		return ingest.ChainBlock{}, fmt.Errorf("timestamp %d is not a header time (1 to 2^32-1)", *r.Timestamp)
+	case r.TxCount == nil:
+		return ingest.ChainBlock{}, errors.New("tx_count is missing")
+	case *r.TxCount < 1:
+		return ingest.ChainBlock{}, fmt.Errorf("tx_count %d: a block has at least its coinbase", *r.TxCount)
+	case len(r.Bits) == 0 || isNull(r.Bits):
+		return ingest.ChainBlock{}, errors.New("bits is missing")
+	}
+	bits, err := strconv.ParseUint(string(r.Bits), 10, 32)
+	if err != nil {
+		return ingest.ChainBlock{}, fmt.Errorf("bits %s is not a number from 0 to 2^32-1", clip(string(r.Bits)))
+	}
+	b := ingest.ChainBlock{
+		Height:  height,
+		Hash:    strings.ToLower(*r.ID),
+		Time:    time.Unix(*r.Timestamp, 0).UTC(),
+		Bits:    fmt.Sprintf("%08x", bits),
+		TxCount: *r.TxCount,
+	}
+	if r.PrevHash != nil {
+		b.PrevHash = strings.ToLower(*r.PrevHash)
+	}
+	switch {
+	case height == 0 && b.PrevHash != "":
+		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q at height 0", clip(b.PrevHash))
+	case height > 0 && !isHash(b.PrevHash):
+		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q is not 64 hex characters", clip(b.PrevHash))
+	}
+	return b, nil
+}
+
+// esploraTx is what this package reads of Esplora's transaction format.
+type esploraTx struct {
+	Vin []struct {
+		IsCoinbase bool    `json:"is_coinbase"`
+		ScriptSig  *string `json:"scriptsig"`
+	} `json:"vin"`
+	Vout []struct {
+		Address string `json:"scriptpubkey_address"`
+	} `json:"vout"`
+	// Status is documented as absent from /block/:hash/txs but electrs sends it; when it is
+	// there it must name the block asked for.
+	Status *struct {
+		BlockHeight *int64  `json:"block_height"`
+		BlockHash   *string `json:"block_hash"`
+	} `json:"status"`
+}
+
+// coinbase is what the first transaction of a block gives a ChainBlock.
+type coinbase struct {
+	Script    []byte
+	Addresses []string
+}
+
+// parseBlockTxs reads the body of GET /block/:hash/txs/0 — the first transactions of the
+// block (up to 25) — and returns its coinbase: the scriptSig of the first input, and the
+// addresses of the outputs that have one, in output order.
+func parseBlockTxs(body []byte, hash string, height int64) (coinbase, error) {
+	var txs []esploraTx
+	if err := json.Unmarshal(body, &txs); err != nil {
+		return coinbase{}, jsonFault("transaction list", body, err)
+	}
+	if len(txs) == 0 {
+		return coinbase{}, errors.New("empty transaction list: no coinbase transaction")
+	}
+	tx := txs[0]
+	if st := tx.Status; st != nil {
+		if st.BlockHash != nil && !strings.EqualFold(*st.BlockHash, hash) {
+			return coinbase{}, fmt.Errorf("the transactions are of block %q, not %s", clip(*st.BlockHash), hash)
+		}
+		if st.BlockHeight != nil && *st.BlockHeight != height {
+			return coinbase{}, fmt.Errorf("the transactions are of a block at height %d, want %d", *st.BlockHeight, height)
+		}
+	}
+	if len(tx.Vin) == 0 || !tx.Vin[0].IsCoinbase {
+		return coinbase{}, errors.New("[0].vin[0].is_coinbase is not true: the first transaction is not a coinbase")
+	}
+	if tx.Vin[0].ScriptSig == nil {
+		return coinbase{}, errors.New("[0].vin[0].scriptsig is missing")
+	}
+	script, err := hex.DecodeString(*tx.Vin[0].ScriptSig)
+	if err != nil {
+		return coinbase{}, fmt.Errorf("[0].vin[0].scriptsig is not hex: %w", err)
+	}
+	if len(script) < 2 || len(script) > 100 {
+		// Consensus rule (bad-cb-length): a coinbase scriptSig is 2 to 100 bytes.
+		return coinbase{}, fmt.Errorf("coinbase scriptsig is %d bytes, want 2 to 100", len(script))
+	}
+	cb := coinbase{Script: script}
+	for i, out := range tx.Vout {
+		if out.Address == "" {
+			continue // OP_RETURN and other outputs without an address
+		}
+		if !isAddress(out.Address) {
+			return coinbase{}, fmt.Errorf("[0].vout[%d].scriptpubkey_address %q is not an address", i, clip(out.Address))
+		}
+		cb.Addresses = append(cb.Addresses, out.Address)
+	}
+	return cb, nil
+}
+
+// validateBlock checks what every ChainBlock this package returns satisfies.
+func validateBlock(b ingest.ChainBlock, height int64) error {
+	switch {
+	case height < 0:
+		return fmt.Errorf("height %d is negative", height)
+	case b.Height != height:
+		return fmt.Errorf("height %d, want %d", b.Height, height)
+	case !isHash(b.Hash) || b.Hash != strings.ToLower(b.Hash):
+		return fmt.Errorf("hash %q is not 64 hex characters", clip(b.Hash))
+	case b.Height == 0 && b.PrevHash != "":
+		return fmt.Errorf("previous hash %q at height 0", clip(b.PrevHash))
+	case b.Height > 0 && (!isHash(b.PrevHash) || b.PrevHash != strings.ToLower(b.PrevHash)):
+		return fmt.Errorf("previous hash %q is not 64 hex characters", clip(b.PrevHash))
+	case len(b.Bits) != 8 || !isHex(b.Bits) || b.Bits != strings.ToLower(b.Bits):
+		return fmt.Errorf("bits %q is not 8 hex characters", clip(b.Bits))
+	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
+		return fmt.Errorf("time %v is not a header time", b.Time)
+	case b.TxCount < 1:
+		return fmt.Errorf("tx count %d: a block has at least its coinbase", b.TxCount)
+	case len(b.CoinbaseScript) < 2 || len(b.CoinbaseScript) > 100:
+		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
+	}
+	for i, a := range b.CoinbaseAddresses {
+		if !isAddress(a) {
+			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
+		}
+	}
+	return nil
+}
+
+func isHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func isHash(s string) bool { return len(s) == 64 && isHex(s) }
+
+// isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
+// (alphanumeric, 14 to 90 characters). It does not verify checksums.
+func isAddress(s string) bool {
+	if len(s) < 14 || len(s) > 90 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonFault describes a JSON decoding failure of what, saying where a truncated body ends.
+func jsonFault(what string, body []byte, err error) error {
+	var se *json.SyntaxError
+	if errors.As(err, &se) && se.Error() == "unexpected end of JSON input" {
+		return fmt.Errorf("%s is truncated: unexpected end of JSON input after %d bytes", what, len(body))
+	}
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s is malformed JSON at byte %d: %w", what, se.Offset, err)
+	}
+	return fmt.Errorf("decode %s: %w", what, err)
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
+}
