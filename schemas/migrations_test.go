@@ -1,0 +1,173 @@
+package schemas
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestEmbeddedMigrationsAreNumberedFromOneWithoutGaps(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) == 0 {
+		t.Fatal("no migrations embedded")
+	}
+	for i, m := range ms {
+		if m.Version != i+1 {
+			t.Errorf("migration %d is %s (version %d)", i, m.Name, m.Version)
+		}
+		if len(m.Statements()) == 0 {
+			t.Errorf("%s has no statements", m.Name)
+		}
+	}
+}
+
+func TestChecksumIsTheSHA256OfTheFileOnDisk(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		b, err := os.ReadFile(filepath.Join("migrations", m.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		if got, want := m.Checksum(), hex.EncodeToString(sum[:]); got != want {
+			t.Errorf("%s: checksum %s, sha256sum gives %s", m.Name, got, want)
+		}
+	}
+}
+
+func TestEveryTableOfTheArchitectureIsCreatedIdempotently(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	created := map[string]bool{}
+	createRe := regexp.MustCompile(`^CREATE (TABLE|VIEW) (IF NOT EXISTS )?([a-z_0-9]+)`)
+	for _, m := range ms {
+		for _, s := range m.Statements() {
+			mm := createRe.FindStringSubmatch(s)
+			if mm == nil {
+				t.Errorf("%s: statement is not a CREATE TABLE/VIEW: %.60s", m.Name, s)
+				continue
+			}
+			if mm[2] == "" {
+				t.Errorf("%s: %s is created without IF NOT EXISTS (migrations must be re-runnable)", m.Name, mm[3])
+			}
+			if strings.Contains(mm[3], ".") {
+				t.Errorf("%s: %s is qualified with a database", m.Name, mm[3])
+			}
+			created[mm[3]] = true
+		}
+	}
+	for _, name := range []string{
+		"blocks", "orphaned_blocks", "difficulty_epochs", "pool_stats", "grid_observations",
+		"network_hashrate", "pool_hashrate", "country_hashrate", "region_block_share", "energy_signals",
+		"network_hashrate_latest", "country_hashrate_latest", "blocks_canonical",
+	} {
+		if !created[name] {
+			t.Errorf("no migration creates %s", name)
+		}
+	}
+}
+
+func TestMigrationsAvoidWhatClickHouse18_16Lacks(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lacking := regexp.MustCompile(`(?i)\b(DateTime64|TTL|CODEC|Map\(|LowCardinality|Nullable|JSON\b|Object\(|Bool\b)`)
+	for _, m := range ms {
+		for _, s := range m.Statements() {
+			if f := lacking.FindString(s); f != "" {
+				t.Errorf("%s uses %s, which ClickHouse 18.16 does not support: %.60s", m.Name, f, s)
+			}
+		}
+	}
+}
+
+func TestStatementsSplitAtSemicolonsThatEndALine(t *testing.T) {
+	sql := "-- header; with a semicolon in a comment\n" +
+		"CREATE TABLE a (\n    x UInt8\n) ENGINE = Memory;\n" +
+		"\n   -- indented comment\n" +
+		"CREATE VIEW b AS\nSELECT 1;   \n"
+	m, err := ParseMigration("0001_x.sql", sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"CREATE TABLE a (\n    x UInt8\n) ENGINE = Memory", "CREATE VIEW b AS\nSELECT 1"}
+	if got := m.Statements(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Statements() = %q, want %q", got, want)
+	}
+}
+
+func TestParseMigrationRejectsFilesBreakingTheConventions(t *testing.T) {
+	for _, tc := range []struct {
+		name, file, sql, wantErr string
+	}{
+		{"a file name without four digits", "1_x.sql", "SELECT 1;\n", "NNNN_name.sql"},
+		{"an upper-case file name", "0001_X.sql", "SELECT 1;\n", "NNNN_name.sql"},
+		{"a semicolon inside a statement", "0001_x.sql", "CREATE TABLE a (s String DEFAULT ';') ENGINE = Memory;\n", "line 1"},
+		{"two statements on one line", "0001_x.sql", "SELECT 1; SELECT 2;\n", "line 1"},
+		{"a comment after the semicolon", "0001_x.sql", "SELECT 1; -- one\n", "line 1"},
+		{"a last statement without semicolon", "0001_x.sql", "SELECT 1;\nSELECT 2\n", "does not end with ';'"},
+		{"an empty statement", "0001_x.sql", "SELECT 1;\n;\n", "empty statement"},
+		{"only comments", "0001_x.sql", "-- nothing\n", "no statements"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParseMigration(tc.file, tc.sql)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+			if !strings.Contains(err.Error(), tc.file) {
+				t.Errorf("error %q does not name the file %s", err, tc.file)
+			}
+		})
+	}
+}
+
+func TestCheckMigrationsRejectsGapsAndRepeatedNumbers(t *testing.T) {
+	mk := func(names ...string) []Migration {
+		var ms []Migration
+		for _, n := range names {
+			m, err := ParseMigration(n, "SELECT 1;\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		return ms
+	}
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		wantErr string
+	}{
+		{"numbering starting at 2", []string{"0002_b.sql"}, "expected number 0001"},
+		{"a gap", []string{"0001_a.sql", "0003_c.sql"}, "expected number 0002"},
+		{"a repeated number", []string{"0001_a.sql", "0002_b.sql", "0002_c.sql"}, "same number 0002"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckMigrations(mk(tc.files...))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	ms := mk("0002_b.sql", "0001_a.sql")
+	if err := CheckMigrations(ms); err != nil {
+		t.Fatalf("out-of-order but complete migrations: %v", err)
+	}
+	if ms[0].Name != "0001_a.sql" {
+		t.Errorf("CheckMigrations did not sort: %s first", ms[0].Name)
+	}
+}

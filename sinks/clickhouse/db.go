@@ -1,0 +1,249 @@
+// Package clickhouse is hashatlas' only door to ClickHouse: it opens a server (clickhouse-go,
+// native protocol) or the embedded engine (chDB, linked only with the build tag chdb) behind
+// one DB type, writes rows in batches (Writer), applies the migrations of package schemas
+// (Migrate), runs queries for reports (DB.Query), and classifies errors for retry decisions
+// (Classify).
+//
+// The same SQL must run on Debian's ClickHouse 18.16 server and on chDB 26.7; the package
+// keeps to what both accept (see schemas/migrations). Against 18.16, rows are inserted only
+// through driver batches with an explicit column list: INSERT … VALUES sent as a statement
+// hangs that server, so DB.Exec refuses it and Writer is the way to insert.
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+// backend is one way of reaching ClickHouse. Implementations are safe for concurrent use.
+type backend interface {
+	// exec runs a statement that returns no rows.
+	exec(ctx context.Context, sql string) error
+	// query runs a statement and reads its whole result.
+	query(ctx context.Context, sql string) (*Result, error)
+	// insert writes the buffered rows into table (unqualified, in the DB's database) in one
+	// insert; a nil error means the engine acknowledged all of them.
+	insert(ctx context.Context, table string, names []string, rows *rowBuffer) error
+	close() error
+}
+
+// DB is an open ClickHouse: a server connection pool or the embedded engine, with the
+// configured database as the default for unqualified table names. It is safe for
+// concurrent use.
+type DB struct {
+	b        backend
+	database string
+	embedded bool
+	version  string
+	log      logrus.FieldLogger
+	metrics  *dbMetrics
+}
+
+// Column names and types one column of a query result.
+type Column struct {
+	// Name is the column name as the engine reports it.
+	Name string
+	// Type is the ClickHouse type, e.g. "UInt64", "DateTime('UTC')", "Array(String)".
+	Type string
+}
+
+// Result is a query result, read completely into memory.
+//
+// Values have the same Go types on both engines for these ClickHouse types: UInt8…UInt64
+// and Int8…Int64 as uint8…uint64 and int8…int64, Float32/Float64 as float32/float64,
+// String and FixedString as string, Date and DateTime as time.Time (in the column's time
+// zone), Bool as bool, Array(T) as []T, Nullable(T) as T or nil, LowCardinality(T) as T.
+// Other types come as each engine delivers them; CAST them in SQL (toString, toFloat64)
+// where the same Go type is needed on both.
+type Result struct {
+	Columns []Column
+	// Rows holds one slice per row, in column order. The caller owns it.
+	Rows [][]any
+}
+
+// Names returns the column names in order.
+func (r *Result) Names() []string {
+	names := make([]string, len(r.Columns))
+	for i, c := range r.Columns {
+		names[i] = c.Name
+	}
+	return names
+}
+
+// Open connects to the ClickHouse that cfg selects — the embedded engine when
+// cfg.EmbeddedDir is set, else the server at cfg.Addr — creates cfg.Database when missing,
+// and checks that it answers. cfg must have passed Validate. log may be nil (no logs); reg
+// may be nil (no metrics). A nil error means the engine answered a query; Close the DB when
+// done.
+func Open(ctx context.Context, cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) (*DB, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	var (
+		b   backend
+		err error
+	)
+	if cfg.EmbeddedDir != "" {
+		log = log.WithFields(logrus.Fields{"component": "clickhouse", "engine": "embedded", "database": cfg.Database})
+		b, err = openEmbedded(ctx, cfg)
+	} else {
+		log = log.WithFields(logrus.Fields{"component": "clickhouse", "engine": "server", "database": cfg.Database})
+		b, err = openServer(ctx, cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{b: b, database: cfg.Database, embedded: cfg.EmbeddedDir != "", log: log, metrics: newDBMetrics(reg)}
+	res, err := db.Query(ctx, "SELECT version()")
+	if err != nil {
+		_ = b.close()
+		return nil, fmt.Errorf("query the clickhouse version: %w", err)
+	}
+	if len(res.Rows) == 1 && len(res.Rows[0]) == 1 {
+		db.version, _ = res.Rows[0][0].(string)
+	}
+	log.WithField("version", db.version).Debug("clickhouse opened")
+	return db, nil
+}
+
+// ServerVersion returns the engine's version, e.g. "18.16.1" or "26.7.2.1".
+func (db *DB) ServerVersion() string { return db.version }
+
+// Database returns the database that unqualified table names refer to.
+func (db *DB) Database() string { return db.database }
+
+// Embedded reports whether db is the embedded engine (chDB) rather than a server.
+func (db *DB) Embedded() bool { return db.embedded }
+
+// ErrNoEmbeddedEngine is returned by Open for Config.EmbeddedDir in a binary built without
+// the build tag chdb.
+var ErrNoEmbeddedEngine = errors.New("this hashatlas was built without the embedded ClickHouse engine; build with -tags chdb (make does)")
+
+// insertWithData matches INSERT statements that carry their rows in the text.
+var insertWithData = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s+[^(\s]+(\s*\([^)]*\))?\s*(VALUES|FORMAT)\b`)
+
+// ErrInsertThroughExec is returned by Exec for INSERT … VALUES / FORMAT statements: rows are
+// written through a Writer (the 18.16 server hangs on such statements from clickhouse-go).
+var ErrInsertThroughExec = errors.New("insert rows through a Writer, not Exec (INSERT ... VALUES hangs the ClickHouse 18.16 server)")
+
+// Exec runs one statement that returns no rows (DDL, INSERT … SELECT, OPTIMIZE, …); a
+// trailing ';' is dropped. A nil error means the engine completed it.
+func (db *DB) Exec(ctx context.Context, sql string) error {
+	sql = strings.TrimSuffix(strings.TrimSpace(sql), ";")
+	if insertWithData.MatchString(sql) {
+		return ErrInsertThroughExec
+	}
+	start := time.Now()
+	err := db.b.exec(ctx, sql)
+	db.metrics.observe("exec", start, err)
+	if err != nil {
+		return fmt.Errorf("exec %s: %w", abbreviate(sql), err)
+	}
+	return nil
+}
+
+// Query runs one statement and returns its whole result (see Result for the value types).
+// It is meant for results that fit in memory: reports, status, tests.
+func (db *DB) Query(ctx context.Context, sql string) (*Result, error) {
+	start := time.Now()
+	res, err := db.b.query(ctx, sql)
+	db.metrics.observe("query", start, err)
+	if err != nil {
+		return nil, fmt.Errorf("query %s: %w", abbreviate(sql), err)
+	}
+	return res, nil
+}
+
+// Close releases the connections (or this DB's share of the embedded engine). Writers on
+// db must be closed first.
+func (db *DB) Close() error { return db.b.close() }
+
+// abbreviate shortens a statement for an error message: first line, at most 120 bytes.
+func abbreviate(sql string) string {
+	s := strings.Join(strings.Fields(sql), " ")
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return strings.TrimSpace(s)
+}
+
+// tableColumns returns the types of the named columns of table, in the given order.
+func (db *DB) tableColumns(ctx context.Context, table string, names []string) ([]string, error) {
+	res, err := db.Query(ctx, fmt.Sprintf("SELECT name, type FROM system.columns WHERE database = %s AND table = %s",
+		QuoteString(db.database), QuoteString(table)))
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Rows) == 0 {
+		return nil, fmt.Errorf("table %s.%s does not exist (run hashatlas migrate)", db.database, table)
+	}
+	types := map[string]string{}
+	for _, r := range res.Rows {
+		types[r[0].(string)] = r[1].(string)
+	}
+	out := make([]string, len(names))
+	var missing []string
+	for i, n := range names {
+		t, ok := types[n]
+		if !ok {
+			missing = append(missing, n)
+		}
+		out[i] = t
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("table %s.%s has no column %s", db.database, table, strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// dbMetrics counts statements by kind and outcome.
+type dbMetrics struct {
+	statements *prometheus.CounterVec
+}
+
+func newDBMetrics(reg prometheus.Registerer) *dbMetrics {
+	m := &dbMetrics{statements: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hashatlas_clickhouse_statements_total",
+		Help: "ClickHouse statements run, by kind (exec, query) and result (ok, retryable, permanent, canceled).",
+	}, []string{"kind", "result"})}
+	m.statements = registerOrExisting(reg, m.statements)
+	return m
+}
+
+func (m *dbMetrics) observe(kind string, _ time.Time, err error) {
+	result := "ok"
+	if err != nil {
+		result = Classify(err).String()
+	}
+	m.statements.WithLabelValues(kind, result).Inc()
+}
+
+// registerOrExisting registers c on reg (when not nil) and returns it, or the collector
+// already registered under the same description (several DBs or Writers share a registry).
+func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if reg == nil {
+		return c
+	}
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,190 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+// Column lists of the tables EstimateStore writes, in the order its rows are built.
+var (
+	blocksColumns = []string{"height", "hash", "prev_hash", "time", "bits", "difficulty", "work", "work_f64", "tx_count",
+		"coinbase_script_hex", "coinbase_ascii", "coinbase_addresses", "pool", "pool_registry_version",
+		"attribution_method", "source", "observed_at", "version"}
+	epochsColumns   = []string{"start_height", "bits", "difficulty", "first_block_time", "source", "version"}
+	orphansColumns  = []string{"height", "hash", "replaced_by", "detected_at", "version"}
+	frameColumns    = []string{"window", "window_start", "window_end"}
+	provenance      = []string{"final", "blocks", "model_version", "method", "inputs_digest", "computed_at", "version"}
+	networkColumns  = concat(frameColumns, []string{"hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper", "luck", "luck_lower", "luck_upper", "expected_blocks"}, provenance)
+	poolRateColumns = concat(frameColumns, []string{"pool", "share", "share_lower", "share_upper", "hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper"}, provenance)
+)
+
+func concat(parts ...[]string) []string {
+	var out []string
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// EstimateStore writes the estimator's results (estimate.Results) to ClickHouse: raw blocks,
+// difficulty epochs and orphans, and the network_hashrate and pool_hashrate tables. It
+// implements estimate.Store. Rows of one call are flushed before it returns; on error they are
+// discarded from the buffers (the estimator keeps the results and writes them again), so a
+// retry never doubles the buffered rows. Not safe for concurrent use.
+type EstimateStore struct {
+	blocks, epochs, orphans, network, pools *Writer
+	all                                     []*Writer
+}
+
+// NewEstimateStore opens the writers (checking that the tables and columns exist).
+func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.FieldLogger, reg prometheus.Registerer) (*EstimateStore, error) {
+	s := &EstimateStore{}
+	for _, t := range []struct {
+		w       **Writer
+		table   string
+		columns []string
+	}{
+		{&s.blocks, "blocks", blocksColumns},
+		{&s.epochs, "difficulty_epochs", epochsColumns},
+		{&s.orphans, "orphaned_blocks", orphansColumns},
+		{&s.network, "network_hashrate", networkColumns},
+		{&s.pools, "pool_hashrate", poolRateColumns},
+	} {
+		w, err := NewWriter(ctx, db, t.table, t.columns, cfg, log, reg)
+		if err != nil {
+			_ = s.Close(ctx)
+			return nil, err
+		}
+		*t.w = w
+		s.all = append(s.all, w)
+	}
+	return s, nil
+}
+
+// WriteResults adds every row of r and flushes all tables. A nil error means every row is
+// acknowledged by the database.
+func (s *EstimateStore) WriteResults(ctx context.Context, r estimate.Results) error {
+	if err := s.add(ctx, r); err != nil {
+		s.discard()
+		return err
+	}
+	for _, w := range s.all {
+		if err := w.Flush(ctx); err != nil {
+			s.discard()
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *EstimateStore) discard() {
+	for _, w := range s.all {
+		w.Discard()
+	}
+}
+
+func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
+	version := uint64(r.ComputedAt.UnixNano())
+	for _, m := range r.Raw {
+		var err error
+		switch v := m.(type) {
+		case schemas.Block:
+			err = s.addBlock(ctx, v, version)
+		case *schemas.Block:
+			err = s.addBlock(ctx, *v, version)
+		case schemas.DifficultyEpoch:
+			err = s.addEpoch(ctx, v, version)
+		case *schemas.DifficultyEpoch:
+			err = s.addEpoch(ctx, *v, version)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, o := range r.Orphans {
+		if err := s.orphans.Add(ctx, o.Height, o.Hash, o.ReplacedBy, o.DetectedAt, version); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.Network {
+		scale := n.Luck / n.Hashrate.Value
+		err := s.network.Add(ctx, string(n.Window.Kind), n.Window.Start, n.Window.End,
+			n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper, n.Luck, n.Hashrate.Lower*scale, n.Hashrate.Upper*scale, n.ExpectedBlocks,
+			n.Final, n.Blocks, n.ModelVersion, n.Method, n.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	if rec := r.Recent; rec != nil {
+		expected := rec.To.Sub(rec.From).Seconds() / estimate.BlockSeconds
+		luck, lo, hi := 0.0, 0.0, 0.0
+		if expected > 0 {
+			luck = float64(rec.N) / expected
+			scale := luck / rec.Hashrate.Value
+			lo, hi = rec.Hashrate.Lower*scale, rec.Hashrate.Upper*scale
+		}
+		err := s.network.Add(ctx, schemas.WindowLastN, rec.From, rec.To,
+			rec.Hashrate.Value, rec.Hashrate.Lower, rec.Hashrate.Upper, luck, lo, hi, expected,
+			false, rec.N+1, rec.ModelVersion, rec.Method, rec.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	for _, p := range r.Pools {
+		err := s.pools.Add(ctx, string(p.Window.Kind), p.Window.Start, p.Window.End, p.Pool,
+			p.Share.Value, p.Share.Lower, p.Share.Upper, p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper,
+			p.Final, p.Blocks, p.ModelVersion, p.Method, p.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *EstimateStore) addBlock(ctx context.Context, b schemas.Block, version uint64) error {
+	bits, err := strconv.ParseUint(b.Bits, 16, 32)
+	if err != nil {
+		return fmt.Errorf("block %d: bits %q: %w", b.Height, b.Bits, err)
+	}
+	workF, err := strconv.ParseFloat(b.Work, 64)
+	if err != nil {
+		return fmt.Errorf("block %d: work %q: %w", b.Height, b.Work, err)
+	}
+	addrs := b.CoinbaseAddresses
+	if addrs == nil {
+		addrs = []string{}
+	}
+	return s.blocks.Add(ctx, b.Height, b.Hash, b.PrevHash, b.Time, uint32(bits), b.Difficulty, b.Work, workF, b.TxCount,
+		b.CoinbaseScriptHex, b.CoinbaseASCII, addrs, b.Pool, b.PoolRegistryVersion, b.AttributionMethod, b.Source,
+		b.ObservedAt, version)
+}
+
+func (s *EstimateStore) addEpoch(ctx context.Context, e schemas.DifficultyEpoch, version uint64) error {
+	bits, err := strconv.ParseUint(e.Bits, 16, 32)
+	if err != nil {
+		return fmt.Errorf("epoch %d: bits %q: %w", e.StartHeight, e.Bits, err)
+	}
+	// first_block_time is unknown for an epoch entered mid-way: 1970-01-01 marks "unknown" (the
+	// column is not Nullable on the 18.16 server), documented in the migration.
+	var first any = int64(0)
+	if e.FirstBlockTime != nil {
+		first = *e.FirstBlockTime
+	}
+	return s.epochs.Add(ctx, e.StartHeight, uint32(bits), e.Difficulty, first, e.Source, version)
+}
+
+// Close closes every writer, flushing what is buffered.
+func (s *EstimateStore) Close(ctx context.Context) error {
+	var errs []error
+	for _, w := range s.all {
+		errs = append(errs, w.Close(ctx))
+	}
+	return errors.Join(errs...)
+}

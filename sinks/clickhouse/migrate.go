@@ -1,0 +1,139 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/sirupsen/logrus"
+)
+
+// MigrationsTable records the applied migrations, in the DB's database.
+const MigrationsTable = "schema_migrations"
+
+// AppliedMigration is one row of MigrationsTable.
+type AppliedMigration struct {
+	Version   int
+	Name      string
+	Checksum  string // lowercase hex SHA-256 of the file as applied
+	AppliedAt time.Time
+}
+
+const createMigrationsTable = `CREATE TABLE IF NOT EXISTS ` + MigrationsTable + ` (
+    version UInt32 COMMENT 'number of the migration file',
+    name String COMMENT 'file name, e.g. 0001_raw_tables.sql',
+    checksum String COMMENT 'sha256 hex of the file as applied',
+    applied_at DateTime('UTC') COMMENT 'when it was applied'
+) ENGINE = MergeTree
+ORDER BY version`
+
+// AppliedMigrations returns the migrations recorded in db, by version (empty when none
+// were applied, even when MigrationsTable does not exist yet).
+func AppliedMigrations(ctx context.Context, db *DB) ([]AppliedMigration, error) {
+	res, err := db.Query(ctx, fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s",
+		QuoteString(db.database), QuoteString(MigrationsTable)))
+	if err != nil {
+		return nil, fmt.Errorf("look for %s: %w", MigrationsTable, err)
+	}
+	if n, _ := res.Rows[0][0].(uint64); n == 0 {
+		return nil, nil
+	}
+	res, err = db.Query(ctx, "SELECT version, name, checksum, applied_at FROM "+MigrationsTable+" ORDER BY version, applied_at")
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", MigrationsTable, err)
+	}
+	out := make([]AppliedMigration, 0, len(res.Rows))
+	for _, r := range res.Rows {
+		out = append(out, AppliedMigration{
+			Version:   int(r[0].(uint32)),
+			Name:      r[1].(string),
+			Checksum:  r[2].(string),
+			AppliedAt: r[3].(time.Time),
+		})
+	}
+	return out, nil
+}
+
+// Migrate applies the migrations not yet recorded in db, in version order, recording each
+// in MigrationsTable once all its statements succeeded, and returns the names it applied
+// (empty when the database was up to date: a second run is a no-op).
+//
+// Before applying anything it checks the record against migrations: it refuses to run when
+// an applied file's checksum differs from the one given (the file was edited after it was
+// applied), when its name differs, or when the database has a migration this binary does not
+// know. migrations must be numbered 1…n without gaps (schemas.Migrations guarantees it).
+//
+// Migrate does not lock: run one at a time per database (the Kubernetes Job does). If it
+// fails half-way through a migration, that migration is not recorded and its idempotent
+// statements run again next time. log may be nil.
+func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log logrus.FieldLogger) ([]string, error) {
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	log = log.WithFields(logrus.Fields{"component": "migrate", "database": db.database})
+	ms := append([]schemas.Migration(nil), migrations...)
+	if err := schemas.CheckMigrations(ms); err != nil {
+		return nil, err
+	}
+	if err := db.Exec(ctx, createMigrationsTable); err != nil {
+		return nil, fmt.Errorf("create %s: %w", MigrationsTable, err)
+	}
+	applied, err := AppliedMigrations(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	done := map[int]AppliedMigration{}
+	for _, a := range applied {
+		if a.Version < 1 || a.Version > len(ms) {
+			return nil, fmt.Errorf("database %s has migration %s (number %04d) applied, which this binary does not have (it knows 0001 to %04d): run a newer hashatlas",
+				db.database, a.Name, a.Version, len(ms))
+		}
+		m := ms[a.Version-1]
+		if a.Name != m.Name {
+			return nil, fmt.Errorf("migration number %04d was applied as %s but this binary names it %s: migration files must not be renamed", a.Version, a.Name, m.Name)
+		}
+		if sum := m.Checksum(); a.Checksum != sum {
+			return nil, fmt.Errorf("migration %s changed after it was applied to database %s: recorded checksum %s, current checksum %s; restore the file and put the change in a new migration",
+				m.Name, db.database, a.Checksum, sum)
+		}
+		done[a.Version] = a
+	}
+	record, err := NewWriter(ctx, db, MigrationsTable, []string{"version", "name", "checksum", "applied_at"},
+		WriterConfig{BatchRows: 1 << 20, FlushInterval: time.Hour}, log, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// Every recorded row was flushed above; what remains after an error was not
+		// acknowledged, and the error returned says so.
+		record.Discard()
+		_ = record.Close(context.Background())
+	}()
+	var names []string
+	for _, m := range ms {
+		if _, ok := done[m.Version]; ok {
+			continue
+		}
+		start := time.Now()
+		for i, stmt := range m.Statements() {
+			if err := db.Exec(ctx, stmt); err != nil {
+				return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
+			}
+		}
+		if err := record.Add(ctx, uint32(m.Version), m.Name, m.Checksum(), time.Now().UTC()); err != nil {
+			return names, fmt.Errorf("record migration %s: %w", m.Name, err)
+		}
+		if err := record.Flush(ctx); err != nil {
+			return names, fmt.Errorf("record migration %s: %w", m.Name, err)
+		}
+		names = append(names, m.Name)
+		log.WithFields(logrus.Fields{"migration": m.Name, "duration_seconds": time.Since(start).Seconds()}).Info("migration applied")
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,75 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// ReportQuery selects the rows of one report: a window kind, a half-open range of window
+// starts [From, To) (zero: unbounded) and a model version (empty: the version of the newest
+// row).
+type ReportQuery struct {
+	Window       string // day, week, month or lastn
+	From, To     time.Time
+	ModelVersion string
+}
+
+func (q ReportQuery) where() string {
+	w := "window = " + QuoteString(q.Window)
+	if !q.From.IsZero() {
+		w += fmt.Sprintf(" AND window_start >= toDateTime(%s, 'UTC')", QuoteString(q.From.UTC().Format("2006-01-02 15:04:05")))
+	}
+	if !q.To.IsZero() {
+		w += fmt.Sprintf(" AND window_start < toDateTime(%s, 'UTC')", QuoteString(q.To.UTC().Format("2006-01-02 15:04:05")))
+	}
+	return w
+}
+
+// modelVersion resolves an empty version to the newest one in table.
+func (db *DB) modelVersion(ctx context.Context, table, version string) (string, error) {
+	if version != "" {
+		return version, nil
+	}
+	res, err := db.Query(ctx, "SELECT argMax(model_version, version) FROM "+table)
+	if err != nil {
+		return "", err
+	}
+	if len(res.Rows) == 1 {
+		if v, ok := res.Rows[0][0].(string); ok {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
+// NetworkReport returns network hashrate rows: window_start, entity ("network"), blocks,
+// share (1), hashrate with its 95 % bounds (H/s), luck with its bounds, expected blocks, final,
+// model_version, method — one row per window, latest version, oldest first.
+func (db *DB) NetworkReport(ctx context.Context, q ReportQuery) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "network_hashrate", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, 'network' AS entity, blocks, toFloat64(1) AS share,
+    hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, luck, luck_lower, luck_upper, expected_blocks,
+    final, model_version, method
+FROM network_hashrate FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
+ORDER BY window_start`)
+}
+
+// PoolsReport returns pool rows: window_start, pool, blocks, share with its Clopper–Pearson
+// bounds, hashrate with its bounds (H/s), final, model_version, method — latest version,
+// oldest window first, then by blocks.
+func (db *DB) PoolsReport(ctx context.Context, q ReportQuery) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "pool_hashrate", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, pool, blocks, share, share_lower, share_upper,
+    hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, final, model_version, method
+FROM pool_hashrate FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
+ORDER BY window_start, blocks DESC, pool`)
+}
