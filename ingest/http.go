@@ -113,6 +113,14 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
+// transportError is a failure to reach the server or to read its whole answer (connection
+// refused or reset, timeout, a body cut short): worth retrying, unlike a request that cannot be
+// built or a body over the size limit.
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
 // Retryable reports whether the request may succeed if tried again: 408, 425, 429 and 5xx.
 func (e *StatusError) Retryable() bool {
 	switch {
@@ -142,7 +150,8 @@ func (c *HTTPClient) Get(ctx context.Context, rawURL string, header http.Header)
 		}
 		lastErr = err
 		var se *StatusError
-		retryable := ctx.Err() == nil && (!errors.As(err, &se) || se.Retryable())
+		var te *transportError
+		retryable := ctx.Err() == nil && (errors.As(err, &te) || errors.As(err, &se) && se.Retryable())
 		if !retryable || attempt == c.cfg.MaxAttempts {
 			break
 		}
@@ -177,12 +186,12 @@ func (c *HTTPClient) do(ctx context.Context, rawURL, shown string, header http.H
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, err)
+		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, &transportError{err})
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: GET %s: read body: %w", c.source, shown, err)
+		return nil, 0, fmt.Errorf("%s: GET %s: read body: %w", c.source, shown, &transportError{err})
 	}
 	if int64(len(body)) > c.cfg.MaxBodyBytes {
 		return nil, 0, fmt.Errorf("%s: GET %s: body larger than %d bytes", c.source, shown, c.cfg.MaxBodyBytes)

@@ -133,3 +133,28 @@ func TestParseRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestGetDoesNotRetryABodyOverTheLimit(t *testing.T) {
+	srv, n := sequenceServer(t, ok(strings.Repeat("x", 2000)))
+	c, _ := recordingClient(HTTPConfig{MaxBodyBytes: 1000})
+	_, err := c.Get(context.Background(), srv.URL, nil)
+	if err == nil || !strings.Contains(err.Error(), "larger than 1000 bytes") {
+		t.Fatalf("err = %v", err)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("%d requests for an oversized body, want 1", n.Load())
+	}
+}
+
+func TestGetRetriesRefusedConnections(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there now
+	c, waits := recordingClient(HTTPConfig{MaxAttempts: 3})
+	if _, err := c.Get(context.Background(), url, nil); err == nil {
+		t.Fatal("Get succeeded against a closed port")
+	}
+	if len(*waits) != 2 {
+		t.Fatalf("%d waits, want 2 (refused connections are retried)", len(*waits))
+	}
+}

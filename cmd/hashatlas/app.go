@@ -26,6 +26,9 @@ type command struct {
 	name    string
 	summary string
 	setup   func(c *cli) (runFunc, error)
+	// setupArgs, when set instead of setup, also takes the positional arguments before the
+	// flags (collect SOURCE, report KIND) and returns the rest.
+	setupArgs func(c *cli, args []string) (runFunc, []string, error)
 }
 
 // runFunc runs a parsed and validated subcommand.
@@ -36,6 +39,7 @@ func commands() []command {
 		{name: "version", summary: "print the version, commit and build date", setup: setupVersion},
 		{name: "migrate", summary: "apply pending ClickHouse migrations (idempotent)", setup: setupMigrate},
 		{name: "topics", summary: "create the Kafka topics with their declared configs (idempotent)", setup: setupTopics},
+		{name: "collect", summary: "collect blocks from bitcoind, esplora or a file into Kafka (--once or --schedule)", setupArgs: setupCollect},
 	}
 }
 
@@ -64,9 +68,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	c := newCLI(name, stdout, stderr)
-	runFn, err := cmd.setup(c)
+	var runFn runFunc
+	var err error
+	rest := args[1:]
+	if cmd.setupArgs != nil {
+		runFn, rest, err = cmd.setupArgs(c, rest)
+	} else {
+		runFn, err = cmd.setup(c)
+	}
 	if err == nil {
-		err = c.parse(args[1:])
+		err = c.parse(rest)
 	}
 	if err == nil && c.checkConfig {
 		c.printConfig()

@@ -126,13 +126,21 @@ func (c *Collector) Collect(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the last published blocks: %w", err)
 	}
+	if n := len(last); n > 0 && last[n-1].Height > tip {
+		// A source behind what was published (a lagging backend, or a node still syncing) says
+		// nothing about those heights yet: wait until it has caught up.
+		c.log.WithFields(logrus.Fields{"height": last[n-1].Height, "tip": tip}).Warn("source tip is below the last published block, skipping the pass")
+		return nil
+	}
 	start, prevHash, orphans, err := c.resumePoint(ctx, tip, last)
 	if err != nil {
 		return err
 	}
+	// An orphan is counted once the block replacing it is published, so that a pass that fails
+	// before that does not count it again in the next pass.
+	orphanAt := map[int64]Orphan{}
 	for _, o := range orphans {
-		c.orphaned.Inc()
-		c.log.WithFields(logrus.Fields{"height": o.Height, "hash": o.Hash}).Warn("published block replaced by a reorg, re-publishing the height")
+		orphanAt[o.Height] = o
 	}
 	end := tip
 	if c.cfg.MaxBlocks > 0 && start+int64(c.cfg.MaxBlocks)-1 < end {
@@ -157,8 +165,15 @@ func (c *Collector) Collect(ctx context.Context) error {
 			return fmt.Errorf("publish blocks up to height %d: %w", lastHeight(batch), err)
 		}
 		for _, m := range batch {
-			if _, ok := m.(schemas.Block); ok {
-				c.published.Inc()
+			b, ok := m.(schemas.Block)
+			if !ok {
+				continue
+			}
+			c.published.Inc()
+			if o, ok := orphanAt[b.Height]; ok {
+				c.orphaned.Inc()
+				c.log.WithFields(logrus.Fields{"height": o.Height, "hash": o.Hash, "replaced_by": b.Hash}).Warn("published block replaced by a reorg, height re-published")
+				delete(orphanAt, b.Height)
 			}
 		}
 		batch = batch[:0]
@@ -213,10 +228,6 @@ func (c *Collector) resumePoint(ctx context.Context, tip int64, last []schemas.B
 		if pb.Hash == "" {
 			// Blocks from a file replay carry no hash: nothing to compare; continue after them.
 			return last[len(last)-1].Height + 1, "", nil, nil
-		}
-		if pb.Height > tip {
-			orphans = append(orphans, Orphan{pb.Height, pb.Hash})
-			continue
 		}
 		cb, err := c.src.BlockAt(ctx, pb.Height)
 		if err != nil {

@@ -20,7 +20,8 @@ import (
 type fakeSource struct {
 	mu     sync.Mutex
 	blocks []ingest.ChainBlock
-	failAt int64 // BlockAt(failAt) fails once when > 0
+	failAt int64 // BlockAt(failAt) fails once when > 0 ...
+	skip   int   // ... after succeeding this many times
 	calls  int
 }
 
@@ -71,7 +72,9 @@ func (s *fakeSource) BlockAt(ctx context.Context, h int64) (ingest.ChainBlock, e
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.calls++
-	if s.failAt > 0 && h == s.failAt {
+	if s.failAt > 0 && h == s.failAt && s.skip > 0 {
+		s.skip--
+	} else if s.failAt > 0 && h == s.failAt {
 		s.failAt = 0
 		return ingest.ChainBlock{}, errors.New("fake: GET /block-height/" + fmt.Sprint(h) + ": truncated JSON")
 	}
@@ -233,5 +236,42 @@ func TestMaxBlocksCapsAPass(t *testing.T) {
 	_ = c.Collect(context.Background())
 	if len(tp.blocks) != 100 {
 		t.Fatalf("%d blocks in a capped pass, want 100", len(tp.blocks))
+	}
+}
+
+func TestOrphansAreCountedOnceEvenWhenAPassFailsBeforeRepublishing(t *testing.T) {
+	src, tp := newFakeSource(100), &topic{}
+	c := newCollector(t, src, tp, Config{StartHeight: 50, BatchSize: 1})
+	if err := c.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	src.reorg(99, 0, 9) // 99 and 100 replaced
+	src.failAt, src.skip = 100, 1 // the reorg check reads 100; publishing it fails, after 99 was published
+	if err := c.Collect(context.Background()); err == nil {
+		t.Fatal("the pass did not fail")
+	}
+	if got := testutil.ToFloat64(c.orphaned); got != 1 {
+		t.Fatalf("%v orphans counted after the failed pass re-published only 99, want 1", got)
+	}
+	if err := c.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(c.orphaned); got != 2 {
+		t.Fatalf("%v orphans counted over a failed and a good pass, want 2", got)
+	}
+}
+
+func TestASourceBehindThePublishedTipIsNotAReorg(t *testing.T) {
+	src, tp := newFakeSource(100), &topic{}
+	c := newCollector(t, src, tp, Config{StartHeight: 90})
+	_ = c.Collect(context.Background())
+	lagging := newFakeSource(97) // the same chain, 3 blocks behind
+	c2 := newCollector(t, lagging, tp, Config{})
+	n := len(tp.blocks)
+	if err := c2.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(tp.blocks) != n || testutil.ToFloat64(c2.orphaned) != 0 {
+		t.Fatalf("a lagging source published %d blocks and counted %v orphans", len(tp.blocks)-n, testutil.ToFloat64(c2.orphaned))
 	}
 }

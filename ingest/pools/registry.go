@@ -7,11 +7,13 @@ package pools
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -173,4 +175,22 @@ func PrintableASCII(script []byte) string {
 		}
 	}
 	return string(b)
+}
+
+// Getter fetches a URL's body (ingest.HTTPClient does, with retries and timeouts).
+type Getter interface {
+	Get(ctx context.Context, url string, header http.Header) ([]byte, error)
+}
+
+// Fetch loads a registry from a URL; version as for Parse.
+func Fetch(ctx context.Context, g Getter, url, version string) (*Registry, error) {
+	data, err := g.Get(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch pool registry: %w", err)
+	}
+	r, err := Parse(data, version)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", url, err)
+	}
+	return r, nil
 }

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/bitcoind"
+	"github.com/hashatlas/hashatlas/ingest/chain"
+	"github.com/hashatlas/hashatlas/ingest/esplora"
+	"github.com/hashatlas/hashatlas/ingest/pools"
+	"github.com/hashatlas/hashatlas/ingest/replay"
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/hashatlas/hashatlas/sinks/kafka"
+)
+
+// collectSources are the sources of `hashatlas collect SOURCE`.
+var collectSources = []string{"bitcoind", "esplora", "file"}
+
+// runFlags is how a collector runs: one pass, or on a cron schedule.
+type runFlags struct {
+	once        bool
+	schedule    string
+	passTimeout time.Duration
+}
+
+func (r *runFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&r.once, "once", false, "run one pass and exit: 0 when it succeeded, 1 when it failed (the Kubernetes CronJob mode; the default when --schedule is empty)")
+	fs.StringVar(&r.schedule, "schedule", "", `run a pass on this cron schedule in UTC until stopped, e.g. "*/10 * * * *" or "@every 10m"`)
+	fs.DurationVar(&r.passTimeout, "pass-timeout", 30*time.Minute, "stop a pass that runs longer than this")
+}
+
+func (r *runFlags) validate() error {
+	if r.once && r.schedule != "" {
+		return flagErr("schedule", r.schedule, "give either --once or --schedule, not both")
+	}
+	if r.schedule != "" {
+		if _, err := ingest.ParseSchedule(r.schedule); err != nil {
+			return flagErr("schedule", r.schedule, err.Error())
+		}
+	}
+	if r.passTimeout <= 0 {
+		return flagErr("pass-timeout", r.passTimeout.String(), "must be positive")
+	}
+	return nil
+}
+
+// registryFlags selects the pool registry.
+type registryFlags struct {
+	source  string
+	version string
+}
+
+func (r *registryFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.source, "pools.registry", "", "pool registry in the pools-v2.json format: a file or an http(s) URL (empty: the registry built into hashatlas)")
+	fs.StringVar(&r.version, "pools.registry-version", "", "version recorded with every attribution (empty: a digest of the registry's content)")
+}
+
+func (r *registryFlags) load(ctx context.Context, c *cli) (*pools.Registry, error) {
+	switch {
+	case r.source == "":
+		return pools.Default(), nil
+	case strings.HasPrefix(r.source, "http://") || strings.HasPrefix(r.source, "https://"):
+		return pools.Fetch(ctx, ingest.NewHTTPClient("pools.registry", ingest.HTTPConfig{}, nil, c.logger()), r.source, r.version)
+	default:
+		return pools.LoadFile(r.source, r.version)
+	}
+}
+
+// dataDir is the reference data directory: HASHATLAS_DATA_DIR, else ../shared/data.
+func dataDir() string {
+	if d := os.Getenv("HASHATLAS_DATA_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "shared", "data")
+}
+
+func setupCollect(c *cli, args []string) (runFunc, []string, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, nil, fmt.Errorf("collect needs a source: %s", strings.Join(collectSources, ", "))
+	}
+	source := args[0]
+	kCfg := c.kafkaFlags()
+	var rf runFlags
+	rf.register(c.fs)
+	c.addValidator(rf.validate)
+	var build func(ctx context.Context, pub ingest.Publisher, log *kafka.TopicReader) (ingest.Collector, error)
+
+	switch source {
+	case "file":
+		var blocks, epochs string
+		c.fs.StringVar(&blocks, "blocks", filepath.Join(dataDir(), "blocks_2021_2026.csv.gz"), "block history CSV (height,time_unix,pool_slug[,bits_hex]), gzip or plain")
+		c.fs.StringVar(&epochs, "difficulty", filepath.Join(dataDir(), "difficulty_epochs.csv"), "difficulty epochs CSV (epoch_start_height,bits_hex,difficulty)")
+		c.addValidator(func() error { return filesExist(map[string]string{"blocks": blocks, "difficulty": epochs}) })
+		build = func(ctx context.Context, pub ingest.Publisher, log *kafka.TopicReader) (ingest.Collector, error) {
+			return replay.NewCollector(replay.Config{BlocksFile: blocks, EpochsFile: epochs}, pub, log, c.logger()), nil
+		}
+	case "esplora", "bitcoind":
+		var rg registryFlags
+		rg.register(c.fs)
+		var cc chain.Config
+		c.fs.Int64Var(&cc.StartHeight, "chain.start-height", -1, "height a first run (empty blocks topic) starts at (-1: one epoch, 2016 blocks, behind the tip)")
+		c.fs.IntVar(&cc.ReorgDepth, "chain.reorg-depth", 12, "published blocks checked against the source before each pass")
+		c.fs.IntVar(&cc.MaxBlocks, "chain.max-blocks", 0, "most blocks one pass publishes (0: up to the tip)")
+		var newSource func() (ingest.BlockSource, error)
+		if source == "esplora" {
+			var ec esplora.Config
+			c.fs.StringVar(&ec.BaseURL, "esplora.url", esplora.DefaultBaseURL, "base URL of the Esplora REST API (a mempool instance serves it under /api)")
+			c.fs.Float64Var(&ec.HTTP.RequestsPerSecond, "esplora.requests-per-second", esplora.DefaultRequestsPerSecond, "request rate limit")
+			c.fs.DurationVar(&ec.HTTP.Timeout, "esplora.timeout", 30*time.Second, "timeout of each request")
+			c.addValidator(func() error { return namedErr("esplora", ec.Validate()) })
+			newSource = func() (ingest.BlockSource, error) { return esplora.New(ec, nil, c.logger()) }
+		} else {
+			var bc bitcoind.Config
+			c.fs.StringVar(&bc.URL, "bitcoind.url", bitcoind.DefaultURL, "Bitcoin Core JSON-RPC URL")
+			c.fs.StringVar(&bc.CookieFile, "bitcoind.cookie-file", "", "RPC cookie file (e.g. ~/.bitcoin/.cookie); or use --bitcoind.user with a password")
+			c.fs.StringVar(&bc.User, "bitcoind.user", "", "RPC user")
+			c.fs.StringVar(&bc.Password, "bitcoind.password", "", "RPC password (set it through HASHATLAS_BITCOIND_PASSWORD, not the command line)")
+			c.fs.StringVar(&bc.PasswordFile, "bitcoind.password-file", "", "file holding the RPC password")
+			c.fs.DurationVar(&bc.HTTP.Timeout, "bitcoind.timeout", 30*time.Second, "timeout of each RPC call")
+			c.addValidator(func() error { return namedErr("bitcoind", bc.Validate()) })
+			newSource = func() (ingest.BlockSource, error) { return bitcoind.New(bc, nil, c.logger()) }
+		}
+		build = func(ctx context.Context, pub ingest.Publisher, log *kafka.TopicReader) (ingest.Collector, error) {
+			reg, err := rg.load(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			src, err := newSource()
+			if err != nil {
+				return nil, err
+			}
+			metrics, err := c.metrics()
+			if err != nil {
+				return nil, err
+			}
+			return chain.New(cc, src, reg, pub, log, c.logger(), metrics)
+		}
+	default:
+		return nil, nil, fmt.Errorf("unknown source %q for collect (try: %s)", source, strings.Join(collectSources, ", "))
+	}
+
+	return func(ctx context.Context) error {
+		if err := c.connectKafka(ctx, kCfg); err != nil {
+			return err
+		}
+		if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
+			return err
+		}
+		metrics, err := c.metrics()
+		if err != nil {
+			return err
+		}
+		w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
+		if err != nil {
+			return err
+		}
+		c.onClose(func() { _ = w.Close() })
+		tr, err := kafka.NewTopicReader(*kCfg, c.logger())
+		if err != nil {
+			return err
+		}
+		col, err := build(ctx, w, tr)
+		if err != nil {
+			return err
+		}
+		runner, err := ingest.NewRunner(c.logger(), metrics, rf.passTimeout)
+		if err != nil {
+			return err
+		}
+		if rf.schedule != "" {
+			return runner.Schedule(ctx, rf.schedule, col)
+		}
+		return runner.RunOnce(ctx, col)
+	}, args[1:], nil
+}
+
+// namedErr says which flag group a component's validation error concerns, unless it already
+// names a flag.
+func namedErr(group string, err error) error {
+	if err == nil || strings.Contains(err.Error(), "--") {
+		return err
+	}
+	return fmt.Errorf("invalid --%s.* settings (env %s*): %w", group, envName(group)+"_", err)
+}
+
+func filesExist(files map[string]string) error {
+	var errs []error
+	for flagName, path := range files {
+		if _, err := os.Stat(path); err != nil {
+			errs = append(errs, flagErr(flagName, path, "cannot read the file (set HASHATLAS_DATA_DIR or the flag)"))
+		}
+	}
+	return errors.Join(errs...)
+}
