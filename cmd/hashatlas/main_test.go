@@ -88,7 +88,7 @@ func TestBadConfigExitsNonZeroWithOneLineNamingTheFix(t *testing.T) {
 func TestCheckConfigPrintsEffectiveConfigWithSecretsMasked(t *testing.T) {
 	code, stdout, stderr := runCmd(t,
 		map[string]string{"HASHATLAS_CLICKHOUSE_PASSWORD": "hunter2", "HASHATLAS_CLICKHOUSE_DATABASE": "atlas_env"},
-		"migrate", "--clickhouse.addr=10.0.0.5:9000", "--check-config")
+		"migrate", "--clickhouse.addr=clickhouse.example:9000", "--check-config")
 	if code != exitOK {
 		t.Fatalf("exit %d, stderr=%s", code, stderr)
 	}
@@ -98,7 +98,7 @@ func TestCheckConfigPrintsEffectiveConfigWithSecretsMasked(t *testing.T) {
 	for _, want := range []string{
 		"clickhouse.password=***\t# env HASHATLAS_CLICKHOUSE_PASSWORD",
 		"clickhouse.database=atlas_env\t# env HASHATLAS_CLICKHOUSE_DATABASE",
-		"clickhouse.addr=10.0.0.5:9000\t# flag",
+		"clickhouse.addr=clickhouse.example:9000\t# flag",
 		"log.format=text\t# default",
 	} {
 		if !strings.Contains(stdout, want) {

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
+)
+
+// reportKinds are the reports of `hashatlas report KIND`.
+var reportKinds = []string{"network", "pools"}
+
+func setupReport(c *cli, args []string) (runFunc, []string, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return nil, nil, fmt.Errorf("report needs a kind: %s", strings.Join(reportKinds, ", "))
+	}
+	kind := args[0]
+	switch kind {
+	case "network", "pools":
+	default:
+		return nil, nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
+	}
+	chCfg := c.clickhouseFlags()
+	var window, from, to, format, model string
+	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month or lastn")
+	c.fs.StringVar(&from, "from", "", "first window start to include, YYYY-MM-DD (empty: the earliest)")
+	c.fs.StringVar(&to, "to", "", "window starts before this date, YYYY-MM-DD (empty: the latest)")
+	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json")
+	c.fs.StringVar(&model, "model-version", "", "model version to report (empty: the newest)")
+	var q clickhouse.ReportQuery
+	c.addValidator(func() error {
+		switch window {
+		case "day", "week", "month", "lastn":
+		default:
+			return flagErr("window", window, "must be day, week, month or lastn")
+		}
+		switch format {
+		case clickhouse.FormatTable, clickhouse.FormatCSV, clickhouse.FormatJSON:
+		default:
+			return flagErr("format", format, "must be table, csv or json")
+		}
+		var err error
+		if q.From, err = parseDate(from); err != nil {
+			return flagErr("from", from, err.Error())
+		}
+		if q.To, err = parseDate(to); err != nil {
+			return flagErr("to", to, err.Error())
+		}
+		if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+			return flagErr("to", to, "must be after --from")
+		}
+		q.Window, q.ModelVersion = window, model
+		return nil
+	})
+	return func(ctx context.Context) error {
+		db, err := c.openClickHouse(ctx, chCfg)
+		if err != nil {
+			return err
+		}
+		var res *clickhouse.Result
+		if kind == "network" {
+			res, err = db.NetworkReport(ctx, q)
+		} else {
+			res, err = db.PoolsReport(ctx, q)
+		}
+		if err != nil {
+			return err
+		}
+		return clickhouse.WriteResult(c.stdout, res, format)
+	}, args[1:], nil
+}
+
+// parseDate reads YYYY-MM-DD as UTC midnight; empty is the zero time.
+func parseDate(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse("2006-01-02", s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("want a date as YYYY-MM-DD")
+	}
+	return t.UTC(), nil
+}

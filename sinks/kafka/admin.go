@@ -1,0 +1,248 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	kafkago "github.com/segmentio/kafka-go"
+)
+
+// TopicConfigs returns the topic-level configs EnsureTopics creates spec with, on a cluster
+// whose topics get replication replicas: spec.Configs() (cleanup.policy compact for compacted
+// topics, delete otherwise; retention.ms from spec.Retention, -1 meaning forever, absent meaning
+// the broker default), plus min.insync.replicas when replication > 1: replication-1, at most 2,
+// so that with three replicas a write acknowledged by all in-sync replicas is on at least two
+// brokers and one broker can be down without stopping writes. The caller owns the map.
+func TopicConfigs(spec schemas.TopicSpec, replication int) map[string]string {
+	cfgs := spec.Configs()
+	if replication > 1 {
+		cfgs["min.insync.replicas"] = strconv.Itoa(min(replication-1, defaultMinInsyncReplicas))
+	}
+	return cfgs
+}
+
+// EnsureTopics creates the topics of specs that do not exist, with spec.Partitions partitions,
+// cfg.ReplicationFactor replicas and the configs of TopicConfigs, and checks that those that
+// exist have the declared partition count and cleanup policy. It is idempotent: a second call
+// creates nothing and returns nil. Existing topics are never altered (changing the partition
+// count of a keyed topic moves keys to other partitions); a mismatch is an error naming the
+// topic, what it has and what is declared, and the other topics are still created.
+//
+// A nil error means every topic of specs exists with its declared partitions and policy.
+func EnsureTopics(ctx context.Context, cfg Config, specs []schemas.TopicSpec) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	names := make([]string, len(specs))
+	for i, s := range specs {
+		if s.Name == "" {
+			return fmt.Errorf("ensure topics: spec %d has no name", i)
+		}
+		if s.Partitions < 1 {
+			return fmt.Errorf("ensure topic %s: declared %d partitions, want at least 1", s.Name, s.Partitions)
+		}
+		names[i] = s.Name
+	}
+	t := newTransport(cfg)
+	defer t.CloseIdleConnections()
+	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t, Timeout: 30 * time.Second}
+
+	existing, err := topicPartitions(ctx, client, names)
+	if err != nil {
+		return fmt.Errorf("ensure topics: %w (broker %s; check %s)", err, strings.Join(cfg.Brokers, ","), brokersHint)
+	}
+
+	var create []kafkago.TopicConfig
+	for _, s := range specs {
+		if _, ok := existing[s.Name]; ok {
+			continue
+		}
+		tc := kafkago.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: cfg.ReplicationFactor}
+		for k, v := range TopicConfigs(s, cfg.ReplicationFactor) {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafkago.ConfigEntry{ConfigName: k, ConfigValue: v})
+		}
+		sort.Slice(tc.ConfigEntries, func(i, j int) bool { return tc.ConfigEntries[i].ConfigName < tc.ConfigEntries[j].ConfigName })
+		create = append(create, tc)
+	}
+
+	var errs []error
+	settled := map[string]bool{} // created, or failed to create, by this call: nothing to check
+	if len(create) > 0 {
+		resp, err := client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: create})
+		if err != nil {
+			return fmt.Errorf("create %d topics: %w", len(create), err)
+		}
+		for _, tc := range create {
+			err := resp.Errors[tc.Topic]
+			switch {
+			case err == nil:
+				settled[tc.Topic] = true
+			case errors.Is(err, kafkago.TopicAlreadyExists):
+				// Created concurrently by someone else: check it below like any other.
+			default:
+				settled[tc.Topic] = true
+				errs = append(errs, fmt.Errorf("create topic %s (%d partitions, replication factor %d): %w", tc.Topic, tc.NumPartitions, tc.ReplicationFactor, err))
+			}
+		}
+	}
+
+	var check []schemas.TopicSpec
+	for _, s := range specs {
+		if !settled[s.Name] {
+			check = append(check, s)
+		}
+	}
+	if len(check) > 0 {
+		errs = append(errs, checkTopics(ctx, cfg, client, existing, check)...)
+	}
+	return errors.Join(errs...)
+}
+
+// topicPartitions returns the partition count of each topic of names that exists.
+func topicPartitions(ctx context.Context, client *kafkago.Client, names []string) (map[string]int, error) {
+	md, err := client.Metadata(ctx, &kafkago.MetadataRequest{Topics: names})
+	if err != nil {
+		return nil, fmt.Errorf("read topic metadata: %w", err)
+	}
+	out := map[string]int{}
+	for _, t := range md.Topics {
+		switch {
+		case t.Error == nil:
+			out[t.Name] = len(t.Partitions)
+		case errors.Is(t.Error, kafkago.UnknownTopicOrPartition):
+		default:
+			return nil, fmt.Errorf("read metadata of topic %s: %w", t.Name, t.Error)
+		}
+	}
+	return out, nil
+}
+
+// checkTopics compares existing topics with their specs: partition count and cleanup policy.
+// parts has the partition counts read before; topics missing from it (created by someone else
+// meanwhile) are read again through a fresh connection, since client caches metadata.
+func checkTopics(ctx context.Context, cfg Config, client *kafkago.Client, parts map[string]int, specs []schemas.TopicSpec) []error {
+	names := make([]string, len(specs))
+	var missing []string
+	for i, s := range specs {
+		names[i] = s.Name
+		if _, ok := parts[s.Name]; !ok {
+			missing = append(missing, s.Name)
+		}
+	}
+	if len(missing) > 0 {
+		t := newTransport(cfg)
+		defer t.CloseIdleConnections()
+		more, err := topicPartitions(ctx, &kafkago.Client{Addr: client.Addr, Transport: t, Timeout: client.Timeout}, missing)
+		if err != nil {
+			return []error{err}
+		}
+		for k, v := range more {
+			parts[k] = v
+		}
+	}
+	policies, err := describeTopicConfigs(ctx, client, names, "cleanup.policy")
+	if err != nil {
+		return []error{err}
+	}
+	var errs []error
+	for _, s := range specs {
+		n, ok := parts[s.Name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("topic %s: creation reported it exists, but metadata does not show it", s.Name))
+			continue
+		}
+		if n != s.Partitions {
+			errs = append(errs, fmt.Errorf("topic %s has %d partitions, declared %d: keys would land on other partitions, so it is not changed in place (recreate it, or declare %d)", s.Name, n, s.Partitions, n))
+		}
+		want := TopicConfigs(s, 1)["cleanup.policy"]
+		if got := policies[s.Name]["cleanup.policy"]; got != "" && got != want {
+			errs = append(errs, fmt.Errorf("topic %s has cleanup.policy=%s, declared %s (change it with kafka-configs --alter)", s.Name, got, want))
+		}
+	}
+	return errs
+}
+
+// describeTopicConfigs reads the named configs of topics (all configs when keys is empty) with a
+// DescribeConfigs request, as topic -> config -> value.
+func describeTopicConfigs(ctx context.Context, client *kafkago.Client, topics []string, keys ...string) (map[string]map[string]string, error) {
+	req := &kafkago.DescribeConfigsRequest{}
+	for _, t := range topics {
+		req.Resources = append(req.Resources, kafkago.DescribeConfigRequestResource{
+			ResourceType: kafkago.ResourceTypeTopic, ResourceName: t, ConfigNames: keys,
+		})
+	}
+	resp, err := client.DescribeConfigs(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("describe configs of %d topics: %w", len(topics), err)
+	}
+	out := map[string]map[string]string{}
+	for _, r := range resp.Resources {
+		if r.Error != nil {
+			return nil, fmt.Errorf("describe configs of topic %s: %w", r.ResourceName, r.Error)
+		}
+		m := map[string]string{}
+		for _, e := range r.ConfigEntries {
+			m[e.ConfigName] = e.ConfigValue
+		}
+		out[r.ResourceName] = m
+	}
+	return out, nil
+}
+
+// Ping checks that a broker of cfg.Brokers answers the Kafka protocol (an ApiVersions request)
+// within cfg.DialTimeout. It returns nil at the first broker that answers; otherwise one line
+// naming every broker tried, why it failed, and the flag and environment variable to fix, e.g.
+// "kafka broker 127.0.0.1:9092 unreachable: dial tcp 127.0.0.1:9092: connect: connection
+// refused (check --kafka.brokers / HASHATLAS_KAFKA_BROKERS)".
+func Ping(ctx context.Context, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := validateBrokers(cfg.Brokers); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+	defer cancel()
+	var fails []string
+	for _, b := range cfg.Brokers {
+		err := pingBroker(ctx, cfg.ClientID, b)
+		if err == nil {
+			return nil
+		}
+		fails = append(fails, fmt.Sprintf("%s unreachable: %s", b, oneLine(err)))
+	}
+	if len(fails) == 1 {
+		return fmt.Errorf("kafka broker %s (check %s)", fails[0], brokersHint)
+	}
+	return fmt.Errorf("no kafka broker reachable: %s (check %s)", strings.Join(fails, "; "), brokersHint)
+}
+
+func pingBroker(ctx context.Context, clientID, addr string) error {
+	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	conn := kafkago.NewConnWith(nc, kafkago.ConnConfig{ClientID: clientID})
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := conn.ApiVersions(); err != nil {
+		return fmt.Errorf("connected, but no Kafka answer (is it a Kafka broker?): %w", err)
+	}
+	return nil
+}
+
+// oneLine folds an error message onto one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

@@ -1,0 +1,78 @@
+package kafka
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/sirupsen/logrus"
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// Embedded is an in-process Kafka broker (franz-go's kfake) listening on loopback. It speaks the
+// Kafka protocol, so every client in this package talks to it over TCP exactly as to a real
+// broker. Its data lives in memory and is gone when it closes.
+//
+// It never creates a topic by itself (auto-creation is off, as it should be on a production
+// broker): create topics with EnsureTopics. It is one broker, so topics can only have
+// replication factor 1.
+//
+// Methods are safe for concurrent use.
+type Embedded struct {
+	cluster *kfake.Cluster
+	addr    string
+	log     logrus.FieldLogger
+	once    sync.Once
+}
+
+// StartEmbedded starts a one-broker kfake cluster on 127.0.0.1:port (port 0 picks a free port)
+// and returns once it accepts connections. Its warnings and errors go to log at debug and warn
+// level (nil: discarded). The caller must Close it.
+func StartEmbedded(port int, log logrus.FieldLogger) (*Embedded, error) {
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("embedded broker port %d: want 0 to 65535", port)
+	}
+	log = orDiscard(log)
+	c, err := kfake.NewCluster(
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ClusterID("hashatlas-embedded"),
+		kfake.WithLogger(kfakeLogger{log}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1:%s: %w", strconv.Itoa(port), err)
+	}
+	addrs := c.ListenAddrs()
+	if len(addrs) != 1 {
+		c.Close()
+		return nil, fmt.Errorf("embedded broker listens on %d addresses, want 1", len(addrs))
+	}
+	e := &Embedded{cluster: c, addr: addrs[0], log: log}
+	log.WithField("addr", e.addr).Info("embedded kafka broker started")
+	return e, nil
+}
+
+// Addr returns the broker's host:port, for Config.Brokers.
+func (e *Embedded) Addr() string { return e.addr }
+
+// Close stops the broker and drops its data; clients connected to it see their connections
+// closed. Calling it again does nothing.
+func (e *Embedded) Close() {
+	e.once.Do(func() {
+		e.cluster.Close()
+		e.log.WithField("addr", e.addr).Info("embedded kafka broker stopped")
+	})
+}
+
+// kfakeLogger forwards kfake's errors (warn) and warnings (debug: they include every client
+// disconnect) to logrus, and drops its per-request info and debug lines.
+type kfakeLogger struct{ log logrus.FieldLogger }
+
+func (l kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		l.log.WithField("kfake_level", "error").Warnf(format, args...)
+	case kfake.LogLevelWarn:
+		l.log.WithField("kfake_level", "warn").Debugf(format, args...)
+	}
+}

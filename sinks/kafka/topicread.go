@@ -1,0 +1,252 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+)
+
+// TopicReader reads topics outside any consumer group: from the start up to the end as it is
+// when the read begins (to rebuild state), or only the tail (to find where a collector left
+// off). It commits nothing. Safe for concurrent use.
+type TopicReader struct {
+	cfg    Config
+	client *kafkago.Client
+	log    logrus.FieldLogger
+}
+
+// NewTopicReader returns a reader for cfg (validated here).
+func NewTopicReader(cfg Config, log logrus.FieldLogger) (*TopicReader, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	t := newTransport(cfg)
+	return &TopicReader{
+		cfg:    cfg,
+		client: &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t, Timeout: 30 * time.Second},
+		log:    orDiscard(log),
+	}, nil
+}
+
+// partitionRange is the offsets [first, end) of one partition.
+type partitionRange struct {
+	partition  int
+	first, end int64
+}
+
+// ranges lists every partition of topic with its first and end (next) offset.
+func (r *TopicReader) ranges(ctx context.Context, topic string) ([]partitionRange, error) {
+	parts, err := topicPartitions(ctx, r.client, []string{topic})
+	if err != nil {
+		return nil, fmt.Errorf("list the partitions of %s: %w", topic, err)
+	}
+	n, ok := parts[topic]
+	if !ok || n == 0 {
+		return nil, fmt.Errorf("topic %s does not exist (create it with hashatlas topics)", topic)
+	}
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for p := 0; p < n; p++ {
+		req.Topics[topic] = append(req.Topics[topic], kafkago.FirstOffsetOf(p), kafkago.LastOffsetOf(p))
+	}
+	resp, err := r.client.ListOffsets(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("list the offsets of %s: %w", topic, err)
+	}
+	var out []partitionRange
+	for _, po := range resp.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list the offsets of %s/%d: %w", topic, po.Partition, po.Error)
+		}
+		out = append(out, partitionRange{partition: po.Partition, first: po.FirstOffset, end: po.LastOffset})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
+	return out, nil
+}
+
+// ReadAll decodes every message of the topics from the first offset up to the end offsets
+// they have when the call begins, and calls fn with each, partition by partition in offset
+// order (partitions are read concurrently, but fn is called from one goroutine at a time).
+// Messages that fail schemas.Decode are passed to bad (nil: skipped) with the error. It returns
+// the number of messages read. fn's error stops the read.
+func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Record) error, bad func(Record, error)) (int, error) {
+	var all []struct {
+		topic string
+		partitionRange
+	}
+	for _, t := range topics {
+		rs, err := r.ranges(ctx, t)
+		if err != nil {
+			return 0, err
+		}
+		for _, pr := range rs {
+			if pr.end > pr.first {
+				all = append(all, struct {
+					topic string
+					partitionRange
+				}{t, pr})
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		count int
+		first error
+		wg    sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	sem := make(chan struct{}, 4)
+	for _, pr := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			err := r.readRange(ctx, pr.topic, pr.partitionRange, func(batch []Record, errs []error) error {
+				mu.Lock()
+				defer mu.Unlock()
+				if first != nil {
+					return first
+				}
+				for i, rec := range batch {
+					if errs[i] != nil {
+						if bad != nil {
+							bad(rec, errs[i])
+						}
+						continue
+					}
+					if err := fn(rec); err != nil {
+						return err
+					}
+					count++
+				}
+				return nil
+			})
+			if err != nil {
+				fail(err)
+			}
+		}()
+	}
+	wg.Wait()
+	return count, first
+}
+
+// readRange reads one partition's [first, end) and hands decoded records to deliver in batches.
+func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionRange, deliver func([]Record, []error) error) error {
+	rd := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:   r.cfg.Brokers,
+		Topic:     topic,
+		Partition: pr.partition,
+		MinBytes:  1,
+		MaxBytes:  8 << 20,
+		MaxWait:   250 * time.Millisecond,
+		Dialer:    &kafkago.Dialer{Timeout: r.cfg.DialTimeout, ClientID: r.cfg.ClientID},
+	})
+	defer rd.Close()
+	if err := rd.SetOffset(pr.first); err != nil {
+		return fmt.Errorf("seek %s/%d to %d: %w", topic, pr.partition, pr.first, err)
+	}
+	const batchSize = 512
+	batch := make([]Record, 0, batchSize)
+	errs := make([]error, 0, batchSize)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := deliver(batch, errs)
+		batch, errs = batch[:0], errs[:0]
+		return err
+	}
+	for {
+		m, err := rd.ReadMessage(ctx)
+		if err != nil {
+			return errors.Join(fmt.Errorf("read %s/%d: %w", topic, pr.partition, err), flush())
+		}
+		rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
+		msg, derr := schemas.Decode(m.Value)
+		if derr == nil && msg.Topic() != topic {
+			derr = fmt.Errorf("a %s message does not belong on %s", msg.SchemaName(), topic)
+		}
+		rec.Message = msg
+		batch = append(batch, rec)
+		errs = append(errs, derr)
+		if len(batch) == batchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		// The end offset was read when the call began; anything at or past it is newer. (A
+		// compacted topic keeps the last offset of a partition: compaction never touches the
+		// active segment.)
+		if m.Offset >= pr.end-1 {
+			return flush()
+		}
+	}
+}
+
+// LastBlocks returns the latest message of each of the n highest heights on the blocks topic,
+// ascending (chain.BlockLog and replay.BlockLog). It reads only the tail of every partition:
+// the last n+64 offsets, enough unless that many re-publications of other heights followed.
+func (r *TopicReader) LastBlocks(ctx context.Context, n int) ([]schemas.Block, error) {
+	rs, err := r.ranges(ctx, schemas.TopicBlocks)
+	if err != nil {
+		return nil, err
+	}
+	latest := map[int64]schemas.Block{}
+	for _, pr := range rs {
+		if pr.end <= pr.first {
+			continue
+		}
+		tail := pr
+		tail.first = max(pr.first, pr.end-int64(n)-64)
+		err := r.readRange(ctx, schemas.TopicBlocks, tail, func(batch []Record, errs []error) error {
+			for i, rec := range batch {
+				if errs[i] != nil {
+					continue // a bad message was dead-lettered by its consumer; it is no block
+				}
+				if b, ok := asBlock(rec.Message); ok {
+					latest[b.Height] = b
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]schemas.Block, 0, len(latest))
+	for _, b := range latest {
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Height < out[j].Height })
+	if len(out) > n {
+		out = out[len(out)-n:]
+	}
+	return out, nil
+}
+
+func asBlock(m schemas.Message) (schemas.Block, bool) {
+	switch b := m.(type) {
+	case *schemas.Block:
+		return *b, true
+	case schemas.Block:
+		return b, true
+	}
+	return schemas.Block{}, false
+}

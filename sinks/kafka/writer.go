@@ -1,0 +1,323 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/sirupsen/logrus"
+)
+
+// Message is one record to write: a topic, a key (which picks the partition) and a value.
+// hashatlas messages carry no headers: the schema name and version are inside the JSON value.
+type Message struct {
+	// Topic is the topic to write to; required.
+	Topic string
+	// Key picks the partition with the murmur2 hash Java producers use, so a key lands on the
+	// same partition whichever client wrote it. A nil key spreads messages at random.
+	Key []byte
+	// Value is the payload.
+	Value []byte
+}
+
+// Writer writes messages to Kafka. Every write waits until all in-sync replicas acknowledged it
+// (RequireAll), messages with the same key go to the same partition (murmur2, as Java clients
+// do), batches are compressed, and messages for one partition are gathered into batches of up
+// to Config.BatchSize messages or Config.BatchBytes bytes, sent when full or after
+// Config.BatchTimeout.
+//
+// Writes are synchronous: WriteMessages and Publish return once every message was acknowledged
+// or failed, so a nil error means the broker has them. Calls from several goroutines are safe
+// and share batches, which is how many small writes get the throughput of large ones.
+//
+// Topics are not created on demand: write only to topics that EnsureTopics created before the
+// Writer was made (the writer caches topic metadata for a few seconds).
+type Writer struct {
+	w         *kafkago.Writer
+	transport *kafkago.Transport
+	log       logrus.FieldLogger
+	metrics   *writerMetrics
+	pool      sync.Pool // of *[]kafkago.Message
+}
+
+// NewWriter returns a Writer for cfg (validated here; zero fields take their defaults). It
+// logs to log (nil: discarded) and counts written messages, bytes and failures on reg (nil: not
+// exported). It does not connect until the first write. The caller must Close it.
+func NewWriter(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) (*Writer, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	codec, err := cfg.codec()
+	if err != nil {
+		return nil, err
+	}
+	m, err := newWriterMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("register kafka writer metrics: %w", err)
+	}
+	log = orDiscard(log)
+	t := newTransport(cfg)
+	w := &kafkago.Writer{
+		Addr:         kafkago.TCP(cfg.Brokers...),
+		Balancer:     &kafkago.Murmur2Balancer{},
+		RequiredAcks: kafkago.RequireAll,
+		BatchSize:    cfg.BatchSize,
+		BatchBytes:   int64(cfg.BatchBytes),
+		BatchTimeout: cfg.BatchTimeout,
+		Compression:  codec,
+		Transport:    newMetadataCache(t),
+		// The writer retries retryable errors itself (leader moves, timeouts) with backoff
+		// between 100ms and 1s; what still fails after that is returned to the caller.
+		MaxAttempts:            10,
+		AllowAutoTopicCreation: false,
+		Logger:                 kafkaGoLogger(log, logrus.DebugLevel),
+		// Failures are returned to the caller, who logs them once; kafka-go's own
+		// per-attempt error lines are only useful when debugging.
+		ErrorLogger: kafkaGoLogger(log, logrus.DebugLevel),
+	}
+	return &Writer{w: w, transport: t, log: log, metrics: m}, nil
+}
+
+// newTransport returns a kafka-go transport for cfg (defaults applied).
+func newTransport(cfg Config) *kafkago.Transport {
+	return &kafkago.Transport{
+		DialTimeout: cfg.DialTimeout,
+		ClientID:    cfg.ClientID,
+		Dial:        (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+	}
+}
+
+// WriteMessages writes msgs and returns when all were acknowledged (nil) or at least one failed.
+// A message without topic is refused before anything is written; any other error is a
+// *WriteError saying how many messages failed on which topics, wrapping the first cause; the messages may still have been written (Kafka is at-least-once), so
+// retrying the whole call is safe when consumers are idempotent by key, as hashatlas' are. Use
+// Retryable to decide whether to retry.
+//
+// The writer reads the keys and values until the messages are written: the caller must not
+// modify them before WriteMessages returns, nor after it returned because ctx ended (batches
+// already queued are still sent). The msgs slice itself is not kept. Safe for concurrent use.
+func (w *Writer) WriteMessages(ctx context.Context, msgs ...Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	kms := w.getMessages(len(msgs))
+	defer w.putMessages(kms)
+	for i, m := range msgs {
+		if m.Topic == "" {
+			return fmt.Errorf("write %d messages: message %d has no topic", len(msgs), i)
+		}
+		kms[i] = kafkago.Message{Topic: m.Topic, Key: m.Key, Value: m.Value}
+	}
+	return w.write(ctx, kms)
+}
+
+// Publish encodes each message with schemas.Encode and writes it to m.Topic() keyed by m.Key(),
+// with the guarantees of WriteMessages. If any message fails to encode (it is invalid), nothing
+// is written and the error names its index, schema and key. Safe for concurrent use.
+func (w *Writer) Publish(ctx context.Context, ms ...schemas.Message) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	kms := w.getMessages(len(ms))
+	defer w.putMessages(kms)
+	// The keys share one buffer: a slice taken before the buffer grew still points at the old
+	// array, which stays valid.
+	keys := make([]byte, 0, 24*len(ms))
+	for i, m := range ms {
+		if m == nil {
+			return fmt.Errorf("publish %d messages: message %d is nil", len(ms), i)
+		}
+		v, err := schemas.Encode(m)
+		if err != nil {
+			return fmt.Errorf("publish %d messages: encode message %d (%s, key %q): %w", len(ms), i, m.SchemaName(), m.Key(), err)
+		}
+		off := len(keys)
+		keys = append(keys, m.Key()...)
+		kms[i] = kafkago.Message{Topic: m.Topic(), Key: keys[off:len(keys):len(keys)], Value: v}
+	}
+	return w.write(ctx, kms)
+}
+
+// getMessages returns a slice of n zero Messages from the writer's pool. The pool recycles the
+// slices of synchronous writes: kafka-go copies each Message into its batches, so a slice is
+// free again once WriteMessages returned (the keys and values it points to are not reused).
+func (w *Writer) getMessages(n int) []kafkago.Message {
+	if p, ok := w.pool.Get().(*[]kafkago.Message); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]kafkago.Message, n)
+}
+
+// putMessages clears kms (dropping its references to keys and values) and recycles it.
+func (w *Writer) putMessages(kms []kafkago.Message) {
+	clear(kms)
+	w.pool.Put(&kms)
+}
+
+// write sends kms (whose Topic is set) and accounts for them in the metrics.
+func (w *Writer) write(ctx context.Context, kms []kafkago.Message) error {
+	err := w.w.WriteMessages(ctx, kms...)
+	if err == nil {
+		w.count(kms, nil)
+		return nil
+	}
+	var werrs kafkago.WriteErrors
+	if errors.As(err, &werrs) && len(werrs) == len(kms) {
+		w.count(kms, werrs)
+		return &WriteError{Topics: topicCounts(kms, werrs), Messages: len(kms), Failed: werrs.Count(), err: firstError(werrs)}
+	}
+	// The whole call failed before or while waiting: count every message as failed, since the
+	// caller has to treat them so.
+	for t, n := range topicCounts(kms, nil) {
+		w.metrics.errors.WithLabelValues(t).Add(float64(n))
+	}
+	return &WriteError{Topics: topicCounts(kms, nil), Messages: len(kms), Failed: len(kms), err: err}
+}
+
+// count adds the messages whose werrs entry is nil (all when werrs is nil) to the written
+// counters and the others to the error counter, per topic.
+func (w *Writer) count(kms []kafkago.Message, werrs kafkago.WriteErrors) {
+	type agg struct{ msgs, bytes, errs int }
+	var first string
+	var firstAgg agg
+	var others map[string]*agg
+	for i := range kms {
+		a := &firstAgg
+		if t := kms[i].Topic; first == "" {
+			first = t
+		} else if t != first {
+			if others == nil {
+				others = map[string]*agg{}
+			}
+			if a = others[t]; a == nil {
+				a = &agg{}
+				others[t] = a
+			}
+		}
+		if werrs != nil && werrs[i] != nil {
+			a.errs++
+			continue
+		}
+		a.msgs++
+		a.bytes += len(kms[i].Key) + len(kms[i].Value)
+	}
+	add := func(t string, a *agg) {
+		if a.msgs > 0 {
+			w.metrics.messages.WithLabelValues(t).Add(float64(a.msgs))
+			w.metrics.bytes.WithLabelValues(t).Add(float64(a.bytes))
+		}
+		if a.errs > 0 {
+			w.metrics.errors.WithLabelValues(t).Add(float64(a.errs))
+		}
+	}
+	add(first, &firstAgg)
+	for t, a := range others {
+		add(t, a)
+	}
+}
+
+// Close waits for writes in flight, then closes the connections. Writes after Close fail.
+func (w *Writer) Close() error {
+	err := w.w.Close()
+	w.transport.CloseIdleConnections()
+	if err != nil {
+		return fmt.Errorf("close kafka writer: %w", err)
+	}
+	return nil
+}
+
+// WriteError is the error of a write that did not fully succeed. Messages were given to the
+// call; Failed of them were not acknowledged (all of them when the call failed as a whole, for
+// example because its context ended or a topic does not exist).
+type WriteError struct {
+	// Topics maps each topic of the call to how many of its messages failed.
+	Topics map[string]int
+	// Messages is how many messages the call wrote; Failed how many of them failed.
+	Messages, Failed int
+	err              error
+}
+
+// Error says how many messages failed on which topics, and why (the first cause).
+func (e *WriteError) Error() string {
+	names := make([]string, 0, len(e.Topics))
+	for t := range e.Topics {
+		names = append(names, t)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	if e.Failed == e.Messages {
+		fmt.Fprintf(&b, "write %d messages to ", e.Messages)
+	} else {
+		fmt.Fprintf(&b, "write %d messages (%d failed) to ", e.Messages, e.Failed)
+	}
+	for i, t := range names {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if len(names) > 1 {
+			fmt.Fprintf(&b, "%s (%d)", t, e.Topics[t])
+		} else {
+			b.WriteString(t)
+		}
+	}
+	fmt.Fprintf(&b, ": %v", e.err)
+	return b.String()
+}
+
+// Unwrap returns the first cause, for errors.Is and errors.As.
+func (e *WriteError) Unwrap() error { return e.err }
+
+// topicCounts counts the messages per topic; with werrs, only the failed ones.
+func topicCounts(kms []kafkago.Message, werrs kafkago.WriteErrors) map[string]int {
+	out := map[string]int{}
+	for i := range kms {
+		if werrs != nil && werrs[i] == nil {
+			continue
+		}
+		out[kms[i].Topic]++
+	}
+	return out
+}
+
+func firstError(werrs kafkago.WriteErrors) error {
+	for _, e := range werrs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+// Retryable reports whether err (from this package) is worth retrying as is: a broker-side
+// temporary condition by the Kafka protocol's own classification (leader election, not enough
+// in-sync replicas, request timeouts, throttling, and an unknown topic or partition, which is
+// how a topic looks in the moments after its creation), a deadline that passed, or a network
+// failure. Invalid or oversized messages, authorization failures and a cancelled context are
+// not retryable.
+func Retryable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var kerr kafkago.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var oe *net.OpError
+	return errors.As(err, &oe)
+}
