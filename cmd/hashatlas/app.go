@@ -40,6 +40,8 @@ func commands() []command {
 		{name: "migrate", summary: "apply pending ClickHouse migrations (idempotent)", setup: setupMigrate},
 		{name: "topics", summary: "create the Kafka topics with their declared configs (idempotent)", setup: setupTopics},
 		{name: "collect", summary: "collect blocks from bitcoind, esplora or a file into Kafka (--once or --schedule)", setupArgs: setupCollect},
+		{name: "estimate", summary: "run the estimator: blocks from Kafka to estimates in ClickHouse and on the estimates topic", setup: setupEstimate},
+		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "report", summary: "print network or pool estimates from ClickHouse as a table, CSV or JSON", setupArgs: setupReport},
 	}
 }

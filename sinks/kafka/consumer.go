@@ -85,6 +85,12 @@ type ConsumerConfig struct {
 	// writer on schemas.TopicDLQ (which must exist: EnsureTopics) with a Writer of the
 	// consumer's own, closed by Close.
 	DeadLetters *DeadLetters
+	// BeforeCommit, when set, is called before every offset commit; the offsets are committed
+	// only if it returns nil (otherwise they stay pending and the next commit tries again). It
+	// lets a handler buffer its effects — apply records in memory, write them in bulk — and make
+	// them durable exactly when their offsets are about to be committed: with it, a handler's
+	// nil means "applied", not "durable". It runs on the goroutine that calls the handler.
+	BeforeCommit func(ctx context.Context) error
 	// MaxWait is the longest a fetch waits at the broker for new data. Default: 250ms.
 	MaxWait time.Duration
 	// QueueCapacity is how many fetched messages kafka-go buffers ahead of the handler.
@@ -567,6 +573,12 @@ func (s *session) deadLetter(ctx context.Context, rec Record, stage, reason stri
 func (s *session) commit(ctx context.Context) error {
 	if s.npend == 0 {
 		return nil
+	}
+	if s.c.cc.BeforeCommit != nil {
+		if err := s.c.cc.BeforeCommit(ctx); err != nil {
+			s.c.metrics.commits.WithLabelValues(s.c.cc.Group, "error").Inc()
+			return fmt.Errorf("make the effects of %d records durable before committing them: %w", s.npend, err)
+		}
 	}
 	msgs := make([]kafkago.Message, 0, len(s.pending))
 	for _, m := range s.pending {

@@ -712,3 +712,58 @@ func TestHandledRecordsAreCommittedByTimeWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestBeforeCommitFailureKeepsOffsetsUncommittedUntilItSucceeds(t *testing.T) {
+	cfg := testConfig(t)
+	topic := schemas.TopicDifficulty
+	start := map[string]map[int]int64{topic: endOffsets(t, cfg, topic)}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := newTestWriter(t, cfg).Publish(ctx, sampleMessages(t)[1]); err != nil {
+		t.Fatal(err)
+	}
+	group := uniqueName(t, "group")
+	var mu sync.Mutex
+	var last *Record
+	durable := false // what BeforeCommit would flush: fails until the test allows it
+	calls := 0
+	rc := startConsumer(t, cfg, ConsumerConfig{
+		Group: group, Topics: []string{topic}, DeadLetters: deadLettersTo(t, cfg, group), CommitInterval: 50 * time.Millisecond,
+		BeforeCommit: func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if !durable {
+				return errors.New("store unavailable")
+			}
+			return nil
+		},
+	}, func(_ context.Context, r Record) error {
+		if fresh(start, r.Topic, r.Partition, r.Offset) {
+			mu.Lock()
+			last = &r
+			mu.Unlock()
+		}
+		return nil
+	})
+	waitFor(t, 20*time.Second, "the record and two refused commits", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return last != nil && calls >= 2
+	})
+	mu.Lock()
+	rec := *last
+	mu.Unlock()
+	if got := committedOffsets(t, cfg, group, topic)[rec.Partition]; got == rec.Offset+1 {
+		t.Fatal("the offset was committed although BeforeCommit failed")
+	}
+	mu.Lock()
+	durable = true
+	mu.Unlock()
+	waitFor(t, 5*time.Second, "the commit once BeforeCommit succeeds", func() bool {
+		return committedOffsets(t, cfg, group, topic)[rec.Partition] == rec.Offset+1
+	})
+	if err := rc.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}

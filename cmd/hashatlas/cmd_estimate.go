@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
+	"github.com/hashatlas/hashatlas/sinks/kafka"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+// estimatorInputs are the topics the estimator consumes.
+var estimatorInputs = []string{schemas.TopicBlocks, schemas.TopicDifficulty}
+
+// estimatorFlags tune the estimator.
+type estimatorFlags struct {
+	group        string
+	draws        int
+	recentBlocks int
+}
+
+func (e *estimatorFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.group, "estimate.group", "hashatlas-estimator", "Kafka consumer group of the estimator")
+	fs.IntVar(&e.draws, "estimate.draws", estimate.DefaultDraws, "Monte Carlo draws behind each interval")
+	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
+}
+
+func (e *estimatorFlags) validate() error {
+	if e.group == "" {
+		return flagErr("estimate.group", e.group, "must not be empty")
+	}
+	if e.draws < 100 {
+		return flagErr("estimate.draws", "", "must be at least 100")
+	}
+	if e.recentBlocks < 2 {
+		return flagErr("estimate.recent-blocks", "", "must be at least 2")
+	}
+	return nil
+}
+
+// kafkaSource is the estimator's input log on Kafka (estimate.Source).
+type kafkaSource struct {
+	cfg    kafka.Config
+	group  string
+	reader *kafka.TopicReader
+	log    logrus.FieldLogger
+	reg    prometheus.Registerer
+}
+
+func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
+	return s.reader.ReadAll(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
+}
+
+func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error {
+	cons, err := kafka.NewConsumer(s.cfg, kafka.ConsumerConfig{Group: s.group, Topics: estimatorInputs, BeforeCommit: flush}, s.log, s.reg)
+	if err != nil {
+		return err
+	}
+	defer cons.Close()
+	return cons.Run(ctx, func(ctx context.Context, r kafka.Record) error {
+		err := apply(r.Message)
+		var inv *estimate.InvalidInput
+		if errors.As(err, &inv) {
+			return kafka.Permanent(err)
+		}
+		return err
+	})
+}
+
+// estimator is everything the estimator needs, opened.
+type estimator struct {
+	svc *estimate.Service
+	src *kafkaSource
+}
+
+// openEstimator connects to Kafka and ClickHouse (applying migrations and creating topics, both
+// idempotent) and builds the estimator service.
+func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clickhouse.Config, ef *estimatorFlags) (*estimator, error) {
+	if err := c.connectKafka(ctx, kCfg); err != nil {
+		return nil, err
+	}
+	if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
+		return nil, err
+	}
+	db, err := c.openClickHouse(ctx, chCfg)
+	if err != nil {
+		return nil, err
+	}
+	migrations, err := schemas.Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := clickhouse.Migrate(ctx, db, migrations, c.logger().WithField("component", "migrate")); err != nil {
+		return nil, err
+	}
+	reg, err := c.metrics()
+	if err != nil {
+		return nil, err
+	}
+	store, err := clickhouse.NewEstimateStore(ctx, db, chCfg.WriterConfig(), c.logger().WithField("component", "store"), reg)
+	if err != nil {
+		return nil, err
+	}
+	c.onClose(func() { _ = store.Close(context.Background()) })
+	w, err := kafka.NewWriter(*kCfg, c.logger(), reg)
+	if err != nil {
+		return nil, err
+	}
+	c.onClose(func() { _ = w.Close() })
+	tr, err := kafka.NewTopicReader(*kCfg, c.logger())
+	if err != nil {
+		return nil, err
+	}
+	model := estimate.NewModel()
+	model.Draws = ef.draws
+	log := c.logger().WithField("component", "estimator")
+	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
+	return &estimator{svc: svc, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
+}
+
+func setupEstimate(c *cli) (runFunc, error) {
+	kCfg := c.kafkaFlags()
+	chCfg := c.clickhouseFlags()
+	var ef estimatorFlags
+	ef.register(c.fs)
+	c.addValidator(ef.validate)
+	var untilIdle bool
+	c.fs.BoolVar(&untilIdle, "until-idle", false, "exit once every input message is consumed and every estimate written (default: run until stopped)")
+	return func(ctx context.Context) error {
+		e, err := c.openEstimator(ctx, kCfg, chCfg, &ef)
+		if err != nil {
+			return err
+		}
+		return estimate.Run(ctx, e.svc, e.src, untilIdle, c.logger().WithField("component", "estimator"))
+	}, nil
+}

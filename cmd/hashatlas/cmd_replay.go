@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/ingest/replay"
+	"github.com/hashatlas/hashatlas/sinks/kafka"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+func setupReplay(c *cli) (runFunc, error) {
+	kCfg := c.kafkaFlags()
+	chCfg := c.clickhouseFlags()
+	var ef estimatorFlags
+	ef.register(c.fs)
+	c.addValidator(ef.validate)
+	var blocks, epochs string
+	c.fs.StringVar(&blocks, "blocks", filepath.Join(dataDir(), "blocks_2021_2026.csv.gz"), "block history CSV (height,time_unix,pool_slug[,bits_hex]), gzip or plain")
+	c.fs.StringVar(&epochs, "difficulty", filepath.Join(dataDir(), "difficulty_epochs.csv"), "difficulty epochs CSV (epoch_start_height,bits_hex,difficulty)")
+	c.addValidator(func() error { return filesExist(map[string]string{"blocks": blocks, "difficulty": epochs}) })
+	return func(ctx context.Context) error {
+		start := time.Now()
+		e, err := c.openEstimator(ctx, kCfg, chCfg, &ef)
+		if err != nil {
+			return err
+		}
+		w, err := kafka.NewWriter(*kCfg, c.logger(), nil)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		cfg := replay.Config{BlocksFile: blocks, EpochsFile: epochs}
+		bar := c.progressBar("publishing blocks")
+		cfg.Progress = func(n int, h int64) {
+			_ = bar.Set(n)
+			bar.Describe(fmt.Sprintf("publishing blocks (height %d)", h))
+		}
+		col := replay.NewCollector(cfg, w, e.src.reader, c.logger())
+		if err := col.Collect(ctx); err != nil {
+			return err
+		}
+		_ = bar.Finish()
+		published := time.Since(start)
+		if err := estimate.Run(ctx, e.svc, e.src, true, c.logger().WithField("component", "estimator")); err != nil {
+			return err
+		}
+		chain := e.svc.Chain()
+		fmt.Fprintf(c.stdout, "replayed %d blocks up to height %d: published in %.1fs, estimates written after %.1fs\n",
+			chain.Len(), chain.Tip(), published.Seconds(), time.Since(start).Seconds())
+		return nil
+	}, nil
+}
+
+// progressBar draws on stderr when it is a terminal, and is silent otherwise (logs, CI).
+func (c *cli) progressBar(desc string) *progressbar.ProgressBar {
+	if f, ok := c.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return progressbar.NewOptions(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(desc),
+			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("blocks"),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	}
+	return progressbar.DefaultSilent(-1, desc)
+}

@@ -1,0 +1,79 @@
+package estimate
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/sirupsen/logrus"
+)
+
+// Source is the estimator's input log (the blocks and difficulty topics).
+type Source interface {
+	// Replay calls fn with every input message from the start of the log up to its end as it
+	// is when the call begins, and returns how many it read. Messages that cannot be decoded
+	// are not passed to fn (the live consumer dead-letters them). fn's error stops the replay.
+	Replay(ctx context.Context, fn func(schemas.Message) error) (int, error)
+	// Follow consumes the log as a member of the estimator's consumer group from its committed
+	// offsets, calling apply for every message in order. Before committing offsets it calls
+	// flush, and commits only if flush returned nil. An apply error wrapping *InvalidInput is
+	// permanent (dead-letter the message); others are retried. Follow returns when ctx ends.
+	Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error
+}
+
+// Run is the estimator's life: rebuild the state by replaying the whole input log, write
+// every estimate that results, then (unless untilIdle) follow the log as a consumer-group
+// member, flushing estimates before each offset commit. With untilIdle it returns once the
+// replayed inputs' estimates are written. Failed flushes are retried with backoff until ctx
+// ends: nothing is lost while ClickHouse or Kafka is away.
+func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logrus.FieldLogger) error {
+	start := time.Now()
+	skipped := 0
+	n, err := src.Replay(ctx, func(m schemas.Message) error {
+		err := svc.Apply(m)
+		var inv *InvalidInput
+		if errors.As(err, &inv) {
+			skipped++
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if err := flushRetrying(ctx, svc, log); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{
+		"messages": n, "unusable": skipped, "blocks": svc.Chain().Len(), "tip": svc.Chain().Tip(),
+		"duration_seconds": time.Since(start).Seconds(),
+	}).Info("state rebuilt from the input topics and estimates written")
+	if untilIdle {
+		return nil
+	}
+	return src.Follow(ctx, svc.Apply, func(ctx context.Context) error {
+		_, err := svc.Flush(ctx)
+		return err
+	})
+}
+
+func flushRetrying(ctx context.Context, svc *Service, log logrus.FieldLogger) error {
+	wait := 200 * time.Millisecond
+	for {
+		_, err := svc.Flush(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing estimates failed, retrying")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
+}
