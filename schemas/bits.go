@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // compact is a decoded nBits value: target = mantissa × 256^(exponent−3).
@@ -73,6 +75,9 @@ func checkWork(w string, c compact) string {
 	if w == "" {
 		return "is required (decimal digits of 2^256/(target+1))"
 	}
+	if v, ok := verifiedWork.Load(c); ok && v.(string) == w {
+		return "" // the same bits and work were verified before (2016 blocks share them)
+	}
 	wv, ok := parseU320(w)
 	if !ok {
 		return "must be a positive decimal integer without leading zeros, found " + strconv.Quote(truncate(w))
@@ -81,8 +86,21 @@ func checkWork(w string, c compact) string {
 		want, _ := WorkFromBits(c.String())
 		return "is " + w + " but 2^256/(target+1) for the bits is " + want
 	}
+	if verifiedCount.Add(1) <= maxVerifiedWork {
+		verifiedWork.Store(c, w)
+	}
 	return ""
 }
+
+// verifiedWork remembers work values already checked against their bits (compact → string).
+// It is a cache of a pure function, bounded by maxVerifiedWork entries: every block of a
+// difficulty epoch carries the same bits and work, so validating a stream of blocks checks the
+// exact arithmetic once per epoch.
+var (
+	verifiedWork    sync.Map
+	verifiedCount   atomic.Int64
+	maxVerifiedWork int64 = 4096
+)
 
 // u320 is an unsigned 320-bit integer, little-endian 64-bit limbs: enough
 // for 2^256 times a 23-bit mantissa and a margin.
