@@ -245,7 +245,7 @@ func TestOrphansAreCountedOnceEvenWhenAPassFailsBeforeRepublishing(t *testing.T)
 	if err := c.Collect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	src.reorg(99, 0, 9) // 99 and 100 replaced
+	src.reorg(99, 0, 9)           // 99 and 100 replaced
 	src.failAt, src.skip = 100, 1 // the reorg check reads 100; publishing it fails, after 99 was published
 	if err := c.Collect(context.Background()); err == nil {
 		t.Fatal("the pass did not fail")

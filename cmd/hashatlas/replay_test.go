@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashatlas/hashatlas/ingest/replay"
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
+)
+
+func sharedData(t *testing.T) string {
+	t.Helper()
+	d := dataDir()
+	if !filepath.IsAbs(d) {
+		d = filepath.Join("..", "..", d) // tests run in cmd/hashatlas
+	}
+	if _, err := os.Stat(filepath.Join(d, "blocks_2021_2026.csv.gz")); err != nil {
+		t.Fatalf("the shared data is missing (set HASHATLAS_DATA_DIR): %v", err)
+	}
+	return d
+}
+
+func queryRows(t *testing.T, db *clickhouse.DB, sql string) [][]any {
+	t.Helper()
+	res, err := db.Query(context.Background(), sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Rows
+}
+
+// TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures replays ../shared/data through
+// the embedded Kafka broker and the estimator into the ClickHouse server, twice, and checks
+// the rows against a plain recount of the CSV and the figures issue 3 quotes.
+func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
+	data := sharedData(t)
+	db := fmt.Sprintf("hashatlas_replay_%d", rand.Uint64()%1_000_000_000)
+	args := []string{"replay", "--kafka.embedded", "--kafka.embedded-port=0", "--log.level=warn",
+		"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db,
+		"--blocks=" + filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty=" + filepath.Join(data, "difficulty_epochs.csv")}
+	code, stdout, stderr := runCmd(t, nil, args...)
+	if code != exitOK {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout, "replayed 282174 blocks up to height 946236") {
+		t.Fatalf("replay said: %s", stdout)
+	}
+
+	cfg := clickhouse.DefaultConfig()
+	cfg.Addr, cfg.Database = testClickHouseAddr(), db
+	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	// Monthly blocks per pool equal a plain recount of the CSV, for every month.
+	type key struct {
+		month string
+		pool  string
+	}
+	recount := map[key]uint64{}
+	f, err := os.Open(filepath.Join(data, "blocks_2021_2026.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := replay.ReadBlocks(f, "blocks", func(r replay.BlockRow) error {
+		recount[key{r.Time.Format("2006-01"), r.Pool}]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got := map[key]uint64{}
+	for _, r := range queryRows(t, conn, "SELECT formatDateTime(window_start, '%Y-%m'), pool, toUInt64(blocks) FROM pool_hashrate_latest WHERE window = 'month'") {
+		got[key{r[0].(string), r[1].(string)}] = r[2].(uint64)
+	}
+	if !reflect.DeepEqual(got, recount) {
+		t.Fatalf("monthly blocks per pool differ from the recount: %d pool-months stored, %d recounted", len(got), len(recount))
+	}
+
+	// Foundry USA + MARA Pool + Luxor: 40.4 % of blocks in 2025-01 and 35.1 % in 2025-12.
+	for month, want := range map[string]float64{"2025-01-01": 40.4, "2025-12-01": 35.1} {
+		rows := queryRows(t, conn, "SELECT sum(share) FROM pool_hashrate_latest WHERE window = 'month' AND pool IN ('foundryusa', 'marapool', 'luxor') AND window_start = toDateTime('"+month+" 00:00:00', 'UTC')")
+		if share := math.Round(rows[0][0].(float64)*1000) / 10; share != want {
+			t.Errorf("North American pools held %.1f %% of blocks in %s, want %.1f %%", share, month, want)
+		}
+	}
+
+	// Network hashrate for 2025-10 is between 1.0 and 1.2 ZH/s.
+	rows := queryRows(t, conn, "SELECT hashrate_hs FROM network_hashrate_latest WHERE window = 'month' AND window_start = toDateTime('2025-10-01 00:00:00', 'UTC')")
+	if len(rows) != 1 || rows[0][0].(float64) < 1.0e21 || rows[0][0].(float64) > 1.2e21 {
+		t.Fatalf("network hashrate 2025-10: %v, want one row within 1.0–1.2 ZH/s", rows)
+	}
+
+	// Every estimate row has lower <= estimate <= upper.
+	for _, check := range []string{
+		"SELECT count() FROM network_hashrate_latest WHERE NOT (hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper AND luck_lower <= luck AND luck <= luck_upper)",
+		"SELECT count() FROM pool_hashrate_latest WHERE NOT (share_lower <= share AND share <= share_upper AND hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper)",
+	} {
+		if n := queryRows(t, conn, check)[0][0].(uint64); n != 0 {
+			t.Errorf("%d rows break lower <= estimate <= upper: %s", n, check)
+		}
+	}
+
+	// A second replay leaves the same rows in the views: no duplicates, same values.
+	snapshot := func() [][]any {
+		return queryRows(t, conn, `SELECT window, window_start, pool, blocks, share, share_lower, share_upper, hashrate_hs, hashrate_hs_lower, hashrate_hs_upper
+			FROM pool_hashrate_latest ORDER BY window, window_start, pool`)
+	}
+	counts := func() []any {
+		return queryRows(t, conn, "SELECT (SELECT count() FROM blocks_latest), (SELECT count() FROM network_hashrate_latest), (SELECT count() FROM pool_hashrate_latest), (SELECT count() FROM difficulty_epochs_latest)")[0]
+	}
+	before, beforeCounts := snapshot(), counts()
+	if code, _, stderr := runCmd(t, nil, args...); code != exitOK {
+		t.Fatalf("second replay exit %d: %s", code, stderr)
+	}
+	if after := counts(); !reflect.DeepEqual(after, beforeCounts) {
+		t.Fatalf("row counts in the views changed after a second replay: %v -> %v", beforeCounts, after)
+	}
+	if after := snapshot(); !reflect.DeepEqual(after, before) {
+		t.Fatal("pool rows in the views changed after a second replay")
+	}
+	if beforeCounts[0].(uint64) != 282174 {
+		t.Fatalf("blocks_latest holds %v blocks, want 282174", beforeCounts[0])
+	}
+}
