@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync"
 )
+
+// scratch holds sample buffers between PoolHashrates calls (they are large and short-lived).
+var scratch = sync.Pool{New: func() any { return new([]float64) }}
 
 // DefaultDraws is the number of Monte Carlo draws behind an interval (MODEL.md §3).
 const DefaultDraws = 2000
@@ -103,13 +107,18 @@ func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed ui
 		return nil, fmt.Errorf("%d draws: need at least 10", draws)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	h := make([]float64, draws)
+	buf := scratch.Get().(*[]float64)
+	defer scratch.Put(buf)
+	if cap(*buf) < (len(counts)+1)*draws {
+		*buf = make([]float64, (len(counts)+1)*draws)
+	}
+	h := (*buf)[len(counts)*draws : (len(counts)+1)*draws]
 	NetworkDraws(h, work, b, seconds, rng)
 	alpha := make([]float64, len(counts))
 	for i, c := range counts {
 		alpha[i] = float64(c.Blocks) + 0.5
 	}
-	flat := make([]float64, len(counts)*draws)
+	flat := (*buf)[:len(counts)*draws]
 	samples := make([][]float64, len(counts))
 	for i := range samples {
 		samples[i] = flat[i*draws : (i+1)*draws]
@@ -165,33 +174,125 @@ func Quantile(xs []float64, q float64) float64 {
 	return lo + frac*(next-lo)
 }
 
-// Quantiles2 returns the q1- and q2-quantiles (q1 <= q2) of xs as Quantile would, selecting
-// the second only among the elements above the first. It reorders xs in place.
+// Quantiles2 returns the q1- and q2-quantiles (q1 < q2, both in the tails) of xs exactly as
+// Quantile would. It first gathers the elements beyond a guess of each quantile (mean ∓ 1.6
+// standard deviations) and selects within those few; only when a guess leaves out an order
+// statistic it needs does it fall back to selecting in the whole slice. It may reorder xs.
 func Quantiles2(xs []float64, q1, q2 float64) (float64, float64) {
 	n := len(xs)
 	if n == 0 {
 		return 0, 0
 	}
-	a := Quantile(xs, q1)
-	// Quantile left every element right of int(q1·(n−1)) no smaller than that order statistic,
-	// so the second quantile's order statistics lie in that tail.
-	i := int(q1 * float64(n-1))
-	if i >= n-1 {
-		return a, xs[n-1]
+	p1, p2 := q1*float64(n-1), q2*float64(n-1)
+	i1, i2 := int(p1), int(p2)
+	j1, j2 := min(i1+1, n-1), min(i2+1, n-1)
+	var sum, sq float64
+	for _, x := range xs {
+		sum += x
+		sq += x * x
 	}
-	pos := q2*float64(n-1) - float64(i)
-	tail := xs[i:]
-	j := int(pos)
-	if j >= len(tail)-1 {
-		return a, maxOf(tail)
+	mean := sum / float64(n)
+	sd := math.Sqrt(max(sq/float64(n)-mean*mean, 0))
+	lo, hi := mean-1.6*sd, mean+1.6*sd
+	var low, high []float64
+	if n >= 64 && sd > 0 {
+		low, high = make([]float64, 0, n/16), make([]float64, 0, n/16)
+		for _, x := range xs {
+			if x <= lo {
+				low = append(low, x)
+			}
+			if x >= hi {
+				high = append(high, x)
+			}
+		}
 	}
-	lo := selectKth(tail, j)
-	frac := pos - float64(j)
-	if frac == 0 {
-		return a, lo
+	var a1, b1, a2, b2 float64
+	if len(low) >= j1+1 {
+		// low holds the len(low) smallest elements: global ranks map to the same ranks in it.
+		multiSelect(low, 0, len(low)-1, []int{i1, j1})
+		a1, b1 = low[i1], low[j1]
+	} else {
+		multiSelect(xs, 0, n-1, []int{i1, j1})
+		a1, b1 = xs[i1], xs[j1]
 	}
-	next := minOf(tail[j+1:])
-	return a, lo + frac*(next-lo)
+	if off := n - len(high); len(high) > 0 && i2 >= off {
+		// high holds the len(high) largest elements: global rank r is rank r−off in it.
+		multiSelect(high, 0, len(high)-1, []int{i2 - off, j2 - off})
+		a2, b2 = high[i2-off], high[j2-off]
+	} else {
+		multiSelect(xs, 0, n-1, []int{i2, j2})
+		a2, b2 = xs[i2], xs[j2]
+	}
+	return a1 + (p1-float64(i1))*(b1-a1), a2 + (p2-float64(i2))*(b2-a2)
+}
+
+// multiSelect reorders xs[lo..hi] so that every index in targets (sorted, within [lo, hi])
+// holds the order statistic of that rank.
+func multiSelect(xs []float64, lo, hi int, targets []int) {
+	for lo < hi && len(targets) > 0 {
+		// Drop targets outside [lo, hi].
+		for len(targets) > 0 && targets[0] < lo {
+			targets = targets[1:]
+		}
+		for len(targets) > 0 && targets[len(targets)-1] > hi {
+			targets = targets[:len(targets)-1]
+		}
+		if len(targets) == 0 {
+			return
+		}
+		i, j := partition(xs, lo, hi)
+		// xs[lo..j] <= pivot <= xs[i..hi]; indices strictly between j and i hold the pivot.
+		var left, right []int
+		for _, t := range targets {
+			switch {
+			case t <= j:
+				left = append(left, t)
+			case t >= i:
+				right = append(right, t)
+			}
+		}
+		if len(left) > 0 && len(right) > 0 {
+			multiSelect(xs, lo, j, left)
+			lo, targets = i, right
+			continue
+		}
+		if len(left) > 0 {
+			hi, targets = j, left
+		} else {
+			lo, targets = i, right
+		}
+	}
+}
+
+// partition is one Hoare partition step with a median-of-three pivot over xs[lo..hi]; it
+// returns i, j with xs[lo..j] <= pivot, xs[i..hi] >= pivot and j < i.
+func partition(xs []float64, lo, hi int) (int, int) {
+	mid := lo + (hi-lo)/2
+	if xs[mid] < xs[lo] {
+		xs[mid], xs[lo] = xs[lo], xs[mid]
+	}
+	if xs[hi] < xs[lo] {
+		xs[hi], xs[lo] = xs[lo], xs[hi]
+	}
+	if xs[hi] < xs[mid] {
+		xs[hi], xs[mid] = xs[mid], xs[hi]
+	}
+	pivot := xs[mid]
+	i, j := lo, hi
+	for i <= j {
+		for xs[i] < pivot {
+			i++
+		}
+		for xs[j] > pivot {
+			j--
+		}
+		if i <= j {
+			xs[i], xs[j] = xs[j], xs[i]
+			i++
+			j--
+		}
+	}
+	return i, j
 }
 
 func maxOf(xs []float64) float64 {
@@ -215,43 +316,8 @@ func minOf(xs []float64) float64 {
 }
 
 // selectKth reorders xs so that xs[k] is the k-th smallest, smaller ones before it and larger
-// ones after (Hoare's selection with a median-of-three pivot), and returns xs[k].
+// ones after, and returns xs[k].
 func selectKth(xs []float64, k int) float64 {
-	lo, hi := 0, len(xs)-1
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		if xs[mid] < xs[lo] {
-			xs[mid], xs[lo] = xs[lo], xs[mid]
-		}
-		if xs[hi] < xs[lo] {
-			xs[hi], xs[lo] = xs[lo], xs[hi]
-		}
-		if xs[hi] < xs[mid] {
-			xs[hi], xs[mid] = xs[mid], xs[hi]
-		}
-		pivot := xs[mid]
-		i, j := lo, hi
-		for i <= j {
-			for xs[i] < pivot {
-				i++
-			}
-			for xs[j] > pivot {
-				j--
-			}
-			if i <= j {
-				xs[i], xs[j] = xs[j], xs[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return xs[k]
-		}
-	}
+	multiSelect(xs, 0, len(xs)-1, []int{k})
 	return xs[k]
 }
