@@ -6,7 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -146,13 +149,34 @@ func (c *Chain) Changed() []WindowStats {
 		}
 		return ws[i].Start.Before(ws[j].Start)
 	})
-	out := make([]WindowStats, 0, len(ws))
+	// Aggregating only reads the state, so the windows are aggregated on every CPU.
+	out := make([]WindowStats, len(ws))
+	parallelFor(len(ws), func(i int) { out[i] = c.Stats(ws[i]) })
 	for _, w := range ws {
-		out = append(out, c.Stats(w))
 		c.final[w] = c.IsFinal(w)
 	}
 	clear(c.dirty)
 	return out
+}
+
+// parallelFor calls fn(i) for i in [0, n) on GOMAXPROCS goroutines and waits for all.
+func parallelFor(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func kindOrder(k WindowKind) int {

@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -109,27 +106,13 @@ type WindowResults struct {
 func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
 	out := make([]WindowResults, len(stats))
 	errs := make([]error, len(stats))
-	workers := runtime.GOMAXPROCS(0)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(stats) {
-					return
-				}
-				if stats[i].Blocks == 0 {
-					continue
-				}
-				n, p, err := m.Compute(stats[i])
-				out[i], errs[i] = WindowResults{Network: n, Pools: p}, err
-			}
-		}()
-	}
-	wg.Wait()
+	parallelFor(len(stats), func(i int) {
+		if stats[i].Blocks == 0 {
+			return
+		}
+		n, p, err := m.Compute(stats[i])
+		out[i], errs[i] = WindowResults{Network: n, Pools: p}, err
+	})
 	for _, err := range errs {
 		if err != nil {
 			return nil, err

@@ -35,7 +35,9 @@ func setupReplay(c *cli) (runFunc, error) {
 			return err
 		}
 		defer w.Close()
-		cfg := replay.Config{BlocksFile: blocks, EpochsFile: epochs}
+		// Batches of 10,000 fill the writer's per-partition batches (1,000 messages over 10
+		// partitions), so no publish waits for a batch timeout.
+		cfg := replay.Config{BlocksFile: blocks, EpochsFile: epochs, BatchSize: 10000}
 		bar := c.progressBar("publishing blocks")
 		cfg.Progress = func(n int, h int64) {
 			_ = bar.Set(n)
