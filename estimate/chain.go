@@ -1,12 +1,14 @@
 package estimate
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -31,7 +33,7 @@ type BlockObs struct {
 // in, and which windows changed since the last Compute. It is not safe for concurrent use.
 type Chain struct {
 	blocks  map[int64]BlockObs
-	members map[Window]map[int64]struct{}
+	members map[Window][]BlockObs // the blocks of each window, in no particular order
 	dirty   map[Window]struct{}
 	final   map[Window]bool // finality at the last Compute
 	first   time.Time       // earliest header time seen
@@ -43,7 +45,7 @@ type Chain struct {
 func NewChain() *Chain {
 	return &Chain{
 		blocks:  map[int64]BlockObs{},
-		members: map[Window]map[int64]struct{}{},
+		members: map[Window][]BlockObs{},
 		dirty:   map[Window]struct{}{},
 		final:   map[Window]bool{},
 		tip:     -1,
@@ -79,12 +81,7 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 	c.blocks[b.Height] = b
 	for _, k := range WindowKinds {
 		w := WindowOf(k, b.Time)
-		m := c.members[w]
-		if m == nil {
-			m = map[int64]struct{}{}
-			c.members[w] = m
-		}
-		m[b.Height] = struct{}{}
+		c.members[w] = append(c.members[w], b)
 		c.dirty[w] = struct{}{}
 	}
 	if c.first.IsZero() || b.Time.Before(c.first) {
@@ -102,7 +99,14 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 func (c *Chain) remove(b BlockObs) {
 	for _, k := range WindowKinds {
 		w := WindowOf(k, b.Time)
-		delete(c.members[w], b.Height)
+		m := c.members[w]
+		for i := range m {
+			if m[i].Height == b.Height {
+				m[i] = m[len(m)-1]
+				c.members[w] = m[:len(m)-1]
+				break
+			}
+		}
 		c.dirty[w] = struct{}{}
 	}
 	delete(c.blocks, b.Height)
@@ -179,6 +183,8 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
+func byHeight(a, b BlockObs) int { return cmp.Compare(a.Height, b.Height) }
+
 func kindOrder(k WindowKind) int {
 	for i, x := range WindowKinds {
 		if x == k {
@@ -192,17 +198,19 @@ func kindOrder(k WindowKind) int {
 // no earlier than the first block seen and, while the window is open, ends at the latest header
 // time seen, so the first and the current window are not under-estimated.
 func (c *Chain) Stats(w Window) WindowStats {
-	heights := make([]int64, 0, len(c.members[w]))
-	for h := range c.members[w] {
-		heights = append(heights, h)
+	// Sorting the window's own slice in place keeps later calls cheap (it stays sorted but for
+	// blocks added since); windows do not share slices, so Stats of distinct windows may run
+	// concurrently, but not concurrently with Add.
+	blocks := c.members[w]
+	if !slices.IsSortedFunc(blocks, byHeight) {
+		slices.SortFunc(blocks, byHeight)
 	}
-	sort.Slice(heights, func(i, j int) bool { return heights[i] < heights[j] })
-	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(heights)}
+	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(blocks)}
 	pools := map[string]int{}
 	hash := sha256.New()
 	var buf [24]byte
-	for _, h := range heights {
-		b := c.blocks[h]
+	for _, b := range blocks {
+		h := b.Height
 		st.Work += b.Work
 		pools[b.Pool]++
 		binary.LittleEndian.PutUint64(buf[0:], uint64(h))
