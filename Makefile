@@ -50,9 +50,13 @@ test: services fmt-check vet
 
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the
 # rates the benchmarks report themselves (rows/s, msgs/s, MB/s).
-bench: services
+# It ends with the full replay of the shared history (file -> Kafka -> estimator -> ClickHouse
+# server), which prints its wall time and peak RSS.
+bench: services build
 	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem -count 1 -timeout 20m $(PKGS) \
-	  | grep -E '^(Benchmark|ok|FAIL|pkg:|---)' 
+	  | grep -E '^(Benchmark|ok|FAIL|pkg:|---)'
+	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(BIN) replay --kafka.embedded --kafka.embedded-port=0 --log.level=warn \
+	  --clickhouse.database=hashatlas_bench_$$(date +%s)
 
 clean:
 	rm -rf bin

@@ -37,7 +37,13 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logr
 			skipped++
 			return nil
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if svc.RawPending() >= rawFlushEvery {
+			return svc.FlushRaw(ctx)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -57,6 +63,10 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logr
 		return err
 	})
 }
+
+// rawFlushEvery bounds the raw inputs held during a replay: they are written in chunks of this
+// many while the state is rebuilt, and the estimates once at the end.
+const rawFlushEvery = 50000
 
 func flushRetrying(ctx context.Context, svc *Service, log logrus.FieldLogger) error {
 	wait := 200 * time.Millisecond

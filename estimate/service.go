@@ -177,6 +177,23 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 	return r, nil
 }
 
+// RawPending is the number of raw input messages applied but not yet written.
+func (s *Service) RawPending() int { return len(s.raw) }
+
+// FlushRaw writes the raw inputs applied so far (blocks and epochs, for audit and SQL) without
+// recomputing any window, which bounds memory during a long replay. On error they are kept for
+// the next Flush or FlushRaw.
+func (s *Service) FlushRaw(ctx context.Context) error {
+	if len(s.raw) == 0 {
+		return nil
+	}
+	if err := s.store.WriteResults(ctx, Results{Raw: s.raw, ComputedAt: s.cfg.Now().UTC()}); err != nil {
+		return fmt.Errorf("store %d raw inputs: %w", len(s.raw), err)
+	}
+	s.raw = nil
+	return nil
+}
+
 func (s *Service) compute() (Results, error) {
 	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw, Orphans: s.orphans}
 	s.raw, s.orphans = nil, nil

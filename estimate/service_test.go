@@ -224,3 +224,23 @@ func TestServiceSendsUnusableBlocksBack(t *testing.T) {
 		t.Fatalf("err = %v, want InvalidInput", err)
 	}
 }
+
+func TestFlushRawWritesInputsWithoutComputing(t *testing.T) {
+	store := &recordingStore{}
+	s := newTestService(store, nil)
+	_ = s.Apply(block(t, 1, 0, "alpha"))
+	_ = s.Apply(block(t, 2, 10, "alpha"))
+	if err := s.FlushRaw(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(store.writes) != 1 || len(store.writes[0].Raw) != 2 || len(store.writes[0].Network) != 0 || s.RawPending() != 0 {
+		t.Fatalf("FlushRaw wrote %+v", store.writes)
+	}
+	r, err := s.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Raw) != 0 || len(r.Network) == 0 {
+		t.Fatalf("the next Flush wrote raw %d (want 0) and %d windows (want some)", len(r.Raw), len(r.Network))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/hashatlas/hashatlas/estimate"
@@ -53,8 +54,10 @@ func setupReplay(c *cli) (runFunc, error) {
 			return err
 		}
 		chain := e.svc.Chain()
-		fmt.Fprintf(c.stdout, "replayed %d blocks up to height %d: published in %.1fs, estimates written after %.1fs\n",
-			chain.Len(), chain.Tip(), published.Seconds(), time.Since(start).Seconds())
+		var ru syscall.Rusage
+		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		fmt.Fprintf(c.stdout, "replayed %d blocks up to height %d: published in %.1fs, estimates written after %.1fs, peak RSS %d MB\n",
+			chain.Len(), chain.Tip(), published.Seconds(), time.Since(start).Seconds(), ru.Maxrss/1024)
 		return nil
 	}, nil
 }
