@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/csv"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashatlas/hashatlas/sinks/kafka"
+)
+
+// firstBlocks writes the header and the first n rows of the shared block history to a file.
+func firstBlocks(t *testing.T, n int) string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(sharedData(t), "blocks_2021_2026.csv.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	var b strings.Builder
+	for i := 0; i <= n && sc.Scan(); i++ {
+		b.WriteString(sc.Text() + "\n")
+	}
+	path := filepath.Join(t.TempDir(), "blocks.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCollectThenEstimateUntilIdleThenReport runs the pipeline as separate commands against
+// one broker: `collect file --once` twice (the second publishes nothing), `estimate
+// --until-idle`, then `report` in CSV, whose rows must match the blocks collected.
+func TestCollectThenEstimateUntilIdleThenReport(t *testing.T) {
+	broker, err := kafka.StartEmbedded(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	db := fmt.Sprintf("hashatlas_pipe_%d", rand.Uint64()%1_000_000_000)
+	blocks := firstBlocks(t, 3000) // 664,063 .. 667,062: 2021-01-02 to about 2021-01-22
+	epochs := filepath.Join(sharedData(t), "difficulty_epochs.csv")
+	kafkaArg := "--kafka.brokers=" + broker.Addr()
+	chArgs := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
+
+	for run := 1; run <= 2; run++ {
+		code, _, stderr := runCmd(t, nil, "collect", "file", "--once", kafkaArg, "--blocks="+blocks, "--difficulty="+epochs, "--log.level=warn")
+		if code != exitOK {
+			t.Fatalf("collect run %d: exit %d: %s", run, code, stderr)
+		}
+	}
+	code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", kafkaArg, "--log.level=warn"}, chArgs...)...)
+	if code != exitOK {
+		t.Fatalf("estimate: exit %d: %s", code, stderr)
+	}
+	code, out, stderr := runCmd(t, nil, append([]string{"report", "network", "--window", "day", "--format", "csv"}, chArgs...)...)
+	if code != exitOK {
+		t.Fatalf("report: exit %d: %s", code, stderr)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("report csv: %v\n%s", err, out)
+	}
+	if got := strings.Join(rows[0][:5], ","); got != "window_start,entity,blocks,share,hashrate_hs" {
+		t.Fatalf("csv header starts %q", got)
+	}
+	total := 0
+	for _, r := range rows[1:] {
+		n, err := strconv.Atoi(r[2])
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+		v, _ := strconv.ParseFloat(r[4], 64)
+		lo, _ := strconv.ParseFloat(r[5], 64)
+		hi, _ := strconv.ParseFloat(r[6], 64)
+		if !(lo <= v && v <= hi) || v < 1e20 || v > 2e20 {
+			t.Errorf("day %s: hashrate %g [%g, %g] H/s, want an interval around 0.1–0.2 ZH/s (January 2021)", r[0], v, lo, hi)
+		}
+	}
+	// Both collect runs together published each of the 3,000 blocks once: the days sum to 3,000.
+	if total != 3000 {
+		t.Fatalf("daily blocks sum to %d, want 3000 (a block published twice or lost)", total)
+	}
+
+	code, out, _ = runCmd(t, nil, append([]string{"report", "pools", "--window", "month", "--format", "json", "--from", "2021-01-01", "--to", "2021-02-01"}, chArgs...)...)
+	if code != exitOK || !strings.Contains(out, `"pool": "f2pool"`) {
+		t.Fatalf("pools report (exit %d): %s", code, out)
+	}
+	code, _, stderr = runCmd(t, nil, append([]string{"report", "pools", "--window", "fortnight"}, chArgs...)...)
+	if code != exitUsage || !strings.Contains(stderr, "--window") {
+		t.Fatalf("a bad window: exit %d, %s", code, stderr)
+	}
+}
