@@ -2,6 +2,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"math"
 	"time"
 )
 
@@ -32,4 +35,71 @@ type BlockSource interface {
 	TipHeight(ctx context.Context) (int64, error)
 	// BlockAt returns the best-chain block at height. A height above the tip is an error.
 	BlockAt(ctx context.Context, height int64) (ChainBlock, error)
+}
+
+// ErrHeightOutOfRange is matched (errors.Is) by a BlockSource's BlockAt error for a height
+// above the source's tip.
+var ErrHeightOutOfRange = errors.New("height above the tip")
+
+// Validate checks what every block a source returns must satisfy for the height asked for:
+// the same height, a 64-hex hash and previous hash (none only at height 0), 8-hex bits, all in
+// lower case, a header time in (0, 2^32) UTC, at least the coinbase transaction, a coinbase
+// scriptSig of 2 to 100 bytes (consensus rule bad-cb-length), and coinbase addresses that look
+// like addresses (14 to 90 letters and digits; checksums are not verified).
+func (b ChainBlock) Validate(height int64) error {
+	switch {
+	case b.Height != height:
+		return fmt.Errorf("height %d, want %d", b.Height, height)
+	case !isLowerHex(b.Hash, 64):
+		return fmt.Errorf("hash %q is not 64 lower-case hex characters", clip(b.Hash))
+	case b.Height == 0 && b.PrevHash != "":
+		return fmt.Errorf("previous hash %q at height 0", clip(b.PrevHash))
+	case b.Height > 0 && !isLowerHex(b.PrevHash, 64):
+		return fmt.Errorf("previous hash %q is not 64 lower-case hex characters", clip(b.PrevHash))
+	case !isLowerHex(b.Bits, 8):
+		return fmt.Errorf("bits %q is not 8 lower-case hex characters", clip(b.Bits))
+	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
+		return fmt.Errorf("time %v is not a header time", b.Time)
+	case b.TxCount < 1:
+		return fmt.Errorf("transaction count %d: a block has at least its coinbase", b.TxCount)
+	case len(b.CoinbaseScript) < 2 || len(b.CoinbaseScript) > 100:
+		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
+	}
+	for i, a := range b.CoinbaseAddresses {
+		if !looksLikeAddress(a) {
+			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
+		}
+	}
+	return nil
+}
+
+func isLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func looksLikeAddress(s string) bool {
+	if len(s) < 14 || len(s) > 90 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func clip(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }

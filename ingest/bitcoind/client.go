@@ -32,9 +32,8 @@ import (
 // SourceName is the name of this source in messages, logs and errors.
 const SourceName = "bitcoind"
 
-// ErrHeightOutOfRange is matched (errors.Is) by the error of BlockAt for a height above
-// bitcoind's tip.
-var ErrHeightOutOfRange = errors.New("height above the tip")
+// ErrHeightOutOfRange is ingest.ErrHeightOutOfRange, kept here for callers of this package.
+var ErrHeightOutOfRange = ingest.ErrHeightOutOfRange
 
 // Client reads blocks from one bitcoind over JSON-RPC. Every call has the configured timeout
 // and is retried with backoff on network errors, HTTP 408/425/429/5xx without an RPC error

@@ -209,42 +209,10 @@ func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
 		b.PrevHash = strings.ToLower(*r.PrevHash)
 	}
 	b.Time = time.Unix(*r.Time, 0).UTC()
-	if err := validateBlock(b, height); err != nil {
+	if err := b.Validate(height); err != nil {
 		return ingest.ChainBlock{}, err
 	}
 	return b, nil
-}
-
-// validateBlock checks what every ChainBlock this package returns satisfies; parseBlock and
-// the fuzz tests use it.
-func validateBlock(b ingest.ChainBlock, height int64) error {
-	switch {
-	case height < 0:
-		return fmt.Errorf("height %d is negative", height)
-	case b.Height != height:
-		return fmt.Errorf("height %d, want %d", b.Height, height)
-	case !isHash(b.Hash) || b.Hash != strings.ToLower(b.Hash):
-		return fmt.Errorf("hash %q is not 64 hex characters", clip(b.Hash))
-	case b.Height == 0 && b.PrevHash != "":
-		return fmt.Errorf("previousblockhash %q at height 0", clip(b.PrevHash))
-	case b.Height > 0 && (!isHash(b.PrevHash) || b.PrevHash != strings.ToLower(b.PrevHash)):
-		return fmt.Errorf("previousblockhash %q is not 64 hex characters", clip(b.PrevHash))
-	case !isBits(b.Bits) || b.Bits != strings.ToLower(b.Bits):
-		return fmt.Errorf("bits %q is not 8 hex characters", clip(b.Bits))
-	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
-		return fmt.Errorf("time %v is not a header time", b.Time)
-	case b.TxCount < 1:
-		return fmt.Errorf("nTx %d: a block has at least its coinbase", b.TxCount)
-	case len(b.CoinbaseScript) < 2 || len(b.CoinbaseScript) > 100:
-		// Consensus rule (bad-cb-length): a coinbase scriptSig is 2 to 100 bytes.
-		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
-	}
-	for i, a := range b.CoinbaseAddresses {
-		if !isAddress(a) {
-			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
-		}
-	}
-	return nil
 }
 
 func isHex(s string) bool {
@@ -259,7 +227,6 @@ func isHex(s string) bool {
 
 func isHash(s string) bool { return len(s) == 64 && isHex(s) }
 
-func isBits(s string) bool { return len(s) == 8 && isHex(s) }
 
 // isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
 // (alphanumeric, 14 to 90 characters). It does not verify checksums.

@@ -150,7 +150,7 @@ func TestParseBlockRefusesWhatIsWrong(t *testing.T) {
 		{"a zero time is refused", 900123, func(m map[string]any) { m["time"] = 0 }, "time 0"},
 		{"a missing nTx is refused", 900123, func(m map[string]any) { delete(m, "nTx") }, "nTx is missing"},
 		{"more transactions than nTx are refused", 900123, func(m map[string]any) { m["nTx"] = 1 }, "2 transactions listed but nTx is 1"},
-		{"a missing previous hash above height 0 is refused", 900123, func(m map[string]any) { delete(m, "previousblockhash") }, "previousblockhash"},
+		{"a missing previous hash above height 0 is refused", 900123, func(m map[string]any) { delete(m, "previousblockhash") }, "previous hash"},
 		{"an empty transaction list is refused", 900123, func(m map[string]any) { m["tx"] = []any{} }, "no coinbase"},
 		{"a first transaction without coinbase input is refused", 900123, func(m map[string]any) {
 			delete(coinbaseVin(m), "coinbase")

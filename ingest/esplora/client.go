@@ -23,9 +23,8 @@ import (
 // SourceName is the name of this source in messages, logs and errors.
 const SourceName = "esplora"
 
-// ErrHeightOutOfRange is matched (errors.Is) by the error of BlockAt for a height above the
-// API's tip.
-var ErrHeightOutOfRange = errors.New("height above the tip")
+// ErrHeightOutOfRange is ingest.ErrHeightOutOfRange, kept here for callers of this package.
+var ErrHeightOutOfRange = ingest.ErrHeightOutOfRange
 
 // Client reads blocks from one Esplora REST API through ingest.HTTPClient: every request has
 // the configured timeout and rate limit, and network errors, 408/425/429 and 5xx are retried
@@ -92,7 +91,7 @@ func (c *Client) BlockAt(ctx context.Context, height int64) (ingest.ChainBlock, 
 		return ingest.ChainBlock{}, fmt.Errorf("%s: GET %s: %w (block at height %d)", SourceName, ingest.RedactURL(u), err, height)
 	}
 	b.CoinbaseScript, b.CoinbaseAddresses = cb.Script, cb.Addresses
-	if err := validateBlock(b, height); err != nil {
+	if err := b.Validate(height); err != nil {
 		return ingest.ChainBlock{}, fmt.Errorf("%s: block at height %d: %w", SourceName, height, err)
 	}
 	return b, nil

@@ -175,36 +175,6 @@ func parseBlockTxs(body []byte, hash string, height int64) (coinbase, error) {
 	return cb, nil
 }
 
-// validateBlock checks what every ChainBlock this package returns satisfies.
-func validateBlock(b ingest.ChainBlock, height int64) error {
-	switch {
-	case height < 0:
-		return fmt.Errorf("height %d is negative", height)
-	case b.Height != height:
-		return fmt.Errorf("height %d, want %d", b.Height, height)
-	case !isHash(b.Hash) || b.Hash != strings.ToLower(b.Hash):
-		return fmt.Errorf("hash %q is not 64 hex characters", clip(b.Hash))
-	case b.Height == 0 && b.PrevHash != "":
-		return fmt.Errorf("previous hash %q at height 0", clip(b.PrevHash))
-	case b.Height > 0 && (!isHash(b.PrevHash) || b.PrevHash != strings.ToLower(b.PrevHash)):
-		return fmt.Errorf("previous hash %q is not 64 hex characters", clip(b.PrevHash))
-	case len(b.Bits) != 8 || !isHex(b.Bits) || b.Bits != strings.ToLower(b.Bits):
-		return fmt.Errorf("bits %q is not 8 hex characters", clip(b.Bits))
-	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
-		return fmt.Errorf("time %v is not a header time", b.Time)
-	case b.TxCount < 1:
-		return fmt.Errorf("tx count %d: a block has at least its coinbase", b.TxCount)
-	case len(b.CoinbaseScript) < 2 || len(b.CoinbaseScript) > 100:
-		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
-	}
-	for i, a := range b.CoinbaseAddresses {
-		if !isAddress(a) {
-			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
-		}
-	}
-	return nil
-}
-
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
