@@ -227,7 +227,6 @@ func isHex(s string) bool {
 
 func isHash(s string) bool { return len(s) == 64 && isHex(s) }
 
-
 // isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
 // (alphanumeric, 14 to 90 characters). It does not verify checksums.
 func isAddress(s string) bool {
