@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
 )
 
 // ChainBlock is what a chain source reports about one block of its best chain: the header
@@ -35,6 +37,15 @@ type BlockSource interface {
 	TipHeight(ctx context.Context) (int64, error)
 	// BlockAt returns the best-chain block at height. A height above the tip is an error.
 	BlockAt(ctx context.Context, height int64) (ChainBlock, error)
+}
+
+// BlockLog reads back what was published on the blocks topic, so that a collector resumes
+// where the last run left off.
+type BlockLog interface {
+	// LastBlocks returns the blocks of the n highest heights in the topic (the latest message
+	// for each height), in ascending height order; fewer when the topic holds fewer, none when
+	// it is empty. It must return when ctx ends.
+	LastBlocks(ctx context.Context, n int) ([]schemas.Block, error)
 }
 
 // ErrHeightOutOfRange is matched (errors.Is) by a BlockSource's BlockAt error for a height

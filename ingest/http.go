@@ -36,7 +36,8 @@ type HTTPConfig struct {
 	UserAgent string
 }
 
-func (c HTTPConfig) withDefaults() HTTPConfig {
+// WithDefaults returns c with the documented default in every unset field.
+func (c HTTPConfig) WithDefaults() HTTPConfig {
 	if c.Timeout <= 0 {
 		c.Timeout = 30 * time.Second
 	}
@@ -72,7 +73,7 @@ type HTTPClient struct {
 // NewHTTPClient makes a client for the named source (the name appears in every error).
 // transport may be nil (http.DefaultTransport).
 func NewHTTPClient(source string, cfg HTTPConfig, transport http.RoundTripper, log logrus.FieldLogger) *HTTPClient {
-	cfg = cfg.withDefaults()
+	cfg = cfg.WithDefaults()
 	if log == nil {
 		l := logrus.New()
 		l.SetOutput(io.Discard)

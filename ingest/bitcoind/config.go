@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
 )
@@ -88,32 +87,8 @@ func (c Config) withDefaults() Config {
 	if c.URL == "" {
 		c.URL = DefaultURL
 	}
-	c.HTTP = httpDefaults(c.HTTP)
+	c.HTTP = c.HTTP.WithDefaults()
 	return c
-}
-
-// httpDefaults applies the documented defaults of ingest.HTTPConfig, which keeps them
-// unexported; they must stay the same.
-func httpDefaults(h ingest.HTTPConfig) ingest.HTTPConfig {
-	if h.Timeout <= 0 {
-		h.Timeout = 30 * time.Second
-	}
-	if h.MaxAttempts <= 0 {
-		h.MaxAttempts = 5
-	}
-	if h.BaseBackoff <= 0 {
-		h.BaseBackoff = 500 * time.Millisecond
-	}
-	if h.MaxBackoff <= 0 {
-		h.MaxBackoff = 60 * time.Second
-	}
-	if h.MaxBodyBytes <= 0 {
-		h.MaxBodyBytes = 64 << 20
-	}
-	if h.UserAgent == "" {
-		h.UserAgent = "hashatlas"
-	}
-	return h
 }
 
 // readPasswordFile returns the trimmed content of path; the error never contains it.

@@ -21,14 +21,6 @@ import (
 // EpochBlocks is the number of blocks between difficulty retargets.
 const EpochBlocks = 2016
 
-// BlockLog reads back what was published on the blocks topic.
-type BlockLog interface {
-	// LastBlocks returns the blocks of the n highest heights in the topic (the latest message
-	// for each height), in ascending height order; fewer when the topic holds fewer, none when
-	// it is empty. It must return when ctx ends.
-	LastBlocks(ctx context.Context, n int) ([]schemas.Block, error)
-}
-
 // Config tunes the collector.
 type Config struct {
 	// StartHeight is where a first run (an empty topic) starts. Default (-1): one epoch
@@ -53,7 +45,7 @@ type Collector struct {
 	src      ingest.BlockSource
 	registry *pools.Registry
 	pub      ingest.Publisher
-	blocks   BlockLog
+	blocks   ingest.BlockLog
 	log      logrus.FieldLogger
 
 	published prometheus.Counter
@@ -63,7 +55,7 @@ type Collector struct {
 
 // New returns a collector reading src, attributing with registry, publishing to pub and
 // resuming from blocks. Metrics go to reg (nil: none).
-func New(cfg Config, src ingest.BlockSource, registry *pools.Registry, pub ingest.Publisher, blocks BlockLog,
+func New(cfg Config, src ingest.BlockSource, registry *pools.Registry, pub ingest.Publisher, blocks ingest.BlockLog,
 	log logrus.FieldLogger, reg prometheus.Registerer) (*Collector, error) {
 	if cfg.ReorgDepth <= 0 {
 		cfg.ReorgDepth = 12

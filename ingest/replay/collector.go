@@ -15,11 +15,6 @@ import (
 // EpochBlocks is the number of blocks between difficulty retargets.
 const EpochBlocks = 2016
 
-// BlockLog reads back what was published on the blocks topic (see chain.BlockLog).
-type BlockLog interface {
-	LastBlocks(ctx context.Context, n int) ([]schemas.Block, error)
-}
-
 // Config names the files and tunes the replay.
 type Config struct {
 	// BlocksFile is the block history (height,time_unix,pool_slug[,bits_hex]; gzip or plain).
@@ -43,12 +38,12 @@ type Config struct {
 type Collector struct {
 	cfg    Config
 	pub    ingest.Publisher
-	blocks BlockLog
+	blocks ingest.BlockLog
 	log    logrus.FieldLogger
 }
 
 // NewCollector returns the file source.
-func NewCollector(cfg Config, pub ingest.Publisher, blocks BlockLog, log logrus.FieldLogger) *Collector {
+func NewCollector(cfg Config, pub ingest.Publisher, blocks ingest.BlockLog, log logrus.FieldLogger) *Collector {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 2000
 	}
