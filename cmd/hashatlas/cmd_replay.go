@@ -40,15 +40,19 @@ func setupReplay(c *cli) (runFunc, error) {
 		// partitions), so no publish waits for a batch timeout.
 		cfg := replay.Config{BlocksFile: blocks, EpochsFile: epochs, BatchSize: 10000}
 		bar := c.progressBar("publishing blocks")
-		cfg.Progress = func(n int, h int64) {
-			_ = bar.Set(n)
-			bar.Describe(fmt.Sprintf("publishing blocks (height %d)", h))
+		if bar != nil {
+			cfg.Progress = func(n int, h int64) {
+				_ = bar.Set(n)
+				bar.Describe(fmt.Sprintf("publishing blocks (height %d)", h))
+			}
 		}
 		col := replay.NewCollector(cfg, w, e.src.reader, c.logger())
 		if err := col.Collect(ctx); err != nil {
 			return err
 		}
-		_ = bar.Finish()
+		if bar != nil {
+			_ = bar.Finish()
+		}
 		published := time.Since(start)
 		if err := estimate.Run(ctx, e.svc, e.src, true, c.logger().WithField("component", "estimator")); err != nil {
 			return err
@@ -62,12 +66,16 @@ func setupReplay(c *cli) (runFunc, error) {
 	}, nil
 }
 
-// progressBar draws on stderr when it is a terminal, and is silent otherwise (logs, CI).
+// progressBar draws on stderr when it is a terminal; otherwise (logs, CI) it returns nil and
+// nothing is drawn. The bar is redrawn only when progress is reported: progressbar's own
+// spinner goroutine reads the bar's state without its lock (a data race under -race).
 func (c *cli) progressBar(desc string) *progressbar.ProgressBar {
-	if f, ok := c.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return progressbar.NewOptions(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("blocks"),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish())
+	f, ok := c.stderr.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
 	}
-	return progressbar.DefaultSilent(-1, desc)
+	return progressbar.NewOptions(-1, progressbar.OptionSetWriter(f), progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("blocks"),
+		progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetSpinnerChangeInterval(0))
 }
