@@ -250,3 +250,34 @@ func asBlock(m schemas.Message) (schemas.Block, bool) {
 	}
 	return schemas.Block{}, false
 }
+
+// CommittedTotal returns the sum over topic's partitions of the offsets group has committed
+// (partitions without a commit count 0): for a topic that started empty, the number of
+// messages the group has consumed and committed. For tests and lag reports.
+func (r *TopicReader) CommittedTotal(ctx context.Context, group, topic string) (int64, error) {
+	rs, err := r.ranges(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	parts := make([]int, len(rs))
+	for i, pr := range rs {
+		parts[i] = pr.partition
+	}
+	resp, err := r.client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, fmt.Errorf("fetch the offsets of group %s on %s: %w", group, topic, err)
+	}
+	if resp.Error != nil {
+		return 0, fmt.Errorf("fetch the offsets of group %s on %s: %w", group, topic, resp.Error)
+	}
+	var total int64
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			return 0, fmt.Errorf("fetch the offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+		}
+		if p.CommittedOffset > 0 {
+			total += p.CommittedOffset
+		}
+	}
+	return total, nil
+}
