@@ -1,0 +1,142 @@
+package estimate
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+)
+
+// Unallocated is the country code of hashrate no allocation row places: pools without a row
+// and blocks of unknown pools (MODEL.md §3). It is always reported.
+const Unallocated = "XX"
+
+// AllocationRow says where one pool's hashrate sits: Shares by ISO country code (positive,
+// summing to 1) and the confidence Kappa, a pseudo-count of how many blocks' worth of evidence
+// the row is.
+type AllocationRow struct {
+	Pool   string
+	Shares map[string]float64
+	Kappa  float64
+}
+
+// CountryResult is one country's hashrate and share of the network in a window: medians and
+// 2.5 % / 97.5 % quantiles over the Monte Carlo draws.
+type CountryResult struct {
+	Country  string
+	Hashrate Interval // H/s
+	Share    Interval // of the network hashrate
+}
+
+// CountryHashrates is the seeded Monte Carlo of MODEL.md §3 for one window of the given length
+// holding blocks of total work (hashes), with counts the blocks per pool: in each of draws
+// draws, H ~ (W/b)·Gamma(b + 0.5, T), p ~ Dirichlet(b_k + 0.5), each allocation row
+// m_k ~ Dirichlet(κ_k · M[k, ·]) over its non-zero entries, and H_c = H · Σ_k p_k · m_kc; pools
+// without a row go to Unallocated. Results are sorted by median hashrate, largest first, and
+// always include Unallocated. The same inputs and seed give the same results.
+func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
+	b := 0
+	for _, c := range counts {
+		if c.Blocks < 0 {
+			return nil, fmt.Errorf("pool %s: %d blocks", c.Pool, c.Blocks)
+		}
+		b += c.Blocks
+	}
+	if b == 0 {
+		return nil, fmt.Errorf("no blocks in the window")
+	}
+	if draws < 10 {
+		return nil, fmt.Errorf("%d draws: need at least 10", draws)
+	}
+	// Index the countries, and for each pool the countries of its row with their alphas.
+	countryIdx := map[string]int{Unallocated: 0}
+	countries := []string{Unallocated}
+	type poolRow struct {
+		idx      []int          // country indices
+		samplers []gammaSampler // Dirichlet(κ·M) over those countries
+	}
+	prow := make([]poolRow, len(counts))
+	for i, c := range counts {
+		row, ok := rows[c.Pool]
+		if !ok {
+			prow[i] = poolRow{idx: []int{0}}
+			continue
+		}
+		if row.Kappa <= 0 {
+			return nil, fmt.Errorf("allocation of pool %s: kappa %g must be positive", c.Pool, row.Kappa)
+		}
+		names := make([]string, 0, len(row.Shares))
+		for cc, s := range row.Shares {
+			if s > 0 {
+				names = append(names, cc)
+			}
+		}
+		sort.Strings(names) // map order must not reach the random stream
+		if len(names) == 0 {
+			return nil, fmt.Errorf("allocation of pool %s: no country with a positive share", c.Pool)
+		}
+		for _, cc := range names {
+			j, ok := countryIdx[cc]
+			if !ok {
+				j = len(countries)
+				countryIdx[cc] = j
+				countries = append(countries, cc)
+			}
+			prow[i].idx = append(prow[i].idx, j)
+			prow[i].samplers = append(prow[i].samplers, newGammaSampler(row.Kappa*row.Shares[cc]))
+		}
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x6a09e667f3bcc909))
+	h := make([]float64, draws)
+	NetworkDraws(h, work, b, seconds, rng)
+	poolSamplers := make([]gammaSampler, len(counts))
+	for i, c := range counts {
+		poolSamplers[i] = newGammaSampler(float64(c.Blocks) + 0.5)
+	}
+	hc := make([][]float64, len(countries))
+	share := make([][]float64, len(countries))
+	for j := range countries {
+		hc[j] = make([]float64, draws)
+		share[j] = make([]float64, draws)
+	}
+	p := make([]float64, len(counts))
+	m := make([]float64, len(countries))
+	frac := make([]float64, len(countries))
+	for d := 0; d < draws; d++ {
+		dirichletWith(p, poolSamplers, rng)
+		clear(frac)
+		for i := range counts {
+			r := prow[i]
+			if len(r.samplers) == 0 {
+				frac[r.idx[0]] += p[i]
+				continue
+			}
+			mk := m[:len(r.samplers)]
+			dirichletWith(mk, r.samplers, rng)
+			for k, j := range r.idx {
+				frac[j] += p[i] * mk[k]
+			}
+		}
+		for j := range countries {
+			share[j][d] = frac[j]
+			hc[j][d] = frac[j] * h[d]
+		}
+	}
+	out := make([]CountryResult, len(countries))
+	var sc tailScratch
+	for j, cc := range countries {
+		hl, hh := quantiles2(hc[j], 0.025, 0.975, &sc)
+		sl, sh := quantiles2(share[j], 0.025, 0.975, &sc)
+		out[j] = CountryResult{
+			Country:  cc,
+			Hashrate: Interval{Value: Quantile(hc[j], 0.5), Lower: hl, Upper: hh},
+			Share:    Interval{Value: Quantile(share[j], 0.5), Lower: sl, Upper: sh},
+		}
+	}
+	sort.SliceStable(out, func(a, b int) bool {
+		if out[a].Hashrate.Value != out[b].Hashrate.Value {
+			return out[a].Hashrate.Value > out[b].Hashrate.Value
+		}
+		return out[a].Country < out[b].Country
+	})
+	return out, nil
+}
