@@ -46,6 +46,16 @@ type NetworkResult struct {
 	InputsDigest   string
 }
 
+// LuckInterval is the luck with its 95 % interval: the hashrate interval relative to the rate
+// the difficulty implies (luck = Ĥ / H_difficulty, so its bounds scale the same way).
+func (n NetworkResult) LuckInterval() Interval {
+	if n.Hashrate.Value == 0 {
+		return Interval{Value: n.Luck}
+	}
+	scale := n.Luck / n.Hashrate.Value
+	return Interval{Value: n.Luck, Lower: n.Hashrate.Lower * scale, Upper: n.Hashrate.Upper * scale}
+}
+
 // PoolResult is one pool's share and hashrate in one window.
 type PoolResult struct {
 	Window       Window

@@ -253,9 +253,8 @@ func EstimateMessages(r Results) []schemas.Message {
 		h.Value, h.Lower, h.Upper = n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper
 		l := base
 		l.Metric, l.Method, l.Unit = schemas.MetricLuck, n.Method, schemas.UnitRatio
-		// Luck's interval is the hashrate interval's, relative to the difficulty-implied rate.
-		scale := n.Luck / n.Hashrate.Value
-		l.Value, l.Lower, l.Upper = n.Luck, n.Hashrate.Lower*scale, n.Hashrate.Upper*scale
+		luck := n.LuckInterval()
+		l.Value, l.Lower, l.Upper = luck.Value, luck.Lower, luck.Upper
 		out = append(out, h, l)
 	}
 	for _, p := range r.Pools {

@@ -114,9 +114,9 @@ func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
 		}
 	}
 	for _, n := range r.Network {
-		scale := n.Luck / n.Hashrate.Value
+		luck := n.LuckInterval()
 		err := s.network.Add(ctx, string(n.Window.Kind), n.Window.Start, n.Window.End,
-			n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper, n.Luck, n.Hashrate.Lower*scale, n.Hashrate.Upper*scale, n.ExpectedBlocks,
+			n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper, luck.Value, luck.Lower, luck.Upper, n.ExpectedBlocks,
 			n.Final, n.Blocks, n.ModelVersion, n.Method, n.InputsDigest, r.ComputedAt, version)
 		if err != nil {
 			return err
