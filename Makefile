@@ -18,7 +18,7 @@ PKGS      := ./...
 # Tests and benchmarks find the shared data here (HASHATLAS_DATA_DIR overrides).
 export HASHATLAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: build build-plain services chdb clickhouse test fmt-check vet bench clean
+.PHONY: build build-plain services chdb clickhouse kafka test fmt-check vet bench clean
 
 build: chdb
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hashatlas
@@ -34,7 +34,12 @@ chdb:
 clickhouse:
 	@deploy/local/clickhouse-server.sh start
 
-services: chdb clickhouse
+# kafka is a real Apache Kafka 4.4 broker (KRaft) on 127.0.0.1:29092, for the Kafka tests that
+# also run on kfake.
+kafka:
+	@deploy/local/kafka.sh start
+
+services: chdb clickhouse kafka
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
@@ -46,6 +51,8 @@ vet:
 
 test: services fmt-check vet
 	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 12m $(PKGS)
+	# The same Kafka suite on the real broker.
+	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -race -count=1 -timeout 5m ./sinks/kafka/
 	$(GO) test -count=1 -run 'PlainBuild|BadConfig|CheckConfig' ./cmd/hashatlas
 
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the

@@ -78,6 +78,7 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []schemas.TopicSpec) er
 
 	var errs []error
 	settled := map[string]bool{} // created, or failed to create, by this call: nothing to check
+	var created []string
 	if len(create) > 0 {
 		resp, err := client.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: create})
 		if err != nil {
@@ -88,12 +89,21 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []schemas.TopicSpec) er
 			switch {
 			case err == nil:
 				settled[tc.Topic] = true
+				created = append(created, tc.Topic)
 			case errors.Is(err, kafkago.TopicAlreadyExists):
 				// Created concurrently by someone else: check it below like any other.
 			default:
 				settled[tc.Topic] = true
 				errs = append(errs, fmt.Errorf("create topic %s (%d partitions, replication factor %d): %w", tc.Topic, tc.NumPartitions, tc.ReplicationFactor, err))
 			}
+		}
+	}
+
+	if len(created) > 0 {
+		// A real broker reports a new topic before it leads its partitions; wait until every
+		// partition answers an offset lookup, so that readers and writers can use it at once.
+		if err := waitTopicsServed(ctx, client, created); err != nil {
+			errs = append(errs, err)
 		}
 	}
 
@@ -107,6 +117,49 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []schemas.TopicSpec) er
 		errs = append(errs, checkTopics(ctx, cfg, client, existing, check)...)
 	}
 	return errors.Join(errs...)
+}
+
+// waitTopicsServed polls offset lookups of every partition of topics until none reports a
+// temporary error (such as "not leader for partition" while a new partition's leader is
+// elected), for up to 30 s.
+func waitTopicsServed(ctx context.Context, client *kafkago.Client, topics []string) error {
+	parts, err := topicPartitions(ctx, client, topics)
+	if err != nil {
+		return err
+	}
+	req := &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{}}
+	for _, t := range topics {
+		for p := 0; p < parts[t]; p++ {
+			req.Topics[t] = append(req.Topics[t], kafkago.LastOffsetOf(p))
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.ListOffsets(ctx, req)
+		var pending error
+		if err != nil {
+			pending = err
+		} else {
+			for t, ps := range resp.Topics {
+				for _, po := range ps {
+					if po.Error != nil {
+						pending = fmt.Errorf("%s/%d: %w", t, po.Partition, po.Error)
+					}
+				}
+			}
+		}
+		if pending == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return fmt.Errorf("wait for the new topics to be served: %w", pending)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the new topics to be served: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // topicPartitions returns the partition count of each topic of names that exists.

@@ -125,7 +125,9 @@ func newTestWriter(t testing.TB, cfg Config) *Writer {
 }
 
 // endOffsets returns the next offset of every partition of topic: what a test produces after
-// this call has offsets at or above these.
+// this call has offsets at or above these. A real broker answers ListOffsets for a topic created
+// a moment ago with a retriable error (NOT_LEADER_OR_FOLLOWER) until it has applied the new
+// partitions' leadership from the controller; those errors are retried until the time is up.
 func endOffsets(t testing.TB, cfg Config, topic string) map[int]int64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -141,21 +143,37 @@ func endOffsets(t testing.TB, cfg Config, topic string) map[int]int64 {
 	for p := 0; p < parts[topic]; p++ {
 		reqs = append(reqs, kafkago.LastOffsetOf(p))
 	}
-	resp, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
-	if err != nil {
-		t.Fatalf("list offsets of %s: %v", topic, err)
-	}
-	out := map[int]int64{}
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			t.Fatalf("list offsets of %s/%d: %v", topic, po.Partition, po.Error)
+	for {
+		resp, err := c.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{topic: reqs}})
+		if err != nil {
+			t.Fatalf("list offsets of %s: %v", topic, err)
 		}
-		out[po.Partition] = po.LastOffset
+		out := map[int]int64{}
+		var retry error
+		for _, po := range resp.Topics[topic] {
+			var kerr kafkago.Error
+			switch {
+			case po.Error == nil:
+				out[po.Partition] = po.LastOffset
+			case errors.As(po.Error, &kerr) && kerr.Temporary() && ctx.Err() == nil:
+				retry = fmt.Errorf("list offsets of %s/%d: %w", topic, po.Partition, po.Error)
+			default:
+				t.Fatalf("list offsets of %s/%d: %v", topic, po.Partition, po.Error)
+			}
+		}
+		if retry != nil {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%v (retried until %v)", retry, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+			continue
+		}
+		if len(out) != parts[topic] {
+			t.Fatalf("list offsets of %s: got %d partitions, want %d", topic, len(out), parts[topic])
+		}
+		return out
 	}
-	if len(out) != parts[topic] {
-		t.Fatalf("list offsets of %s: got %d partitions, want %d", topic, len(out), parts[topic])
-	}
-	return out
 }
 
 // fresh reports whether a record was produced after start was taken.

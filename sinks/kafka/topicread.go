@@ -56,16 +56,35 @@ func (r *TopicReader) ranges(ctx context.Context, topic string) ([]partitionRang
 	for p := 0; p < n; p++ {
 		req.Topics[topic] = append(req.Topics[topic], kafkago.FirstOffsetOf(p), kafkago.LastOffsetOf(p))
 	}
-	resp, err := r.client.ListOffsets(ctx, req)
-	if err != nil {
-		return nil, fmt.Errorf("list the offsets of %s: %w", topic, err)
-	}
 	var out []partitionRange
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("list the offsets of %s/%d: %w", topic, po.Partition, po.Error)
+	// A partition whose leader is being elected (a new topic, a broker restart) answers with a
+	// temporary error: ask again for a while before giving up.
+	for attempt := 0; ; attempt++ {
+		resp, err := r.client.ListOffsets(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("list the offsets of %s: %w", topic, err)
 		}
-		out = append(out, partitionRange{partition: po.Partition, first: po.FirstOffset, end: po.LastOffset})
+		out = out[:0]
+		var perr error
+		for _, po := range resp.Topics[topic] {
+			if po.Error != nil {
+				perr = fmt.Errorf("list the offsets of %s/%d: %w", topic, po.Partition, po.Error)
+				continue
+			}
+			out = append(out, partitionRange{partition: po.Partition, first: po.FirstOffset, end: po.LastOffset})
+		}
+		if perr == nil {
+			break
+		}
+		var ke kafkago.Error
+		if !errors.As(perr, &ke) || !ke.Temporary() || attempt >= 200 {
+			return nil, perr
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
 	return out, nil
