@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -116,7 +117,17 @@ type WindowResults struct {
 func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
 	out := make([]WindowResults, len(stats))
 	errs := make([]error, len(stats))
-	parallelFor(len(stats), func(i int) {
+	// The costliest windows first (a month costs about 30 days), so that no CPU is left with a
+	// month at the end while the others idle.
+	order := make([]int, len(stats))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		return len(stats[order[a]].Pools)*stats[order[a]].Blocks > len(stats[order[b]].Pools)*stats[order[b]].Blocks
+	})
+	parallelFor(len(stats), func(k int) {
+		i := order[k]
 		if stats[i].Blocks == 0 {
 			return
 		}

@@ -33,6 +33,7 @@ func TestEstimatorFollowsNewBlocksAndWritesThemBeforeCommitting(t *testing.T) {
 	}
 	chCfg := clickhouse.DefaultConfig()
 	chCfg.Addr, chCfg.Database = testClickHouseAddr(), fmt.Sprintf("hashatlas_follow_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, chCfg.Database)
 	chCfg.FlushInterval = 100 * time.Millisecond
 	db, err := clickhouse.Open(ctx, chCfg, nil, nil)
 	if err != nil {

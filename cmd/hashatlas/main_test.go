@@ -2,11 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
 
 // runCmd runs the binary's entry point in-process and returns exit code, stdout and stderr.
@@ -124,6 +127,7 @@ func TestVersionPrintsStamps(t *testing.T) {
 
 func TestMigrateTwiceOnTheServerIsANoOpTheSecondTime(t *testing.T) {
 	db := fmt.Sprintf("hashatlas_cmd_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
 	args := []string{"migrate", "--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
 	code, first, stderr := runCmd(t, nil, args...)
 	if code != exitOK {
@@ -151,4 +155,23 @@ func TestTopicsOnTheEmbeddedBroker(t *testing.T) {
 			t.Errorf("topics output lacks %s:\n%s", topic, stdout)
 		}
 	}
+}
+
+// dropDatabaseAtEnd removes a test database from the server when the test ends, so that runs
+// do not pile databases up on a long-lived server.
+func dropDatabaseAtEnd(t *testing.T, name string) {
+	t.Helper()
+	t.Cleanup(func() {
+		cfg := clickhouse.DefaultConfig()
+		cfg.Addr, cfg.Database = testClickHouseAddr(), "default"
+		db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+		if err != nil {
+			t.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer db.Close()
+		if err := db.Exec(context.Background(), "DROP DATABASE IF EXISTS "+clickhouse.QuoteIdentifier(name)); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
 }

@@ -49,6 +49,7 @@ func TestCollectThenEstimateUntilIdleThenReport(t *testing.T) {
 	}
 	defer broker.Close()
 	db := fmt.Sprintf("hashatlas_pipe_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
 	blocks := firstBlocks(t, 3000) // 664,063 .. 667,062: 2021-01-02 to about 2021-01-22
 	epochs := filepath.Join(sharedData(t), "difficulty_epochs.csv")
 	kafkaArg := "--kafka.brokers=" + broker.Addr()

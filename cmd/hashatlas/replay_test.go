@@ -42,6 +42,7 @@ func queryRows(t *testing.T, db *clickhouse.DB, sql string) [][]any {
 func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	data := sharedData(t)
 	db := fmt.Sprintf("hashatlas_replay_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
 	args := []string{"replay", "--kafka.embedded", "--kafka.embedded-port=0", "--log.level=warn",
 		"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db,
 		"--blocks=" + filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty=" + filepath.Join(data, "difficulty_epochs.csv")}
