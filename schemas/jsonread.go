@@ -21,6 +21,9 @@ import (
 type reader struct {
 	data []byte
 	pos  int
+	// text is data as one string, made on the first string field: unescaped string values are
+	// substrings of it, so a message costs one string allocation instead of one per field.
+	text string
 }
 
 // maxDepth bounds nesting when skipping values we do not decode.
@@ -328,11 +331,19 @@ func hex4(data []byte, at int) (int, bool) {
 
 // str reads a JSON string into a new Go string.
 func (r *reader) str() (string, error) {
-	b, _, err := r.strBytes()
+	b, escaped, err := r.strBytes()
 	if err != nil {
 		return "", err
 	}
-	return string(b), nil
+	if escaped || len(b) == 0 {
+		return string(b), nil
+	}
+	if r.text == "" {
+		r.text = string(r.data)
+	}
+	// b aliases r.data: its offset follows from the capacities.
+	start := cap(r.data) - cap(b)
+	return r.text[start : start+len(b)], nil
 }
 
 // enum reads a JSON string and returns the matching constant from values
