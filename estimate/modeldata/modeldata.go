@@ -1,0 +1,476 @@
+// Package modeldata holds the versioned model data of the country
+// estimates (MODEL.md §3–4): the pool → country allocation table, the pool
+// HQ table and the ASIC hardware efficiency table. The data are CSV files
+// embedded in the binary; every row carries a source citation. Load parses
+// and validates them; Version changes whenever any file changes.
+package modeldata
+
+import (
+	"bytes"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/csv"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// File names, used in error messages.
+const (
+	AllocationFile = "allocation.csv"
+	HQFile         = "pool_hq.csv"
+	HardwareFile   = "hardware.csv"
+)
+
+//go:embed allocation.csv
+var allocationCSV []byte
+
+//go:embed pool_hq.csv
+var hqCSV []byte
+
+//go:embed hardware.csv
+var hardwareCSV []byte
+
+// Regions are the allowed values of pool_hq.csv's region column.
+var Regions = []string{"North America", "Asia", "Europe", "Latin America", "Middle East", "Africa", "Oceania", "Unknown"}
+
+// Tolerances of the validation rules.
+const (
+	ShareSumTol = 1e-9 // shares of one pool+period sum to 1 within this
+	JPerTHTol   = 0.02 // j_per_th equals watts/ths within this relative error
+)
+
+// Period is a validity period; To is zero when open-ended. Both ends are
+// inclusive days (UTC).
+type Period struct {
+	From, To time.Time
+}
+
+// Contains reports whether t falls in the period.
+func (p Period) Contains(t time.Time) bool {
+	d := t.UTC()
+	if d.Before(p.From) {
+		return false
+	}
+	return p.To.IsZero() || d.Before(p.To.AddDate(0, 0, 1))
+}
+
+func (p Period) String() string {
+	to := ""
+	if !p.To.IsZero() {
+		to = p.To.Format(dateLayout)
+	}
+	return p.From.Format(dateLayout) + ".." + to
+}
+
+func (p Period) overlaps(q Period) bool {
+	// p.From <= q.To && q.From <= p.To with open ends as +inf.
+	a := q.To.IsZero() || !p.From.After(q.To)
+	b := p.To.IsZero() || !q.From.After(p.To)
+	return a && b
+}
+
+// Allocation is one pool's country mix over one validity period.
+type Allocation struct {
+	Pool    string
+	Period  Period
+	Shares  map[string]float64 // ISO 3166-1 alpha-2 → share, sums to 1
+	Kappa   float64            // Dirichlet pseudo-count of the evidence
+	Sources []string
+	Line    int // first line in allocation.csv
+}
+
+// PoolHQ is where a pool is run.
+type PoolHQ struct {
+	Pool, Country, Region, Source string
+}
+
+// Miner is one ASIC model from a manufacturer's spec.
+type Miner struct {
+	Model, Maker string
+	Released     time.Time
+	THs, Watts   float64
+	JPerTH       float64
+	Source       string
+}
+
+// Data is the validated model data.
+type Data struct {
+	alloc   map[string][]Allocation // pool → periods sorted by From
+	hq      map[string]PoolHQ
+	miners  []Miner
+	version string
+}
+
+// Load parses and validates the embedded files.
+func Load() (*Data, error) { return Parse(allocationCSV, hqCSV, hardwareCSV) }
+
+// Version of the embedded data, "modeldata-" + 12 hex digits of a sha256
+// over the three files.
+func Version() string { return version(allocationCSV, hqCSV, hardwareCSV) }
+
+func version(files ...[]byte) string {
+	h := sha256.New()
+	for _, f := range files {
+		// length-prefix each file so that moving bytes between files changes the digest
+		fmt.Fprintf(h, "%d\n", len(f))
+		h.Write(f)
+	}
+	return "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+// Version of this data set (equal to the package Version for Load).
+func (d *Data) Version() string { return d.version }
+
+// Parse validates the three files' contents; used by Load and tests.
+func Parse(allocation, hq, hardware []byte) (*Data, error) {
+	d := &Data{alloc: map[string][]Allocation{}, hq: map[string]PoolHQ{}, version: version(allocation, hq, hardware)}
+	if err := d.parseAllocation(allocation); err != nil {
+		return nil, err
+	}
+	if err := d.parseHQ(hq); err != nil {
+		return nil, err
+	}
+	if err := d.parseHardware(hardware); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// AllocationAt returns the country shares of pool's hashrate on t, the
+// row's κ, and ok=false when no row covers t (the pool then goes to XX).
+// The returned map is a copy.
+func (d *Data) AllocationAt(pool string, t time.Time) (map[string]float64, float64, bool) {
+	for _, a := range d.alloc[pool] {
+		if a.Period.Contains(t) {
+			m := make(map[string]float64, len(a.Shares))
+			for c, s := range a.Shares {
+				m[c] = s
+			}
+			return m, a.Kappa, true
+		}
+	}
+	return nil, 0, false
+}
+
+// Allocations returns every allocation of every pool, by pool then period.
+func (d *Data) Allocations() []Allocation {
+	var out []Allocation
+	for _, p := range sortedKeys(d.alloc) {
+		out = append(out, d.alloc[p]...)
+	}
+	return out
+}
+
+// HQ returns where pool is run.
+func (d *Data) HQ(pool string) (country, region string, ok bool) {
+	h, ok := d.hq[pool]
+	return h.Country, h.Region, ok
+}
+
+// HQs returns all HQ rows sorted by pool.
+func (d *Data) HQs() []PoolHQ {
+	out := make([]PoolHQ, 0, len(d.hq))
+	for _, p := range sortedKeys(d.hq) {
+		out = append(out, d.hq[p])
+	}
+	return out
+}
+
+// Hardware returns the miners sorted by release date then model (a copy).
+func (d *Data) Hardware() []Miner { return append([]Miner(nil), d.miners...) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// ---- parsing ----
+
+const dateLayout = "2006-01-02"
+
+// rowError is a validation error naming file, line and rule.
+type rowError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *rowError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+
+func errf(file string, line int, format string, a ...any) error {
+	return &rowError{File: file, Line: line, Msg: fmt.Sprintf(format, a...)}
+}
+
+type record struct {
+	line int
+	f    map[string]string
+}
+
+// readCSV reads a CSV with the exact header want and returns its rows.
+// Blank lines and lines starting with '#' are skipped.
+func readCSV(file string, data []byte, want []string) ([]record, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	r.FieldsPerRecord = -1
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, errf(file, 1, "empty file, want header %s", strings.Join(want, ","))
+	}
+	if err != nil {
+		return nil, csvErr(file, err)
+	}
+	hl, _ := r.FieldPos(0)
+	if len(header) != len(want) {
+		return nil, errf(file, hl, "header has %d columns, want %s", len(header), strings.Join(want, ","))
+	}
+	for i := range want {
+		if strings.TrimSpace(header[i]) != want[i] {
+			return nil, errf(file, hl, "header column %d is %q, want %q", i+1, header[i], want[i])
+		}
+	}
+	var out []record
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, csvErr(file, err)
+		}
+		line, _ := r.FieldPos(0)
+		if len(rec) != len(want) {
+			return nil, errf(file, line, "row has %d columns, want %d (%s)", len(rec), len(want), strings.Join(want, ","))
+		}
+		m := make(map[string]string, len(want))
+		for i, k := range want {
+			m[k] = strings.TrimSpace(rec[i])
+		}
+		if m["source"] == "" {
+			return nil, errf(file, line, "missing source citation")
+		}
+		out = append(out, record{line: line, f: m})
+	}
+}
+
+func csvErr(file string, err error) error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return errf(file, pe.Line, "malformed CSV: %v", pe.Err)
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+func isSlug(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseNum(file string, line int, col, s string, positive bool) (float64, error) {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, errf(file, line, "%s %q is not a number", col, s)
+	}
+	if v < 0 || positive && v == 0 {
+		want := "≥ 0"
+		if positive {
+			want = "> 0"
+		}
+		return 0, errf(file, line, "%s is %v, want %s", col, v, want)
+	}
+	return v, nil
+}
+
+func parseDate(file string, line int, col, s string) (time.Time, error) {
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		return time.Time{}, errf(file, line, "%s %q is not a YYYY-MM-DD date", col, s)
+	}
+	return t, nil
+}
+
+var allocationHeader = []string{"pool_slug", "country", "share", "kappa", "valid_from", "valid_to", "source"}
+
+func (d *Data) parseAllocation(data []byte) error {
+	const file = AllocationFile
+	recs, err := readCSV(file, data, allocationHeader)
+	if err != nil {
+		return err
+	}
+	type key struct {
+		pool, from, to string
+	}
+	groups := map[key]*Allocation{}
+	var order []key
+	for _, r := range recs {
+		f := r.f
+		pool := f["pool_slug"]
+		if !isSlug(pool) {
+			return errf(file, r.line, "pool_slug %q is not a lower-case slug", pool)
+		}
+		c := f["country"]
+		if !IsCountry(c) {
+			return errf(file, r.line, "country %q is not an ISO 3166-1 alpha-2 code", c)
+		}
+		share, err := parseNum(file, r.line, "share", f["share"], false)
+		if err != nil {
+			return err
+		}
+		if share > 1 {
+			return errf(file, r.line, "share is %v, want ≤ 1", share)
+		}
+		kappa, err := parseNum(file, r.line, "kappa", f["kappa"], true)
+		if err != nil {
+			return err
+		}
+		from, err := parseDate(file, r.line, "valid_from", f["valid_from"])
+		if err != nil {
+			return err
+		}
+		var to time.Time
+		if f["valid_to"] != "" {
+			if to, err = parseDate(file, r.line, "valid_to", f["valid_to"]); err != nil {
+				return err
+			}
+			if to.Before(from) {
+				return errf(file, r.line, "valid_to %s is before valid_from %s", f["valid_to"], f["valid_from"])
+			}
+		}
+		k := key{pool, f["valid_from"], f["valid_to"]}
+		a := groups[k]
+		if a == nil {
+			a = &Allocation{Pool: pool, Period: Period{from, to}, Shares: map[string]float64{}, Kappa: kappa, Line: r.line}
+			groups[k] = a
+			order = append(order, k)
+		} else if a.Kappa != kappa {
+			return errf(file, r.line, "kappa of pool %s for %s is %v, but line %d says %v; one kappa per pool and period", pool, a.Period, kappa, a.Line, a.Kappa)
+		}
+		if _, dup := a.Shares[c]; dup {
+			return errf(file, r.line, "country %s appears twice for pool %s in %s", c, pool, a.Period)
+		}
+		a.Shares[c] = share
+		a.Sources = append(a.Sources, f["source"])
+	}
+	for _, k := range order {
+		a := groups[k]
+		sum := 0.0
+		for _, c := range sortedKeys(a.Shares) {
+			sum += a.Shares[c]
+		}
+		if math.Abs(sum-1) > ShareSumTol {
+			return errf(file, a.Line, "shares of pool %s for %s sum to %v, want 1", a.Pool, a.Period, sum)
+		}
+		for _, b := range d.alloc[a.Pool] {
+			if a.Period.overlaps(b.Period) {
+				return errf(file, a.Line, "validity %s of pool %s overlaps %s at line %d", a.Period, a.Pool, b.Period, b.Line)
+			}
+		}
+		d.alloc[a.Pool] = append(d.alloc[a.Pool], *a)
+	}
+	for _, as := range d.alloc {
+		sort.Slice(as, func(i, j int) bool { return as[i].Period.From.Before(as[j].Period.From) })
+	}
+	return nil
+}
+
+var hqHeader = []string{"pool_slug", "hq_country", "region", "source"}
+
+func (d *Data) parseHQ(data []byte) error {
+	const file = HQFile
+	recs, err := readCSV(file, data, hqHeader)
+	if err != nil {
+		return err
+	}
+	lines := map[string]int{}
+	for _, r := range recs {
+		f := r.f
+		pool := f["pool_slug"]
+		if !isSlug(pool) {
+			return errf(file, r.line, "pool_slug %q is not a lower-case slug", pool)
+		}
+		if l, dup := lines[pool]; dup {
+			return errf(file, r.line, "pool %s already has an HQ row at line %d", pool, l)
+		}
+		c := f["hq_country"]
+		if !IsCountry(c) && c != "XX" {
+			return errf(file, r.line, "hq_country %q is not an ISO 3166-1 alpha-2 code (or XX for unknown)", c)
+		}
+		reg := f["region"]
+		known := false
+		for _, x := range Regions {
+			known = known || reg == x
+		}
+		if !known {
+			return errf(file, r.line, "unknown region %q, want one of %s", reg, strings.Join(Regions, ", "))
+		}
+		if (c == "XX") != (reg == "Unknown") {
+			return errf(file, r.line, "hq_country %s and region %s disagree: XX goes with Unknown and only with it", c, reg)
+		}
+		lines[pool] = r.line
+		d.hq[pool] = PoolHQ{Pool: pool, Country: c, Region: reg, Source: f["source"]}
+	}
+	return nil
+}
+
+var hardwareHeader = []string{"model", "maker", "release_date", "ths", "watts", "j_per_th", "source"}
+
+func (d *Data) parseHardware(data []byte) error {
+	const file = HardwareFile
+	recs, err := readCSV(file, data, hardwareHeader)
+	if err != nil {
+		return err
+	}
+	lines := map[string]int{}
+	for _, r := range recs {
+		f := r.f
+		m := Miner{Model: f["model"], Maker: f["maker"], Source: f["source"]}
+		if m.Model == "" || m.Maker == "" {
+			return errf(file, r.line, "model and maker must not be empty")
+		}
+		if l, dup := lines[m.Model]; dup {
+			return errf(file, r.line, "model %q already listed at line %d", m.Model, l)
+		}
+		if m.Released, err = parseDate(file, r.line, "release_date", f["release_date"]); err != nil {
+			return err
+		}
+		if m.THs, err = parseNum(file, r.line, "ths", f["ths"], true); err != nil {
+			return err
+		}
+		if m.Watts, err = parseNum(file, r.line, "watts", f["watts"], true); err != nil {
+			return err
+		}
+		if m.JPerTH, err = parseNum(file, r.line, "j_per_th", f["j_per_th"], true); err != nil {
+			return err
+		}
+		if calc := m.Watts / m.THs; math.Abs(m.JPerTH-calc) > JPerTHTol*calc {
+			return errf(file, r.line, "j_per_th of %s is %v but watts/ths = %.3f; want within 2%%", m.Model, m.JPerTH, calc)
+		}
+		lines[m.Model] = r.line
+		d.miners = append(d.miners, m)
+	}
+	sort.SliceStable(d.miners, func(i, j int) bool {
+		a, b := d.miners[i], d.miners[j]
+		if !a.Released.Equal(b.Released) {
+			return a.Released.Before(b.Released)
+		}
+		return a.Model < b.Model
+	})
+	return nil
+}
