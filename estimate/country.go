@@ -140,3 +140,29 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	})
 	return out, nil
 }
+
+// EnergyAdjusted returns the allocation row with country raised to share beta when beta exceeds
+// its current share, the other entries rescaled so the row still sums to 1 (MODEL.md §4, the
+// energy-adjusted variant, applied for significant curtailment fits only). The row is returned
+// unchanged when beta does not exceed the current share. The input is not modified.
+func EnergyAdjusted(row AllocationRow, country string, beta float64) (AllocationRow, error) {
+	if beta < 0 || beta > 1 {
+		return AllocationRow{}, fmt.Errorf("beta %g for pool %s: must be within [0, 1]", beta, row.Pool)
+	}
+	cur := row.Shares[country]
+	if beta <= cur {
+		return row, nil
+	}
+	out := AllocationRow{Pool: row.Pool, Kappa: row.Kappa, Shares: make(map[string]float64, len(row.Shares)+1)}
+	rest := 1 - cur
+	for cc, s := range row.Shares {
+		if cc == country {
+			continue
+		}
+		if rest > 0 {
+			out.Shares[cc] = s / rest * (1 - beta)
+		}
+	}
+	out.Shares[country] = beta
+	return out, nil
+}

@@ -81,3 +81,28 @@ func TestCountryHashratesAreDeterministicAndReportUnallocated(t *testing.T) {
 		t.Fatal("a row without kappa was accepted")
 	}
 }
+
+func TestEnergyAdjustedRaisesTheCountryAndRescalesTheRest(t *testing.T) {
+	row := AllocationRow{Pool: "p", Kappa: 10, Shares: map[string]float64{"US": 0.2, "CN": 0.6, "KZ": 0.2}}
+	adj, err := EnergyAdjusted(row, "US", 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{"US": 0.5, "CN": 0.6 / 0.8 * 0.5, "KZ": 0.2 / 0.8 * 0.5}
+	var sum float64
+	for cc, s := range adj.Shares {
+		sum += s
+		if math.Abs(s-want[cc]) > 1e-12 {
+			t.Errorf("%s: %g, want %g", cc, s, want[cc])
+		}
+	}
+	if math.Abs(sum-1) > 1e-12 || row.Shares["US"] != 0.2 {
+		t.Fatalf("sum %g (want 1); input changed: %v", sum, row.Shares)
+	}
+	if same, _ := EnergyAdjusted(row, "CN", 0.3); !reflect.DeepEqual(same, row) {
+		t.Fatal("a β below the current share changed the row")
+	}
+	if adj, _ := EnergyAdjusted(row, "CA", 0.1); adj.Shares["CA"] != 0.1 || math.Abs(adj.Shares["CN"]-0.54) > 1e-12 {
+		t.Fatalf("a new country: %v", adj.Shares)
+	}
+}
