@@ -1,0 +1,309 @@
+package modeldata
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/csv"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEmbeddedDataLoads(t *testing.T) {
+	d, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(Version(), "modeldata-") || len(Version()) != len("modeldata-")+12 {
+		t.Errorf("Version() = %q", Version())
+	}
+	if d.Version() != Version() {
+		t.Errorf("Data.Version %q != Version %q", d.Version(), Version())
+	}
+	if len(d.Hardware()) == 0 || len(d.HQs()) == 0 || len(d.Allocations()) == 0 {
+		t.Fatalf("empty tables: %d miners, %d HQs, %d allocations", len(d.Hardware()), len(d.HQs()), len(d.Allocations()))
+	}
+	c, r, ok := d.HQ("foundryusa")
+	if !ok || c != "US" || r != "North America" {
+		t.Errorf("HQ(foundryusa) = %q %q %v", c, r, ok)
+	}
+	sh, k, ok := d.AllocationAt("marapool", time.Date(2025, 1, 15, 0, 0, 0, 0, time.UTC))
+	if !ok || sh["US"] != 1 || k != 50 {
+		t.Errorf("AllocationAt(marapool, 2025-01-15) = %v %v %v", sh, k, ok)
+	}
+	if _, _, ok := d.AllocationAt("antpool", time.Now()); ok {
+		t.Error("antpool should be unallocated")
+	}
+	// Validity bounds are inclusive days.
+	if _, k, _ := d.AllocationAt("marapool", time.Date(2024, 8, 12, 23, 59, 0, 0, time.UTC)); k != 10 {
+		t.Errorf("marapool on last day of first period: kappa %v, want 10", k)
+	}
+	for _, m := range d.Hardware() {
+		if m.Released.Year() < 2016 || m.Released.Year() > 2025 {
+			t.Errorf("%s released %s, want 2016-2025", m.Model, m.Released.Format(dateLayout))
+		}
+	}
+	for p := range Uncovered {
+		if _, _, ok := d.HQ(p); !ok {
+			t.Errorf("Uncovered pool %s has no HQ row", p)
+		}
+	}
+}
+
+func TestVersionChangesWithData(t *testing.T) {
+	a, err := Parse(allocationCSV, hqCSV, hardwareCSV)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := append(append([]byte(nil), hardwareCSV...), []byte("X1,Maker,2020-01-01,100,3000,30,src\n")...)
+	b, err := Parse(allocationCSV, hqCSV, hw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version() == b.Version() {
+		t.Error("version did not change with the data")
+	}
+}
+
+const (
+	goodAlloc = "pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+		"p1,US,0.5,10,2024-01-01,2024-12-31,s\n" +
+		"p1,CA,0.5,10,2024-01-01,2024-12-31,s\n"
+	goodHW = "model,maker,release_date,ths,watts,j_per_th,source\n" +
+		"M1,Maker,2020-05-01,100,3000,30,s\n"
+)
+
+func hqFile(rows ...string) string {
+	return "pool_slug,hq_country,region,source\n" + strings.Join(rows, "")
+}
+
+func TestValidationErrors(t *testing.T) {
+	okHQ := hqFile("p1,US,North America,s\n")
+	cases := []struct {
+		name            string
+		alloc, hq, hw   string
+		wantFile, wantL string
+		wantMsg         string
+	}{
+		{"shares sum",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,0.5,10,2024-01-01,2025-12-31,s\n" +
+				"p1,CA,0.4,10,2024-01-01,2025-12-31,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", "shares of pool p1 for 2024-01-01..2025-12-31 sum to 0.9, want 1"},
+		{"bad country",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,USA,1,10,2024-01-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", `country "USA" is not an ISO 3166-1 alpha-2 code`},
+		{"unassigned country",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,QQ,1,10,2024-01-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", "not an ISO 3166-1 alpha-2 code"},
+		{"overlap",
+			goodAlloc + "p1,US,1,10,2024-12-31,,s\n",
+			okHQ, goodHW, AllocationFile, ":4:", "validity 2024-12-31.. of pool p1 overlaps 2024-01-01..2024-12-31 at line 2"},
+		{"missing source alloc",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,1,10,2024-01-01,, \n",
+			okHQ, goodHW, AllocationFile, ":2:", "missing source"},
+		{"missing source hq",
+			goodAlloc, hqFile("p1,US,North America,\n"), goodHW, HQFile, ":2:", "missing source"},
+		{"missing source hw",
+			goodAlloc, okHQ, "model,maker,release_date,ths,watts,j_per_th,source\nM1,Maker,2020-05-01,100,3000,30,\n",
+			HardwareFile, ":2:", "missing source"},
+		{"j_per_th",
+			goodAlloc, okHQ, goodHW + "M2,Maker,2021-01-01,100,3000,25,s\n",
+			HardwareFile, ":3:", "j_per_th of M2 is 25 but watts/ths = 30.000"},
+		{"negative kappa",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,1,-5,2024-01-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", "kappa is -5, want > 0"},
+		{"unknown region",
+			goodAlloc, hqFile("p1,US,North America,s\n", "p2,GB,Western Europe,s\n"), goodHW,
+			HQFile, ":3:", `unknown region "Western Europe"`},
+		{"bad hq country",
+			goodAlloc, hqFile("p1,XY,Asia,s\n"), goodHW, HQFile, ":2:", `hq_country "XY"`},
+		{"bad date",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,1,5,2024-13-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", "valid_from"},
+		{"to before from",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,1,5,2024-02-01,2024-01-01,s\n",
+			okHQ, goodHW, AllocationFile, ":2:", "before valid_from"},
+		{"kappa differs within period",
+			"pool_slug,country,share,kappa,valid_from,valid_to,source\n" +
+				"p1,US,0.5,5,2024-01-01,,s\n" +
+				"p1,CA,0.5,6,2024-01-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":3:", "one kappa per pool and period"},
+		{"bad header",
+			"pool,country,share,kappa,valid_from,valid_to,source\n",
+			okHQ, goodHW, AllocationFile, ":1:", `header column 1 is "pool"`},
+		{"column count",
+			goodAlloc, okHQ, goodHW + "M3,Maker,2021-01-01,100,3000\n",
+			HardwareFile, ":3:", "row has 5 columns"},
+		{"comment lines keep line numbers",
+			"# comment\npool_slug,country,share,kappa,valid_from,valid_to,source\n# another\n" +
+				"p1,US,2,10,2024-01-01,,s\n",
+			okHQ, goodHW, AllocationFile, ":4:", "share is 2, want ≤ 1"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.alloc), []byte(c.hq), []byte(c.hw))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, c.wantFile+c.wantL) || !strings.Contains(msg, c.wantMsg) {
+				t.Errorf("error %q, want prefix %q and %q", msg, c.wantFile+c.wantL, c.wantMsg)
+			}
+		})
+	}
+	if _, err := Parse([]byte(goodAlloc), []byte(okHQ), []byte(goodHW)); err != nil {
+		t.Errorf("good input: %v", err)
+	}
+}
+
+// blocksPath is the shared blocks file; HASHATLAS_BLOCKS overrides it.
+func blocksPath() string {
+	if p := os.Getenv("HASHATLAS_BLOCKS"); p != "" {
+		return p
+	}
+	return "../../../shared/data/blocks_2021_2026.csv.gz"
+}
+
+// bigPools returns, for every pool with ≥ 0.5 % of a month's blocks in
+// 2024–2025, the months (YYYY-MM) where it was.
+func bigPools(t *testing.T) map[string][]string {
+	f, err := os.Open(blocksPath())
+	if err != nil {
+		t.Skipf("blocks file not available: %v", err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := csv.NewReader(gz)
+	r.ReuseRecord = true
+	h, err := r.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, pi := -1, -1
+	for i, c := range h {
+		switch c {
+		case "time_unix":
+			ti = i
+		case "pool_slug":
+			pi = i
+		}
+	}
+	if ti < 0 || pi < 0 {
+		t.Fatalf("blocks header %v lacks time_unix/pool_slug", h)
+	}
+	count := map[string]map[string]int{} // month → pool → blocks
+	total := map[string]int{}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("blocks file: %v", err)
+		}
+		sec, err := strconv.ParseInt(rec[ti], 10, 64)
+		if err != nil {
+			t.Fatalf("bad time %q", rec[ti])
+		}
+		m := time.Unix(sec, 0).UTC().Format("2006-01")
+		if m < "2024-01" || m > "2025-12" {
+			continue
+		}
+		if count[m] == nil {
+			count[m] = map[string]int{}
+		}
+		count[m][rec[pi]]++
+		total[m]++
+	}
+	if len(total) != 24 {
+		t.Fatalf("blocks file covers %d months of 2024-2025, want 24", len(total))
+	}
+	out := map[string][]string{}
+	for m, pools := range count {
+		for p, n := range pools {
+			if float64(n)/float64(total[m]) >= 0.005 && p != "unknown" {
+				out[p] = append(out[p], m)
+			}
+		}
+	}
+	for _, ms := range out {
+		sort.Strings(ms)
+	}
+	return out
+}
+
+func TestCoverage(t *testing.T) {
+	d, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pools := bigPools(t)
+	if len(pools) == 0 {
+		t.Fatal("no pools found")
+	}
+	for _, p := range sortedKeys(pools) {
+		if _, _, ok := d.HQ(p); !ok {
+			t.Errorf("pool %s (≥0.5%% in %v) has no pool_hq.csv row", p, pools[p])
+		}
+		var missing []string
+		for _, m := range pools[p] {
+			mid, _ := time.Parse("2006-01-02", m+"-15")
+			if _, _, ok := d.AllocationAt(p, mid); !ok {
+				missing = append(missing, m)
+			}
+		}
+		reason, listed := Uncovered[p]
+		switch {
+		case len(missing) > 0 && !listed:
+			t.Errorf("pool %s has no allocation for %v and is not in Uncovered", p, missing)
+		case len(missing) == 0 && listed:
+			t.Errorf("pool %s is allocated in all its months but still listed in Uncovered", p)
+		case listed && strings.TrimSpace(reason) == "":
+			t.Errorf("pool %s is Uncovered without a reason", p)
+		}
+		status := "allocated"
+		if listed {
+			status = "UNCOVERED (XX): " + reason
+		}
+		t.Logf("%-15s months≥0.5%%=%2d  %s", p, len(pools[p]), status)
+	}
+	for p := range Uncovered {
+		if _, ok := pools[p]; !ok {
+			t.Errorf("Uncovered lists %s, which never had ≥0.5%% of a month's blocks in 2024-2025", p)
+		}
+	}
+}
+
+func TestAllocationSharesSumAndBounds(t *testing.T) {
+	d, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range d.Allocations() {
+		s := 0.0
+		for _, v := range a.Shares {
+			s += v
+		}
+		if math.Abs(s-1) > ShareSumTol {
+			t.Errorf("%s %s sums to %v", a.Pool, a.Period, s)
+		}
+		if a.Kappa <= 0 || a.Kappa > 100 {
+			t.Errorf("%s %s kappa %v outside (0,100]", a.Pool, a.Period, a.Kappa)
+		}
+	}
+}
