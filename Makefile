@@ -18,7 +18,8 @@ PKGS      := ./...
 # Tests and benchmarks find the shared data here (HASHATLAS_DATA_DIR overrides).
 export HASHATLAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: build build-plain services chdb clickhouse kafka test fmt-check vet bench clean
+.PHONY: build build-plain services chdb clickhouse kafka test fmt-check vet lint bench clean
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 build: chdb
 	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hashatlas
@@ -49,7 +50,12 @@ vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags '$(TAGS)' $(PKGS)
 
-test: services fmt-check vet
+# lint runs staticcheck (fetched from the Go module proxy at a pinned version) on both builds.
+lint:
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(STATICCHECK) -tags '$(TAGS)' ./...
+
+test: services fmt-check vet lint
 	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 12m $(PKGS)
 	# The same Kafka suite on the real broker.
 	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -race -count=1 -timeout 5m ./sinks/kafka/

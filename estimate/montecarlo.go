@@ -337,26 +337,6 @@ func partition(xs []float64, lo, hi int) (int, int) {
 	return i, j
 }
 
-func maxOf(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs[1:] {
-		if x > m {
-			m = x
-		}
-	}
-	return m
-}
-
-func minOf(xs []float64) float64 {
-	m := xs[0]
-	for _, x := range xs[1:] {
-		if x < m {
-			m = x
-		}
-	}
-	return m
-}
-
 // selectKth reorders xs so that xs[k] is the k-th smallest, smaller ones before it and larger
 // ones after, and returns xs[k].
 func selectKth(xs []float64, k int) float64 {

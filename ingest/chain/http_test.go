@@ -768,14 +768,6 @@ func heightsOf(bs []schemas.Block) []int64 {
 	return out
 }
 
-func heightRange(from, to int64) []int64 {
-	var out []int64
-	for h := from; h <= to; h++ {
-		out = append(out, h)
-	}
-	return out
-}
-
 // checkPublished requires got to be exactly the messages for want, in order.
 func checkPublished(t *testing.T, got []schemas.Block, want []synthBlock, source string) {
 	t.Helper()

@@ -66,7 +66,7 @@ func TestEmbeddedWriterRoundTripsNastyStringsArraysAndNumbersExactly(t *testing.
 		"unicode: Ελληνικά 中文 🙂", "\x01\x1f\x7f control", "') , ('injection", "[\"json\"]", "trailing \\",
 		"'", "''", "--comment", "/* c */", "\u2028\u2029", strings.Repeat("x", 10000),
 	}
-	floats := []float64{0, -0.0, 0.1, math.Pi, 1e300, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1)}
+	floats := []float64{0, math.Copysign(0, -1), 0.1, math.Pi, 1e300, -1e-300, math.MaxFloat64, math.SmallestNonzeroFloat64, math.Inf(1), math.Inf(-1)}
 	w, err := NewWriter(ctx, db, "nasty", []string{"id", "s", "arr", "f", "f32", "i", "u8", "at", "d"}, WriterConfig{BatchRows: 7}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
