@@ -27,7 +27,12 @@ type Source interface {
 // member, flushing estimates before each offset commit. With untilIdle it returns once the
 // replayed inputs' estimates are written. Failed flushes are retried with backoff until ctx
 // ends: nothing is lost while ClickHouse or Kafka is away.
-func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logrus.FieldLogger) error {
+//
+// health (nil: none) records progress for readiness probes.
+func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *Health, log logrus.FieldLogger) error {
+	if health == nil {
+		health = NewHealth(nil, 0)
+	}
 	start := time.Now()
 	skipped := 0
 	n, err := src.Replay(ctx, func(m schemas.Message) error {
@@ -48,9 +53,10 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logr
 	if err != nil {
 		return err
 	}
-	if err := flushRetrying(ctx, svc, log); err != nil {
+	if err := flushRetrying(ctx, svc, health, log); err != nil {
 		return err
 	}
+	health.recordRebuilt()
 	log.WithFields(logrus.Fields{
 		"messages": n, "unusable": skipped, "blocks": svc.Chain().Len(), "tip": svc.Chain().Tip(),
 		"duration_seconds": time.Since(start).Seconds(),
@@ -60,6 +66,7 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logr
 	}
 	return src.Follow(ctx, svc.Apply, func(ctx context.Context) error {
 		_, err := svc.Flush(ctx)
+		health.recordFlush(err)
 		return err
 	})
 }
@@ -68,10 +75,11 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, log logr
 // many while the state is rebuilt, and the estimates once at the end.
 const rawFlushEvery = 50000
 
-func flushRetrying(ctx context.Context, svc *Service, log logrus.FieldLogger) error {
+func flushRetrying(ctx context.Context, svc *Service, health *Health, log logrus.FieldLogger) error {
 	wait := 200 * time.Millisecond
 	for {
 		_, err := svc.Flush(ctx)
+		health.recordFlush(err)
 		if err == nil {
 			return nil
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +45,38 @@ type cli struct {
 
 	log      *logrus.Logger
 	registry *prometheus.Registry
+
+	readyMu sync.Mutex
+	ready   func(ctx context.Context) error // nil: ready
+}
+
+// setReadiness installs the check behind /readyz.
+func (c *cli) setReadiness(f func(ctx context.Context) error) {
+	c.readyMu.Lock()
+	c.ready = f
+	c.readyMu.Unlock()
+}
+
+// probeHandler serves /healthz (the process answers) and /readyz (the command's readiness
+// check passes: 200 "ready", else 503 with the reason).
+func (c *cli) probeHandler(mux *http.ServeMux) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		c.readyMu.Lock()
+		f := c.ready
+		c.readyMu.Unlock()
+		if f != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := f(ctx); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 }
 
 func newCLI(name string, stdout, stderr io.Writer) *cli {
@@ -56,7 +90,7 @@ func newCLI(name string, stdout, stderr io.Writer) *cli {
 	c.fs.SetOutput(io.Discard)
 	c.fs.StringVar(&c.logFormat, "log.format", "text", "log format: text (for terminals) or json (for log collectors)")
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn or error")
-	c.fs.StringVar(&c.metricsListen, "metrics.listen", "", "serve Prometheus metrics on this host:port at /metrics while the command runs (empty: off)")
+	c.fs.StringVar(&c.metricsListen, "metrics.listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port while the command runs (empty: off)")
 	c.fs.BoolVar(&c.checkConfig, "check-config", false, "validate the configuration, print it with secrets masked, and exit 0 (valid) or 2 (invalid)")
 	c.addValidator(c.validateCommon)
 	return c
@@ -246,6 +280,7 @@ func (c *cli) metrics() (*prometheus.Registry, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	c.probeHandler(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	c.onClose(func() { _ = srv.Close() })

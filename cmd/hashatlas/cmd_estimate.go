@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"sync/atomic"
 
 	"github.com/hashatlas/hashatlas/estimate"
 	"github.com/hashatlas/hashatlas/schemas"
@@ -21,12 +22,14 @@ type estimatorFlags struct {
 	group        string
 	draws        int
 	recentBlocks int
+	maxLag       int64
 }
 
 func (e *estimatorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.group, "estimate.group", "hashatlas-estimator", "Kafka consumer group of the estimator")
 	fs.IntVar(&e.draws, "estimate.draws", estimate.DefaultDraws, "Monte Carlo draws behind each interval")
 	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
+	fs.Int64Var(&e.maxLag, "estimate.max-lag", 10000, "most input messages the estimator may be behind and still report ready on /readyz")
 }
 
 func (e *estimatorFlags) validate() error {
@@ -39,6 +42,9 @@ func (e *estimatorFlags) validate() error {
 	if e.recentBlocks < 2 {
 		return flagErr("estimate.recent-blocks", "", "must be at least 2")
 	}
+	if e.maxLag < 0 {
+		return flagErr("estimate.max-lag", "", "must not be negative")
+	}
 	return nil
 }
 
@@ -49,10 +55,38 @@ type kafkaSource struct {
 	reader *kafka.TopicReader
 	log    logrus.FieldLogger
 	reg    prometheus.Registerer
+
+	replayedEnd atomic.Int64 // input messages the replay reached (the ends when it began)
 }
 
 func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
-	return s.reader.ReadAll(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
+	end, err := s.reader.EndTotal(ctx, estimatorInputs)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.reader.ReadAll(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
+	if err == nil {
+		s.replayedEnd.Store(end)
+	}
+	return n, err
+}
+
+// Lag is how many input messages are not reflected in written estimates yet: the topics' end
+// offsets less what the replay read or the group committed, whichever is further.
+func (s *kafkaSource) Lag(ctx context.Context) (int64, error) {
+	end, err := s.reader.EndTotal(ctx, estimatorInputs)
+	if err != nil {
+		return 0, err
+	}
+	var committed int64
+	for _, t := range estimatorInputs {
+		n, err := s.reader.CommittedTotal(ctx, s.group, t)
+		if err != nil {
+			return 0, err
+		}
+		committed += n
+	}
+	return max(0, end-max(committed, s.replayedEnd.Load())), nil
 }
 
 func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error {
@@ -131,10 +165,19 @@ func setupEstimate(c *cli) (runFunc, error) {
 	var untilIdle bool
 	c.fs.BoolVar(&untilIdle, "until-idle", false, "exit once every input message is consumed and every estimate written (default: run until stopped)")
 	return func(ctx context.Context) error {
+		// Probes answer from the start: live at once, ready only once connected and caught up.
+		c.setReadiness(func(context.Context) error {
+			return errors.New("not ready: connecting to Kafka and ClickHouse")
+		})
+		if _, err := c.metrics(); err != nil {
+			return err
+		}
 		e, err := c.openEstimator(ctx, kCfg, chCfg, &ef)
 		if err != nil {
 			return err
 		}
-		return estimate.Run(ctx, e.svc, e.src, untilIdle, c.logger().WithField("component", "estimator"))
+		health := estimate.NewHealth(e.src.Lag, ef.maxLag)
+		c.setReadiness(health.Ready)
+		return estimate.Run(ctx, e.svc, e.src, untilIdle, health, c.logger().WithField("component", "estimator"))
 	}, nil
 }

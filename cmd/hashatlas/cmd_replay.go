@@ -54,7 +54,7 @@ func setupReplay(c *cli) (runFunc, error) {
 			_ = bar.Finish()
 		}
 		published := time.Since(start)
-		if err := estimate.Run(ctx, e.svc, e.src, true, c.logger().WithField("component", "estimator")); err != nil {
+		if err := estimate.Run(ctx, e.svc, e.src, true, nil, c.logger().WithField("component", "estimator")); err != nil {
 			return err
 		}
 		chain := e.svc.Chain()

@@ -82,7 +82,11 @@ func TestEstimatorFollowsNewBlocksAndWritesThemBeforeCommitting(t *testing.T) {
 	src := &kafkaSource{cfg: kCfg, group: group, reader: tr}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- estimate.Run(runCtx, svc, src, false, discardLogger()) }()
+	health := estimate.NewHealth(src.Lag, 0)
+	if err := health.Ready(ctx); err == nil {
+		t.Fatal("ready before the estimator started")
+	}
+	go func() { done <- estimate.Run(runCtx, svc, src, false, health, discardLogger()) }()
 
 	dayBlocks := func(d int) uint64 {
 		res, err := db.Query(ctx, fmt.Sprintf("SELECT toUInt64(sum(blocks)) FROM network_hashrate FINAL WHERE window = 'day' AND window_start = toDateTime('%s', 'UTC')", day.AddDate(0, 0, d).Format("2006-01-02 15:04:05")))
@@ -108,6 +112,8 @@ func TestEstimatorFollowsNewBlocksAndWritesThemBeforeCommitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil("day 2, followed live", func() bool { return dayBlocks(1) == 144 })
+	// Ready once the commits caught up with the topic's end (lag 0, the bound given).
+	waitUntil("readiness with no lag", func() bool { return health.Ready(ctx) == nil })
 	stop()
 	if err := <-done; err != nil {
 		t.Fatalf("estimator: %v", err)

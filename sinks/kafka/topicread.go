@@ -300,3 +300,19 @@ func (r *TopicReader) CommittedTotal(ctx context.Context, group, topic string) (
 	}
 	return total, nil
 }
+
+// EndTotal returns the sum of the end offsets of every partition of the topics: for topics that
+// started empty, how many messages were ever written to them.
+func (r *TopicReader) EndTotal(ctx context.Context, topics []string) (int64, error) {
+	var total int64
+	for _, t := range topics {
+		rs, err := r.ranges(ctx, t)
+		if err != nil {
+			return 0, err
+		}
+		for _, pr := range rs {
+			total += pr.end
+		}
+	}
+	return total, nil
+}
