@@ -2,6 +2,7 @@ package estimate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -63,15 +64,16 @@ type ServiceConfig struct {
 // recomputes what changed, writes it to the store and publishes it. It is not safe for
 // concurrent use: one goroutine applies and flushes.
 type Service struct {
-	cfg     ServiceConfig
-	chain   *Chain
-	store   Store
-	pub     Publisher
-	log     logrus.FieldLogger
-	raw     []schemas.Message
-	orphans []Orphan
-	pending *Results // computed but not yet stored and published
-	lastTip int64
+	cfg      ServiceConfig
+	chain    *Chain
+	store    Store
+	pub      Publisher
+	log      logrus.FieldLogger
+	raw      []schemas.Message
+	inflight *rawFlight // a background write of raw inputs (FlushRaw)
+	orphans  []Orphan
+	pending  *Results // computed but not yet stored and published
+	lastTip  int64
 }
 
 // NewService returns an estimator writing to store and publishing to pub (nil: no topic).
@@ -142,6 +144,9 @@ func (s *Service) applyBlock(b schemas.Block) error {
 // durable: inputs applied before the call may be committed. On error the results are kept and
 // the next Flush tries them again (with anything newer recomputed on top).
 func (s *Service) Flush(ctx context.Context) (Results, error) {
+	if err := s.waitRaw(); err != nil {
+		return Results{}, err
+	}
 	if s.pending == nil {
 		r, err := s.compute()
 		if err != nil {
@@ -159,15 +164,27 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 		return r, nil
 	}
 	start := time.Now()
-	if err := s.store.WriteResults(ctx, r); err != nil {
-		return Results{}, fmt.Errorf("store estimates: %w", err)
-	}
-	if s.pub != nil {
-		if msgs := EstimateMessages(r); len(msgs) > 0 {
-			if err := s.pub.Publish(ctx, msgs...); err != nil {
-				return Results{}, fmt.Errorf("publish %d estimates: %w", len(msgs), err)
-			}
+	// The store and the topic are independent: write both at once, and keep the results for the
+	// next Flush unless both succeeded (a second write of either replaces by key).
+	pubErr := make(chan error, 1)
+	go func() {
+		msgs := EstimateMessages(r)
+		if s.pub == nil || len(msgs) == 0 {
+			pubErr <- nil
+			return
 		}
+		if err := s.pub.Publish(ctx, msgs...); err != nil {
+			pubErr <- fmt.Errorf("publish %d estimates: %w", len(msgs), err)
+			return
+		}
+		pubErr <- nil
+	}()
+	storeErr := s.store.WriteResults(ctx, r)
+	if storeErr != nil {
+		storeErr = fmt.Errorf("store estimates: %w", storeErr)
+	}
+	if err := errors.Join(storeErr, <-pubErr); err != nil {
+		return Results{}, err
 	}
 	s.pending = nil
 	s.log.WithFields(logrus.Fields{
@@ -177,20 +194,54 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 	return r, nil
 }
 
-// RawPending is the number of raw input messages applied but not yet written.
+// RawPending is the number of raw input messages applied but not yet handed to the store.
 func (s *Service) RawPending() int { return len(s.raw) }
 
-// FlushRaw writes the raw inputs applied so far (blocks and epochs, for audit and SQL) without
-// recomputing any window, which bounds memory during a long replay. On error they are kept for
-// the next Flush or FlushRaw.
+// rawFlight is a write of raw inputs running in the background.
+type rawFlight struct {
+	done chan struct{}
+	raw  []schemas.Message
+	err  error
+}
+
+// FlushRaw hands the raw inputs applied so far (blocks and epochs, for audit and SQL) to the
+// store in the background, without recomputing any window, so that a long replay neither holds
+// every input nor waits for each write: applying goes on while the store writes. At most one
+// such write runs; FlushRaw and Flush first wait for it, and if it failed its inputs are taken
+// back (nothing is lost) and its error returned.
 func (s *Service) FlushRaw(ctx context.Context) error {
+	if err := s.waitRaw(); err != nil {
+		return err
+	}
 	if len(s.raw) == 0 {
 		return nil
 	}
-	if err := s.store.WriteResults(ctx, Results{Raw: s.raw, ComputedAt: s.cfg.Now().UTC()}); err != nil {
-		return fmt.Errorf("store %d raw inputs: %w", len(s.raw), err)
-	}
+	f := &rawFlight{done: make(chan struct{}), raw: s.raw}
 	s.raw = nil
+	r := Results{Raw: f.raw, ComputedAt: s.cfg.Now().UTC()}
+	s.inflight = f
+	go func() {
+		defer close(f.done)
+		if err := s.store.WriteResults(ctx, r); err != nil {
+			f.err = fmt.Errorf("store %d raw inputs: %w", len(f.raw), err)
+		}
+	}()
+	return nil
+}
+
+// waitRaw waits for the background write of raw inputs, if any; on its failure the inputs
+// go back in front of those applied since.
+func (s *Service) waitRaw() error {
+	f := s.inflight
+	if f == nil {
+		return nil
+	}
+	<-f.done
+	s.inflight = nil
+	if f.err != nil {
+		s.raw = append(f.raw, s.raw...)
+		return f.err
+	}
 	return nil
 }
 

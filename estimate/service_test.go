@@ -233,6 +233,9 @@ func TestFlushRawWritesInputsWithoutComputing(t *testing.T) {
 	if err := s.FlushRaw(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.waitRaw(); err != nil {
+		t.Fatal(err)
+	}
 	if len(store.writes) != 1 || len(store.writes[0].Raw) != 2 || len(store.writes[0].Network) != 0 || s.RawPending() != 0 {
 		t.Fatalf("FlushRaw wrote %+v", store.writes)
 	}
@@ -242,5 +245,29 @@ func TestFlushRawWritesInputsWithoutComputing(t *testing.T) {
 	}
 	if len(r.Raw) != 0 || len(r.Network) == 0 {
 		t.Fatalf("the next Flush wrote raw %d (want 0) and %d windows (want some)", len(r.Raw), len(r.Network))
+	}
+}
+
+func TestAFailedBackgroundRawWriteLosesNothing(t *testing.T) {
+	store := &recordingStore{fail: errors.New("connection refused")}
+	s := newTestService(store, nil)
+	_ = s.Apply(block(t, 1, 0, "alpha"))
+	if err := s.FlushRaw(context.Background()); err != nil {
+		t.Fatal(err) // the write runs in the background: its failure shows at the next call
+	}
+	_ = s.Apply(block(t, 2, 10, "alpha"))
+	if _, err := s.Flush(context.Background()); err == nil {
+		t.Fatal("Flush did not report the failed background write")
+	}
+	if s.RawPending() != 2 {
+		t.Fatalf("%d raw inputs pending after the failed write, want both", s.RawPending())
+	}
+	store.fail = nil
+	r, err := s.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Raw) != 2 || r.Raw[0].(schemas.Block).Height != 1 {
+		t.Fatalf("after recovery %d raw inputs written (first %v), want 2 in order", len(r.Raw), r.Raw)
 	}
 }
