@@ -43,6 +43,7 @@ func commands() []command {
 		{name: "estimate", summary: "run the estimator: blocks from Kafka to estimates in ClickHouse and on the estimates topic", setup: setupEstimate},
 		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
+		{name: "sql", summary: "run one SQL query against ClickHouse (server or embedded) and print the result", setupArgs: setupSQL},
 		{name: "report", summary: "print network or pool estimates from ClickHouse as a table, CSV or JSON", setupArgs: setupReport},
 	}
 }

@@ -104,3 +104,28 @@ func TestCollectThenEstimateUntilIdleThenReport(t *testing.T) {
 		t.Fatalf("a bad window: exit %d, %s", code, stderr)
 	}
 }
+
+// TestSQLPrintsResultsAndFailsInOneLine runs `sql` against the server: a query prints its
+// result in the asked format; bad SQL and a missing table each exit 1 with one line.
+func TestSQLPrintsResultsAndFailsInOneLine(t *testing.T) {
+	db := fmt.Sprintf("hashatlas_sql_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
+	chArgs := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
+	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, chArgs...)...); code != exitOK {
+		t.Fatalf("migrate: %s", stderr)
+	}
+	code, out, stderr := runCmd(t, nil, append([]string{"sql", "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'network%' ORDER BY name", "--format", "csv"}, chArgs...)...)
+	if code != exitOK || out != "name\nnetwork_hashrate\nnetwork_hashrate_latest\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	for name, query := range map[string]string{
+		"bad SQL":       "SELEC 1",
+		"missing table": "SELECT * FROM no_such_table",
+	} {
+		code, _, stderr := runCmd(t, nil, append([]string{"sql", query}, chArgs...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != exitFailed || len(lines) != 1 {
+			t.Errorf("%s: exit %d, stderr %q; want exit 1 and one line", name, code, stderr)
+		}
+	}
+}
