@@ -62,13 +62,13 @@ func (b ChainBlock) Validate(height int64) error {
 	case b.Height != height:
 		return fmt.Errorf("height %d, want %d", b.Height, height)
 	case !isLowerHex(b.Hash, 64):
-		return fmt.Errorf("hash %q is not 64 lower-case hex characters", clip(b.Hash))
+		return fmt.Errorf("hash %q is not 64 lower-case hex characters", Clip(b.Hash))
 	case b.Height == 0 && b.PrevHash != "":
-		return fmt.Errorf("previous hash %q at height 0", clip(b.PrevHash))
+		return fmt.Errorf("previous hash %q at height 0", Clip(b.PrevHash))
 	case b.Height > 0 && !isLowerHex(b.PrevHash, 64):
-		return fmt.Errorf("previous hash %q is not 64 lower-case hex characters", clip(b.PrevHash))
+		return fmt.Errorf("previous hash %q is not 64 lower-case hex characters", Clip(b.PrevHash))
 	case !isLowerHex(b.Bits, 8):
-		return fmt.Errorf("bits %q is not 8 lower-case hex characters", clip(b.Bits))
+		return fmt.Errorf("bits %q is not 8 lower-case hex characters", Clip(b.Bits))
 	case b.Time.Unix() <= 0 || b.Time.Unix() > math.MaxUint32 || b.Time.Location() != time.UTC:
 		return fmt.Errorf("time %v is not a header time", b.Time)
 	case b.TxCount < 1:
@@ -77,40 +77,9 @@ func (b ChainBlock) Validate(height int64) error {
 		return fmt.Errorf("coinbase scriptSig is %d bytes, want 2 to 100", len(b.CoinbaseScript))
 	}
 	for i, a := range b.CoinbaseAddresses {
-		if !looksLikeAddress(a) {
-			return fmt.Errorf("coinbase address %d %q is not an address", i, clip(a))
+		if !LooksLikeAddress(a) {
+			return fmt.Errorf("coinbase address %d %q is not an address", i, Clip(a))
 		}
 	}
 	return nil
-}
-
-func isLowerHex(s string, n int) bool {
-	if len(s) != n {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-func looksLikeAddress(s string) bool {
-	if len(s) < 14 || len(s) > 90 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }

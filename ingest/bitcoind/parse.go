@@ -43,9 +43,9 @@ func decodeResponse(body []byte, id uint64) (json.RawMessage, error) {
 		ID     json.RawMessage `json:"id"`
 	}
 	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, jsonFault("JSON-RPC response", body, err)
+		return nil, ingest.JSONFault("JSON-RPC response", body, err)
 	}
-	if len(r.Error) > 0 && !isNull(r.Error) {
+	if len(r.Error) > 0 && !ingest.IsJSONNull(r.Error) {
 		var re RPCError
 		if err := json.Unmarshal(r.Error, &re); err != nil || (re.Code == 0 && re.Message == "") {
 			return nil, fmt.Errorf("JSON-RPC error member %s is not an object with code and message", snippet(r.Error))
@@ -55,7 +55,7 @@ func decodeResponse(body []byte, id uint64) (json.RawMessage, error) {
 	if got := string(bytes.TrimSpace(r.ID)); got != strconv.FormatUint(id, 10) {
 		return nil, fmt.Errorf("JSON-RPC response id %s, want %d", snippet(r.ID), id)
 	}
-	if len(r.Result) == 0 || isNull(r.Result) {
+	if len(r.Result) == 0 || ingest.IsJSONNull(r.Result) {
 		return nil, errors.New("JSON-RPC response has neither a result nor an error")
 	}
 	return r.Result, nil
@@ -78,7 +78,7 @@ func parseBlockchainInfo(result []byte) (chainInfo, error) {
 		IBD     bool   `json:"initialblockdownload"`
 	}
 	if err := json.Unmarshal(result, &r); err != nil {
-		return chainInfo{}, jsonFault("getblockchaininfo result", result, err)
+		return chainInfo{}, ingest.JSONFault("getblockchaininfo result", result, err)
 	}
 	if r.Blocks == nil {
 		return chainInfo{}, errors.New("blocks is missing")
@@ -97,10 +97,10 @@ func parseBlockchainInfo(result []byte) (chainInfo, error) {
 func parseBlockHash(result []byte) (string, error) {
 	var h string
 	if err := json.Unmarshal(result, &h); err != nil {
-		return "", jsonFault("getblockhash result", result, err)
+		return "", ingest.JSONFault("getblockhash result", result, err)
 	}
-	if !isHash(h) {
-		return "", fmt.Errorf("block hash %q is not 64 hex characters", clip(h))
+	if !ingest.IsHash(h) {
+		return "", fmt.Errorf("block hash %q is not 64 hex characters", ingest.Clip(h))
 	}
 	return strings.ToLower(h), nil
 }
@@ -143,7 +143,7 @@ type rpcTx struct {
 func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
 	var r rpcBlock
 	if err := json.Unmarshal(result, &r); err != nil {
-		return ingest.ChainBlock{}, jsonFault("getblock result", result, err)
+		return ingest.ChainBlock{}, ingest.JSONFault("getblock result", result, err)
 	}
 	if r.Height == nil {
 		return ingest.ChainBlock{}, errors.New("height is missing")
@@ -153,7 +153,7 @@ func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
 	}
 	if r.Confirmations != nil && *r.Confirmations < 0 {
 		return ingest.ChainBlock{}, fmt.Errorf("block %s is no longer in the best chain (confirmations %d): the chain reorganised during the call",
-			clip(r.Hash), *r.Confirmations)
+			ingest.Clip(r.Hash), *r.Confirmations)
 	}
 	if r.Time == nil {
 		return ingest.ChainBlock{}, errors.New("time is missing")
@@ -192,8 +192,8 @@ func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
 			// before 22): Core 22+ and Esplora give none for those, so neither do we.
 			continue
 		}
-		if !isAddress(a) {
-			return ingest.ChainBlock{}, fmt.Errorf("tx[0].vout[%d] address %q is not an address", i, clip(a))
+		if !ingest.LooksLikeAddress(a) {
+			return ingest.ChainBlock{}, fmt.Errorf("tx[0].vout[%d] address %q is not an address", i, ingest.Clip(a))
 		}
 		addrs = append(addrs, a)
 	}
@@ -215,58 +215,10 @@ func parseBlock(result []byte, height int64) (ingest.ChainBlock, error) {
 	return b, nil
 }
 
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func isHash(s string) bool { return len(s) == 64 && isHex(s) }
-
-// isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
-// (alphanumeric, 14 to 90 characters). It does not verify checksums.
-func isAddress(s string) bool {
-	if len(s) < 14 || len(s) > 90 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-// jsonFault describes a JSON decoding failure of what, saying where a truncated body ends.
-func jsonFault(what string, body []byte, err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) && se.Error() == "unexpected end of JSON input" {
-		return fmt.Errorf("%s is truncated: unexpected end of JSON input after %d bytes", what, len(body))
-	}
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s is malformed JSON at byte %d: %w", what, se.Offset, err)
-	}
-	return fmt.Errorf("decode %s: %w", what, err)
-}
-
 // snippet is raw shortened for an error message.
 func snippet(raw []byte) string {
 	if len(raw) == 0 {
 		return "(absent)"
 	}
-	return clip(string(raw))
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
+	return ingest.Clip(string(raw))
 }

@@ -22,12 +22,12 @@ func parseTipHeight(body []byte) (int64, error) {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, fmt.Errorf("tip height %q is not a decimal integer", clip(s))
+			return 0, fmt.Errorf("tip height %q is not a decimal integer", ingest.Clip(s))
 		}
 	}
 	h, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("tip height %q: %w", clip(s), err)
+		return 0, fmt.Errorf("tip height %q: %w", ingest.Clip(s), err)
 	}
 	return h, nil
 }
@@ -54,7 +54,7 @@ type esploraBlock struct {
 func parseBlockList(body []byte, height int64) (ingest.ChainBlock, error) {
 	var list []esploraBlock
 	if err := json.Unmarshal(body, &list); err != nil {
-		return ingest.ChainBlock{}, jsonFault("block list", body, err)
+		return ingest.ChainBlock{}, ingest.JSONFault("block list", body, err)
 	}
 	if len(list) == 0 {
 		return ingest.ChainBlock{}, fmt.Errorf("empty block list: %w", ErrHeightOutOfRange)
@@ -69,8 +69,8 @@ func parseBlockList(body []byte, height int64) (ingest.ChainBlock, error) {
 		return ingest.ChainBlock{}, fmt.Errorf("height %d in the response, want %d", *r.Height, height)
 	case r.ID == nil:
 		return ingest.ChainBlock{}, errors.New("id is missing")
-	case !isHash(*r.ID):
-		return ingest.ChainBlock{}, fmt.Errorf("id %q is not 64 hex characters", clip(*r.ID))
+	case !ingest.IsHash(*r.ID):
+		return ingest.ChainBlock{}, fmt.Errorf("id %q is not 64 hex characters", ingest.Clip(*r.ID))
 	case r.Timestamp == nil:
 		return ingest.ChainBlock{}, errors.New("timestamp is missing")
 	case *r.Timestamp <= 0 || *r.Timestamp > math.MaxUint32:
@@ -79,12 +79,12 @@ func parseBlockList(body []byte, height int64) (ingest.ChainBlock, error) {
 		return ingest.ChainBlock{}, errors.New("tx_count is missing")
 	case *r.TxCount < 1:
 		return ingest.ChainBlock{}, fmt.Errorf("tx_count %d: a block has at least its coinbase", *r.TxCount)
-	case len(r.Bits) == 0 || isNull(r.Bits):
+	case len(r.Bits) == 0 || ingest.IsJSONNull(r.Bits):
 		return ingest.ChainBlock{}, errors.New("bits is missing")
 	}
 	bits, err := strconv.ParseUint(string(r.Bits), 10, 32)
 	if err != nil {
-		return ingest.ChainBlock{}, fmt.Errorf("bits %s is not a number from 0 to 2^32-1", clip(string(r.Bits)))
+		return ingest.ChainBlock{}, fmt.Errorf("bits %s is not a number from 0 to 2^32-1", ingest.Clip(string(r.Bits)))
 	}
 	b := ingest.ChainBlock{
 		Height:  height,
@@ -98,9 +98,9 @@ func parseBlockList(body []byte, height int64) (ingest.ChainBlock, error) {
 	}
 	switch {
 	case height == 0 && b.PrevHash != "":
-		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q at height 0", clip(b.PrevHash))
-	case height > 0 && !isHash(b.PrevHash):
-		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q is not 64 hex characters", clip(b.PrevHash))
+		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q at height 0", ingest.Clip(b.PrevHash))
+	case height > 0 && !ingest.IsHash(b.PrevHash):
+		return ingest.ChainBlock{}, fmt.Errorf("previousblockhash %q is not 64 hex characters", ingest.Clip(b.PrevHash))
 	}
 	return b, nil
 }
@@ -134,7 +134,7 @@ type coinbase struct {
 func parseBlockTxs(body []byte, hash string, height int64) (coinbase, error) {
 	var txs []esploraTx
 	if err := json.Unmarshal(body, &txs); err != nil {
-		return coinbase{}, jsonFault("transaction list", body, err)
+		return coinbase{}, ingest.JSONFault("transaction list", body, err)
 	}
 	if len(txs) == 0 {
 		return coinbase{}, errors.New("empty transaction list: no coinbase transaction")
@@ -142,7 +142,7 @@ func parseBlockTxs(body []byte, hash string, height int64) (coinbase, error) {
 	tx := txs[0]
 	if st := tx.Status; st != nil {
 		if st.BlockHash != nil && !strings.EqualFold(*st.BlockHash, hash) {
-			return coinbase{}, fmt.Errorf("the transactions are of block %q, not %s", clip(*st.BlockHash), hash)
+			return coinbase{}, fmt.Errorf("the transactions are of block %q, not %s", ingest.Clip(*st.BlockHash), hash)
 		}
 		if st.BlockHeight != nil && *st.BlockHeight != height {
 			return coinbase{}, fmt.Errorf("the transactions are of a block at height %d, want %d", *st.BlockHeight, height)
@@ -167,58 +167,10 @@ func parseBlockTxs(body []byte, hash string, height int64) (coinbase, error) {
 		if out.Address == "" {
 			continue // OP_RETURN and other outputs without an address
 		}
-		if !isAddress(out.Address) {
-			return coinbase{}, fmt.Errorf("[0].vout[%d].scriptpubkey_address %q is not an address", i, clip(out.Address))
+		if !ingest.LooksLikeAddress(out.Address) {
+			return coinbase{}, fmt.Errorf("[0].vout[%d].scriptpubkey_address %q is not an address", i, ingest.Clip(out.Address))
 		}
 		cb.Addresses = append(cb.Addresses, out.Address)
 	}
 	return cb, nil
-}
-
-func isHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-func isHash(s string) bool { return len(s) == 64 && isHex(s) }
-
-// isAddress accepts what a Base58Check or Bech32/Bech32m Bitcoin address can look like
-// (alphanumeric, 14 to 90 characters). It does not verify checksums.
-func isAddress(s string) bool {
-	if len(s) < 14 || len(s) > 90 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// jsonFault describes a JSON decoding failure of what, saying where a truncated body ends.
-func jsonFault(what string, body []byte, err error) error {
-	var se *json.SyntaxError
-	if errors.As(err, &se) && se.Error() == "unexpected end of JSON input" {
-		return fmt.Errorf("%s is truncated: unexpected end of JSON input after %d bytes", what, len(body))
-	}
-	if errors.As(err, &se) {
-		return fmt.Errorf("%s is malformed JSON at byte %d: %w", what, se.Offset, err)
-	}
-	return fmt.Errorf("decode %s: %w", what, err)
-}
-
-func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
