@@ -109,6 +109,7 @@ func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) er
 type estimator struct {
 	svc *estimate.Service
 	src *kafkaSource
+	w   *kafka.Writer // publishes estimates; shared by whatever else the command publishes
 }
 
 // openEstimator connects to Kafka and ClickHouse (applying migrations and creating topics, both
@@ -153,7 +154,7 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	model.Draws = ef.draws
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
-	return &estimator{svc: svc, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
+	return &estimator{w: w, svc: svc, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
 }
 
 func setupEstimate(c *cli) (runFunc, error) {

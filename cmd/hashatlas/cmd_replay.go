@@ -10,7 +10,6 @@ import (
 
 	"github.com/hashatlas/hashatlas/estimate"
 	"github.com/hashatlas/hashatlas/ingest/replay"
-	"github.com/hashatlas/hashatlas/sinks/kafka"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -31,11 +30,6 @@ func setupReplay(c *cli) (runFunc, error) {
 		if err != nil {
 			return err
 		}
-		w, err := kafka.NewWriter(*kCfg, c.logger(), nil)
-		if err != nil {
-			return err
-		}
-		defer w.Close()
 		// Batches of 10,000 fill the writer's per-partition batches (1,000 messages over 10
 		// partitions), so no publish waits for a batch timeout.
 		cfg := replay.Config{BlocksFile: blocks, EpochsFile: epochs, BatchSize: 10000}
@@ -46,7 +40,7 @@ func setupReplay(c *cli) (runFunc, error) {
 				bar.Describe(fmt.Sprintf("publishing blocks (height %d)", h))
 			}
 		}
-		col := replay.NewCollector(cfg, w, e.src.reader, c.logger())
+		col := replay.NewCollector(cfg, e.w, e.src.reader, c.logger())
 		if err := col.Collect(ctx); err != nil {
 			return err
 		}
