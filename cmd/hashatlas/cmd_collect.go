@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,8 +21,26 @@ import (
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
-// collectSources are the sources of `hashatlas collect SOURCE`.
+// collectSources are the sources of `hashatlas collect SOURCE` (sorted when listed).
 var collectSources = []string{"bitcoind", "esplora", "file"}
+
+// collectorBuilder is a source's build step, given the publisher and the reader of what the
+// topics already hold (to resume).
+type collectorBuilder func(ctx context.Context, pub ingest.Publisher, log *kafka.TopicReader) (ingest.Collector, error)
+
+// extraCollectors are sources defined in their own files (cmd_collect_*.go): each registers its
+// flags on c and returns its build step. They register themselves from init.
+var extraCollectors = map[string]func(c *cli) collectorBuilder{}
+
+// registerCollector adds a source to `collect`; called from init.
+func registerCollector(name string, setup func(c *cli) collectorBuilder) {
+	if _, dup := extraCollectors[name]; dup {
+		panic("collector " + name + " registered twice")
+	}
+	extraCollectors[name] = setup
+	collectSources = append(collectSources, name)
+	sort.Strings(collectSources)
+}
 
 // runFlags is how a collector runs: one pass, or on a cron schedule.
 type runFlags struct {
@@ -90,7 +109,7 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 	var rf runFlags
 	rf.register(c.fs)
 	c.addValidator(rf.validate)
-	var build func(ctx context.Context, pub ingest.Publisher, log *kafka.TopicReader) (ingest.Collector, error)
+	var build collectorBuilder
 
 	switch source {
 	case "file":
@@ -143,6 +162,10 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 			return chain.New(cc, src, reg, pub, log, c.logger(), metrics)
 		}
 	default:
+		if setup, ok := extraCollectors[source]; ok {
+			build = setup(c)
+			break
+		}
 		return nil, nil, fmt.Errorf("unknown source %q for collect (try: %s)", source, strings.Join(collectSources, ", "))
 	}
 

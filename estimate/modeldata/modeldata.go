@@ -111,6 +111,11 @@ type Data struct {
 // Load parses and validates the embedded files.
 func Load() (*Data, error) { return Parse(allocationCSV, hqCSV, hardwareCSV) }
 
+// EmbeddedFiles returns the content of the three tables built into the binary (allocation.csv,
+// pool_hq.csv, hardware.csv), e.g. to write a variant of one of them and Parse it with the
+// others. The caller must not modify the slices.
+func EmbeddedFiles() (allocation, hq, hardware []byte) { return allocationCSV, hqCSV, hardwareCSV }
+
 // Version of the embedded data, "modeldata-" + 12 hex digits of a sha256
 // over the three files.
 func Version() string { return version(allocationCSV, hqCSV, hardwareCSV) }
