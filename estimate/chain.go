@@ -265,3 +265,23 @@ func (c *Chain) Recent(n int) (intervals, work []float64, from, to time.Time, er
 	}
 	return intervals, work, c.blocks[c.tip-int64(n)].Time, c.blocks[c.tip].Time, nil
 }
+
+// StatsIn aggregates every window (day, week, month) holding blocks whose start falls in
+// [from, to), except those in skip, in kind then start order. Not concurrently with Add.
+func (c *Chain) StatsIn(from, to time.Time, skip map[Window]bool) []WindowStats {
+	var ws []Window
+	for w := range c.members {
+		if !w.Start.Before(from) && w.Start.Before(to) && !skip[w] && len(c.members[w]) > 0 {
+			ws = append(ws, w)
+		}
+	}
+	sort.Slice(ws, func(i, j int) bool {
+		if ws[i].Kind != ws[j].Kind {
+			return kindOrder(ws[i].Kind) < kindOrder(ws[j].Kind)
+		}
+		return ws[i].Start.Before(ws[j].Start)
+	})
+	out := make([]WindowStats, len(ws))
+	parallelFor(len(ws), func(i int) { out[i] = c.Stats(ws[i]) })
+	return out
+}

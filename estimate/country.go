@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"sync"
 )
 
 // Unallocated is the country code of hashrate no allocation row places: pools without a row
@@ -26,6 +27,10 @@ type CountryResult struct {
 	Hashrate Interval // H/s
 	Share    Interval // of the network hashrate
 }
+
+// countryBufs recycles the draw buffers of CountryHashrates: a rebuild runs thousands of
+// windows, each with countries × draws × 2 values.
+var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 
 // CountryHashrates is the seeded Monte Carlo of MODEL.md §3 for one window of the given length
 // holding blocks of total work (hashes), with counts the blocks per pool: in each of draws
@@ -88,26 +93,50 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	rng := rand.New(rand.NewPCG(seed, seed^0x6a09e667f3bcc909))
 	h := make([]float64, draws)
 	NetworkDraws(h, work, b, seconds, rng)
-	poolSamplers := make([]gammaSampler, len(counts))
+	// The pools without a row all go to Unallocated: by the aggregation property of the
+	// Dirichlet, their summed share is one component with the summed alpha, so they are drawn
+	// as one (the same distribution, at a fraction of the cost: most pools have no row).
+	var comps []poolRow
+	var poolSamplers []gammaSampler
+	unallocAlpha := 0.0
 	for i, c := range counts {
-		poolSamplers[i] = newGammaSampler(float64(c.Blocks) + 0.5)
+		if len(prow[i].samplers) == 0 {
+			unallocAlpha += float64(c.Blocks) + 0.5
+			continue
+		}
+		comps = append(comps, prow[i])
+		poolSamplers = append(poolSamplers, newGammaSampler(float64(c.Blocks)+0.5))
 	}
+	if unallocAlpha > 0 {
+		comps = append(comps, poolRow{idx: []int{0}})
+		poolSamplers = append(poolSamplers, newGammaSampler(unallocAlpha))
+	}
+	bufp := countryBufs.Get().(*[]float64)
+	defer countryBufs.Put(bufp)
+	if need := 2 * len(countries) * draws; cap(*bufp) < need {
+		*bufp = make([]float64, need)
+	}
+	buf := (*bufp)[:2*len(countries)*draws]
 	hc := make([][]float64, len(countries))
 	share := make([][]float64, len(countries))
 	for j := range countries {
-		hc[j] = make([]float64, draws)
-		share[j] = make([]float64, draws)
+		hc[j] = buf[2*j*draws : (2*j+1)*draws]
+		share[j] = buf[(2*j+1)*draws : (2*j+2)*draws]
 	}
-	p := make([]float64, len(counts))
+	p := make([]float64, len(comps))
 	m := make([]float64, len(countries))
 	frac := make([]float64, len(countries))
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
-		for i := range counts {
-			r := prow[i]
+		for i := range comps {
+			r := comps[i]
 			if len(r.samplers) == 0 {
 				frac[r.idx[0]] += p[i]
+				continue
+			}
+			if len(r.samplers) == 1 {
+				frac[r.idx[0]] += p[i] // a one-country row: its Dirichlet is the constant 1
 				continue
 			}
 			mk := m[:len(r.samplers)]
@@ -117,7 +146,7 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			}
 		}
 		for j := range countries {
-			share[j][d] = frac[j]
+			share[j][d] = min(frac[j], 1) // sums of draws may pass 1 by rounding
 			hc[j][d] = frac[j] * h[d]
 		}
 	}

@@ -191,7 +191,7 @@ func BenchmarkRecomputeAllWindows(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		chain.MarkAll()
-		if _, err := model.ComputeAll(chain.Changed()); err != nil {
+		if _, err := model.ComputeAll(chain.Changed(), nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,23 +2,37 @@ package estimate
 
 import (
 	"crypto/sha256"
+	"sync"
+
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"github.com/hashatlas/hashatlas/estimate/modeldata"
 	"math"
 	"sort"
+	"strings"
 	"time"
 )
 
 // ModelVersion names the method and data that produce every estimate. Bump it whenever a
 // result could change for the same inputs (MODEL.md: change the model only on purpose).
-const ModelVersion = "1.0.0"
+//
+// 1.1.0 adds country hashrate and power (MODEL.md §3–4), region block shares and the energy
+// signals on top of 1.0.0's network and pool estimates, whose numbers it leaves unchanged.
+// The model data built into the binary (estimate/modeldata) is part of this version: a test
+// pins its digest, so that a change to the tables cannot ship without a new version.
+const ModelVersion = "1.1.0"
 
 // Methods, as stored with every result.
 const (
-	MethodFixedWindow = "fixed-window" // network: W/T with the Garwood interval
-	MethodLastN       = "last-n"       // network "now": (n−1)/Σα with the χ²(2n) interval
-	MethodBlockShare  = "block-share"  // pools: Clopper–Pearson share, Monte Carlo hashrate
+	MethodFixedWindow     = "fixed-window"    // network: W/T with the Garwood interval
+	MethodLastN           = "last-n"          // network "now": (n−1)/Σα with the χ²(2n) interval
+	MethodBlockShare      = "block-share"     // pools: Clopper–Pearson share, Monte Carlo hashrate
+	MethodPoolAllocation  = "pool-allocation" // countries: Monte Carlo over the allocation table
+	MethodEnergyAdjusted  = "energy-adjusted" // countries: allocation raised by significant curtailment fits
+	MethodPoolHQ          = "pool-hq"         // regions: block share of the pools run from a region
+	MethodCurtailmentMLE  = "curtailment-mle" // energy signals: Poisson ML fit of β with a LR test
+	MethodNetworkDipCount = "network-dip"     // energy signals: a day's blocks against difficulty
 )
 
 // BlockSeconds is the target block interval; expected blocks = T / BlockSeconds.
@@ -28,10 +42,38 @@ const BlockSeconds = 600
 type Model struct {
 	Version string
 	Draws   int
+	// Data holds the allocation, pool HQ and hardware tables.
+	Data *modeldata.Data
 }
 
-// NewModel returns the model of this version with the default number of Monte Carlo draws.
-func NewModel() Model { return Model{Version: ModelVersion, Draws: DefaultDraws} }
+var (
+	embeddedOnce sync.Once
+	embeddedData *modeldata.Data
+	embeddedErr  error
+)
+
+// NewModel returns the model of this version on the model data built into the binary, with
+// the default number of Monte Carlo draws. The built-in data is validated by the tests, so a
+// failure here is a build defect and panics.
+func NewModel() Model {
+	embeddedOnce.Do(func() { embeddedData, embeddedErr = modeldata.Load() })
+	if embeddedErr != nil {
+		panic(fmt.Sprintf("built-in model data: %v", embeddedErr))
+	}
+	return Model{Version: ModelVersion, Draws: DefaultDraws, Data: embeddedData}
+}
+
+// NewModelWithData returns the model on other model data (an operator's own allocation table,
+// or a simulated world's). Its version is ModelVersion+"+data."+the data's digest, so that its
+// results never mix with the built-in data's under one version.
+func NewModelWithData(d *modeldata.Data) Model {
+	m := NewModel()
+	if d.Version() != m.Data.Version() {
+		m.Version = ModelVersion + "+data." + strings.TrimPrefix(d.Version(), "modeldata-")
+	}
+	m.Data = d
+	return m
+}
 
 // NetworkResult is the network hashrate of one window.
 type NetworkResult struct {
@@ -106,15 +148,19 @@ func (m Model) Compute(st WindowStats) (NetworkResult, []PoolResult, error) {
 	return nr, prs, nil
 }
 
-// WindowResults are one window's network result and its pools' results.
+// WindowResults are one window's results: network, pools, countries (both methods) and
+// regions.
 type WindowResults struct {
-	Network NetworkResult
-	Pools   []PoolResult
+	Network   NetworkResult
+	Pools     []PoolResult
+	Countries []CountryWindowResult
+	Regions   []RegionResult
 }
 
 // ComputeAll computes many windows on every CPU, returning results in the order of stats.
-// Windows without blocks yield a zero NetworkResult (Blocks 0) and no pools.
-func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
+// Windows without blocks yield a zero NetworkResult (Blocks 0) and nothing else. adjust (nil:
+// none) gives the energy adjustments that apply to a window.
+func (m Model) ComputeAll(stats []WindowStats, adjust func(Window) []Adjustment) ([]WindowResults, error) {
 	out := make([]WindowResults, len(stats))
 	errs := make([]error, len(stats))
 	// The costliest windows first (a month costs about 30 days), so that no CPU is left with a
@@ -131,8 +177,11 @@ func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
 		if stats[i].Blocks == 0 {
 			return
 		}
-		n, p, err := m.Compute(stats[i])
-		out[i], errs[i] = WindowResults{Network: n, Pools: p}, err
+		var adj []Adjustment
+		if adjust != nil {
+			adj = adjust(stats[i].Window)
+		}
+		out[i], errs[i] = m.computeWindow(stats[i], adj)
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -140,6 +189,28 @@ func (m Model) ComputeAll(stats []WindowStats) ([]WindowResults, error) {
 		}
 	}
 	return out, nil
+}
+
+// computeWindow is every result of one window.
+func (m Model) computeWindow(st WindowStats, adj []Adjustment) (WindowResults, error) {
+	n, p, err := m.Compute(st)
+	if err != nil {
+		return WindowResults{}, err
+	}
+	rows := m.AllocationRows(st.Pools, midpoint(st.Window))
+	countries, err := m.ComputeCountries(st, rows, MethodPoolAllocation, st.Digest)
+	if err != nil {
+		return WindowResults{}, err
+	}
+	adjusted, err := m.computeEnergyAdjusted(st, rows, countries, adj)
+	if err != nil {
+		return WindowResults{}, err
+	}
+	regions, err := m.ComputeRegions(st)
+	if err != nil {
+		return WindowResults{}, err
+	}
+	return WindowResults{Network: n, Pools: p, Countries: append(countries, adjusted...), Regions: regions}, nil
 }
 
 // RecentResult is the last-N-blocks estimate of the network hashrate "now".

@@ -3,7 +3,7 @@ package estimate
 import "sort"
 
 // UnknownRegion is the region of blocks whose pool has no HQ row (unknown pools included).
-const UnknownRegion = "Unknown"
+const UnknownRegion = "unknown"
 
 // RegionShare is the share of a window's blocks found by pools run from one region.
 type RegionShare struct {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -19,6 +21,9 @@ type Results struct {
 	Orphans    []Orphan
 	Network    []NetworkResult
 	Pools      []PoolResult
+	Countries  []CountryWindowResult
+	Regions    []RegionResult
+	Signals    []Signal
 	Recent     *RecentResult
 	Raw        []schemas.Message
 	ComputedAt time.Time
@@ -34,7 +39,8 @@ type Orphan struct {
 
 // Empty reports whether there is nothing to write.
 func (r Results) Empty() bool {
-	return len(r.Network) == 0 && len(r.Pools) == 0 && r.Recent == nil && len(r.Raw) == 0 && len(r.Orphans) == 0
+	return len(r.Network) == 0 && len(r.Pools) == 0 && len(r.Countries) == 0 && len(r.Regions) == 0 &&
+		len(r.Signals) == 0 && r.Recent == nil && len(r.Raw) == 0 && len(r.Orphans) == 0
 }
 
 // Store keeps results durably. WriteResults must return nil only once every row is
@@ -66,6 +72,8 @@ type ServiceConfig struct {
 type Service struct {
 	cfg      ServiceConfig
 	chain    *Chain
+	grid     *GridState
+	signals  map[int][]Signal // the latest energy signals of each year
 	store    Store
 	pub      Publisher
 	log      logrus.FieldLogger
@@ -92,7 +100,7 @@ func NewService(cfg ServiceConfig, store Store, pub Publisher, log logrus.FieldL
 		l.SetOutput(io.Discard)
 		log = l
 	}
-	return &Service{cfg: cfg, chain: NewChain(), store: store, pub: pub, log: log, lastTip: -1}
+	return &Service{cfg: cfg, chain: NewChain(), grid: NewGridState(), signals: map[int][]Signal{}, store: store, pub: pub, log: log, lastTip: -1}
 }
 
 // Chain exposes the state, for reports and tests. Do not modify it.
@@ -105,15 +113,23 @@ type InvalidInput struct{ Err error }
 func (e *InvalidInput) Error() string { return e.Err.Error() }
 func (e *InvalidInput) Unwrap() error { return e.Err }
 
-// Apply adds one input message to the state. Blocks update their windows; difficulty epochs
-// are kept as raw data only (every block carries its own work). Other messages are ignored.
+// Apply adds one input message to the state. Blocks update their windows; grid observations
+// update the stress series of the energy signals; difficulty epochs and pool statistics are
+// kept as raw data only (every block carries its own work; pool-reported hashrate is stored
+// beside the block-based estimate, never mixed into it). Other messages are ignored.
 func (s *Service) Apply(m schemas.Message) error {
 	switch v := m.(type) {
 	case schemas.Block:
 		return s.applyBlock(v)
 	case *schemas.Block:
 		return s.applyBlock(*v)
-	case schemas.DifficultyEpoch, *schemas.DifficultyEpoch:
+	case schemas.GridObservation:
+		s.grid.Add(v)
+		s.raw = append(s.raw, m)
+	case *schemas.GridObservation:
+		s.grid.Add(*v)
+		s.raw = append(s.raw, m)
+	case schemas.DifficultyEpoch, *schemas.DifficultyEpoch, schemas.PoolStats, *schemas.PoolStats:
 		s.raw = append(s.raw, m)
 	}
 	return nil
@@ -248,7 +264,14 @@ func (s *Service) waitRaw() error {
 func (s *Service) compute() (Results, error) {
 	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw, Orphans: s.orphans}
 	s.raw, s.orphans = nil, nil
-	all, err := s.cfg.Model.ComputeAll(s.chain.Changed())
+	stats := s.chain.Changed()
+	sigs, more, err := s.computeSignals(stats)
+	if err != nil {
+		return Results{}, err
+	}
+	r.Signals = sigs
+	stats = append(stats, more...)
+	all, err := s.cfg.Model.ComputeAll(stats, func(w Window) []Adjustment { return Adjustments(s.signals, w) })
 	if err != nil {
 		return Results{}, err
 	}
@@ -258,6 +281,8 @@ func (s *Service) compute() (Results, error) {
 		}
 		r.Network = append(r.Network, wr.Network)
 		r.Pools = append(r.Pools, wr.Pools...)
+		r.Countries = append(r.Countries, wr.Countries...)
+		r.Regions = append(r.Regions, wr.Regions...)
 	}
 	if tip := s.chain.Tip(); tip != s.lastTip && s.chain.Len() > s.cfg.RecentBlocks {
 		rec, err := s.cfg.Model.ComputeRecent(s.chain, s.cfg.RecentBlocks)
@@ -271,6 +296,68 @@ func (s *Service) compute() (Results, error) {
 	return r, nil
 }
 
+// computeSignals recomputes the energy signals of every year whose blocks or grid
+// observations changed, and returns them with the windows to recompute beyond those changed:
+// every window of a year whose significant curtailment fits changed (its energy-adjusted
+// country estimates depend on them).
+func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats, error) {
+	yearSet := map[int]bool{}
+	for _, y := range s.grid.Touched() {
+		yearSet[y] = true
+	}
+	if len(s.grid.Regions()) == 0 {
+		return nil, nil, nil
+	}
+	for _, st := range changed {
+		if st.Window.Kind == Day {
+			yearSet[st.Window.Start.Year()] = true
+			// a day is in the baseline of the next BaselineDays, which may be next year
+			yearSet[st.Window.Start.AddDate(0, 0, BaselineDays).Year()] = true
+		}
+	}
+	if len(yearSet) == 0 {
+		return nil, nil, nil
+	}
+	years := make([]int, 0, len(yearSet))
+	for y := range yearSet {
+		years = append(years, y)
+	}
+	sort.Ints(years)
+	sigs, err := s.cfg.Model.ComputeSignals(s.chain, s.grid, years)
+	if err != nil {
+		return nil, nil, err
+	}
+	byYear := map[int][]Signal{}
+	for _, sg := range sigs {
+		y := sg.Window.Start.Year()
+		byYear[y] = append(byYear[y], sg)
+	}
+	skip := map[Window]bool{}
+	for _, st := range changed {
+		skip[st.Window] = true
+	}
+	var more []WindowStats
+	for _, y := range years {
+		ref := WindowOf(Year, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC))
+		before := adjustmentKey(Adjustments(s.signals, ref))
+		s.signals[y] = byYear[y]
+		if adjustmentKey(Adjustments(s.signals, ref)) != before {
+			more = append(more, s.chain.StatsIn(ref.Start, ref.End, skip)...)
+		}
+	}
+	return sigs, more, nil
+}
+
+// adjustmentKey identifies a set of adjustments (order-independent).
+func adjustmentKey(adj []Adjustment) string {
+	keys := make([]string, len(adj))
+	for i, a := range adj {
+		keys[i] = fmt.Sprintf("%s|%s|%s|%.17g", a.Pool, a.Region, a.Country, a.Beta)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, "\n")
+}
+
 // mergeResults appends newer results to older unsent ones; a window recomputed in both keeps
 // the newer numbers (the store and the topic replace by key, so both orders are correct, but
 // the newer last).
@@ -279,6 +366,9 @@ func mergeResults(old, newer Results) *Results {
 		Orphans:    append(old.Orphans, newer.Orphans...),
 		Network:    append(old.Network, newer.Network...),
 		Pools:      append(old.Pools, newer.Pools...),
+		Countries:  append(old.Countries, newer.Countries...),
+		Regions:    append(old.Regions, newer.Regions...),
+		Signals:    append(old.Signals, newer.Signals...),
 		Raw:        append(old.Raw, newer.Raw...),
 		Recent:     old.Recent,
 		ComputedAt: newer.ComputedAt,
@@ -292,7 +382,7 @@ func mergeResults(old, newer Results) *Results {
 // EstimateMessages turns results into estimates-topic messages: per window the network
 // hashrate and luck, per pool its share and hashrate, and the last-n "now" estimate.
 func EstimateMessages(r Results) []schemas.Message {
-	out := make([]schemas.Message, 0, 2*len(r.Network)+2*len(r.Pools)+1)
+	out := make([]schemas.Message, 0, 2*len(r.Network)+2*len(r.Pools)+4*len(r.Countries)+len(r.Regions)+2*len(r.Signals)+1)
 	for _, n := range r.Network {
 		base := schemas.Estimate{
 			Window: string(n.Window.Kind), WindowStart: n.Window.Start, WindowEnd: n.Window.End,
@@ -322,6 +412,41 @@ func EstimateMessages(r Results) []schemas.Message {
 		hr.Value, hr.Lower, hr.Upper = p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper
 		out = append(out, sh, hr)
 	}
+	for _, c := range r.Countries {
+		base := schemas.Estimate{
+			Window: string(c.Window.Kind), WindowStart: c.Window.Start, WindowEnd: c.Window.End,
+			Entity: c.Country, Blocks: int64(c.Blocks), Final: c.Final, Method: c.Method,
+			ModelVersion: c.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: c.InputsDigest,
+		}
+		out = append(out,
+			withValue(base, schemas.MetricCountryHashrate, schemas.UnitHashesPerSecond, c.Hashrate),
+			withValue(base, schemas.MetricCountryShare, schemas.UnitRatio, c.Share),
+			withValue(base, schemas.MetricPowerGW, schemas.UnitGW, Interval{Value: c.Power.GWBest, Lower: c.Power.GWLow, Upper: c.Power.GWHigh}),
+			withValue(base, schemas.MetricEnergyTWh, schemas.UnitTWhPerYear, Interval{Value: c.Power.TWhBest, Lower: c.Power.TWhLow, Upper: c.Power.TWhHigh}))
+	}
+	for _, g := range r.Regions {
+		out = append(out, withValue(schemas.Estimate{
+			Window: string(g.Window.Kind), WindowStart: g.Window.Start, WindowEnd: g.Window.End,
+			Entity: g.Region, Blocks: int64(g.Blocks), Final: g.Final, Method: g.Method,
+			ModelVersion: g.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: g.InputsDigest,
+		}, schemas.MetricRegionBlockShare, schemas.UnitRatio, g.Share))
+	}
+	for _, sg := range r.Signals {
+		base := schemas.Estimate{
+			Window: string(sg.Window.Kind), WindowStart: sg.Window.Start, WindowEnd: sg.Window.End,
+			Blocks: int64(sg.Blocks), Final: sg.Final, Method: sg.Method,
+			ModelVersion: sg.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: sg.InputsDigest,
+		}
+		if sg.Signal == SignalCurtailment {
+			base.Entity = sg.Pool + "/" + sg.Region
+			out = append(out, withValue(base, schemas.MetricEnergyBeta, schemas.UnitRatio, sg.Beta))
+			continue
+		}
+		base.Entity = sg.Region
+		out = append(out,
+			withValue(base, schemas.MetricShedHashrate, schemas.UnitHashesPerSecond, sg.Shed),
+			withValue(base, schemas.MetricShedPowerGW, schemas.UnitGW, sg.ShedPower))
+	}
 	if rec := r.Recent; rec != nil {
 		out = append(out, schemas.Estimate{
 			Metric: schemas.MetricNetworkHashrate, Window: schemas.WindowLastN, WindowStart: rec.From, WindowEnd: rec.To,
@@ -332,4 +457,11 @@ func EstimateMessages(r Results) []schemas.Message {
 		})
 	}
 	return out
+}
+
+// withValue is base with a metric, its unit and its value and bounds.
+func withValue(base schemas.Estimate, metric, unit string, iv Interval) schemas.Estimate {
+	base.Metric, base.Unit = metric, unit
+	base.Value, base.Lower, base.Upper = iv.Value, iv.Lower, iv.Upper
+	return base
 }

@@ -13,6 +13,9 @@ const (
 	Day   WindowKind = "day"
 	Week  WindowKind = "week" // ISO week: Monday 00:00 UTC to the next Monday
 	Month WindowKind = "month"
+	// Year is a calendar year. The estimator does not keep year windows of blocks; the
+	// curtailment fits of the energy signals (which need many grid events) use it.
+	Year WindowKind = "year"
 )
 
 // WindowKinds lists the fixed-window kinds in the order results are produced.
@@ -47,6 +50,9 @@ func WindowOf(kind WindowKind, t time.Time) Window {
 	case Month:
 		s := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 		return Window{Kind: kind, Start: s, End: s.AddDate(0, 1, 0)}
+	case Year:
+		s := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
+		return Window{Kind: kind, Start: s, End: s.AddDate(1, 0, 0)}
 	}
 	panic(fmt.Sprintf("unknown window kind %q", kind))
 }

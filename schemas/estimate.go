@@ -65,6 +65,9 @@ const (
 	WindowWeek = "week"
 	// WindowMonth: [first day 00:00, first day of next month 00:00) UTC.
 	WindowMonth = "month"
+	// WindowYear: [1 January 00:00, next 1 January 00:00) UTC; used by the
+	// curtailment fits of energy signals, which need a year of grid events.
+	WindowYear = "year"
 	// WindowLastN: the last N blocks; window_start is the earliest and
 	// window_end the latest header time among them (start <= end).
 	WindowLastN = "lastn"
@@ -73,7 +76,7 @@ const (
 // EntityNetwork is the entity of network-wide estimates.
 const EntityNetwork = "network"
 
-var windows = []string{WindowDay, WindowWeek, WindowMonth, WindowLastN}
+var windows = []string{WindowDay, WindowWeek, WindowMonth, WindowYear, WindowLastN}
 
 type entityKind int
 
@@ -348,6 +351,12 @@ func checkWindow(fe *fieldErrors, window string, start, end time.Time) {
 			return
 		}
 		want = start.AddDate(0, 1, 0)
+	case WindowYear:
+		if !midnight || start.Day() != 1 || start.Month() != time.January {
+			fe.add("window_start", "must be 1 January at 00:00:00Z for window year, found "+start.Format(time.RFC3339Nano))
+			return
+		}
+		want = start.AddDate(1, 0, 0)
 	case WindowLastN:
 		if end.Before(start) {
 			fe.add("window_end", "must not be before window_start for window lastn")

@@ -156,7 +156,7 @@ func TestValidateRejects(t *testing.T) {
 
 		// Estimate.
 		{"an unknown estimate metric is rejected", estimateWith(func(e *Estimate) { e.Metric = "hashrate" }), []string{"metric"}},
-		{"an unknown window is rejected", estimateWith(func(e *Estimate) { e.Window = "year" }), []string{"window"}},
+		{"an unknown window is rejected", estimateWith(func(e *Estimate) { e.Window = "quarter" }), []string{"window"}},
 		{"a day window not starting at midnight is rejected", estimateWith(func(e *Estimate) {
 			e.WindowStart = e.WindowStart.Add(time.Hour)
 			e.WindowEnd = e.WindowEnd.Add(time.Hour)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,21 +11,21 @@ import (
 )
 
 // reportKinds are the reports of `hashatlas report KIND`.
-var reportKinds = []string{"network", "pools"}
+var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals"}
 
 func setupReport(c *cli, args []string) (runFunc, []string, error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return nil, nil, fmt.Errorf("report needs a kind: %s", strings.Join(reportKinds, ", "))
 	}
 	kind := args[0]
-	switch kind {
-	case "network", "pools":
-	default:
+	if !slices.Contains(reportKinds, kind) {
 		return nil, nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
 	}
 	chCfg := c.clickhouseFlags()
-	var window, from, to, format, model string
-	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month or lastn")
+	var window, from, to, format, model, method, signal string
+	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month, year (signals) or lastn (network)")
+	c.fs.StringVar(&method, "method", "pool-allocation", "countries and power: pool-allocation (the allocation table) or energy-adjusted (raised by significant curtailment fits)")
+	c.fs.StringVar(&signal, "signal", "curtailment", "signals: curtailment (β of pools under grid regions) or network_dip (days of grid stress)")
 	c.fs.StringVar(&from, "from", "", "first window start to include, YYYY-MM-DD (empty: the earliest)")
 	c.fs.StringVar(&to, "to", "", "window starts before this date, YYYY-MM-DD (empty: the latest)")
 	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json")
@@ -32,9 +33,15 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 	var q clickhouse.ReportQuery
 	c.addValidator(func() error {
 		switch window {
-		case "day", "week", "month", "lastn":
+		case "day", "week", "month", "year", "lastn":
 		default:
-			return flagErr("window", window, "must be day, week, month or lastn")
+			return flagErr("window", window, "must be day, week, month, year or lastn")
+		}
+		if method != "pool-allocation" && method != "energy-adjusted" {
+			return flagErr("method", method, "must be pool-allocation or energy-adjusted")
+		}
+		if signal != "curtailment" && signal != "network_dip" {
+			return flagErr("signal", signal, "must be curtailment or network_dip")
 		}
 		switch format {
 		case clickhouse.FormatTable, clickhouse.FormatCSV, clickhouse.FormatJSON:
@@ -60,10 +67,19 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 			return err
 		}
 		var res *clickhouse.Result
-		if kind == "network" {
+		switch kind {
+		case "network":
 			res, err = db.NetworkReport(ctx, q)
-		} else {
+		case "pools":
 			res, err = db.PoolsReport(ctx, q)
+		case "countries":
+			res, err = db.CountriesReport(ctx, q, method)
+		case "power":
+			res, err = db.PowerReport(ctx, q, method)
+		case "regions":
+			res, err = db.RegionsReport(ctx, q)
+		case "signals":
+			res, err = db.SignalsReport(ctx, q, signal)
 		}
 		if err != nil {
 			return err

@@ -23,6 +23,13 @@ var (
 	provenance      = []string{"final", "blocks", "model_version", "method", "inputs_digest", "computed_at", "version"}
 	networkColumns  = concat(frameColumns, []string{"hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper", "luck", "luck_lower", "luck_upper", "expected_blocks"}, provenance)
 	poolRateColumns = concat(frameColumns, []string{"pool", "share", "share_lower", "share_upper", "hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper"}, provenance)
+	countryColumns  = concat(frameColumns, []string{"country", "hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper", "share", "share_lower", "share_upper",
+		"power_gw_low", "power_gw_best", "power_gw_high", "energy_twh_year_low", "energy_twh_year_best", "energy_twh_year_high"}, provenance)
+	regionColumns = concat(frameColumns, []string{"region", "share", "share_lower", "share_upper"}, provenance)
+	signalColumns = concat(frameColumns, []string{"signal", "pool", "region", "country", "beta", "beta_lower", "beta_upper", "p_value", "events",
+		"shed_hashrate_hs", "shed_power_gw"}, provenance)
+	poolStatsColumns = []string{"pool", "time", "interval_seconds", "hashrate_hs", "blocks", "hashrate_reported", "blocks_reported", "source", "version"}
+	gridColumns      = []string{"region", "country", "time", "interval_seconds", "metric", "value", "unit", "source", "version"}
 )
 
 func concat(parts ...[]string) []string {
@@ -40,6 +47,8 @@ func concat(parts ...[]string) []string {
 // retry never doubles the buffered rows. Not safe for concurrent use.
 type EstimateStore struct {
 	blocks, epochs, orphans, network, pools *Writer
+	countries, regions, signals             *Writer
+	poolStats, grid                         *Writer
 	all                                     []*Writer
 }
 
@@ -56,6 +65,11 @@ func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.
 		{&s.orphans, "orphaned_blocks", orphansColumns},
 		{&s.network, "network_hashrate", networkColumns},
 		{&s.pools, "pool_hashrate", poolRateColumns},
+		{&s.countries, "country_hashrate", countryColumns},
+		{&s.regions, "region_block_share", regionColumns},
+		{&s.signals, "energy_signals", signalColumns},
+		{&s.poolStats, "pool_stats", poolStatsColumns},
+		{&s.grid, "grid_observations", gridColumns},
 	} {
 		w, err := NewWriter(ctx, db, t.table, t.columns, cfg, log, reg)
 		if err != nil {
@@ -103,6 +117,14 @@ func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
 			err = s.addEpoch(ctx, v, version)
 		case *schemas.DifficultyEpoch:
 			err = s.addEpoch(ctx, *v, version)
+		case schemas.PoolStats:
+			err = s.addPoolStats(ctx, v, version)
+		case *schemas.PoolStats:
+			err = s.addPoolStats(ctx, *v, version)
+		case schemas.GridObservation:
+			err = s.addGrid(ctx, v, version)
+		case *schemas.GridObservation:
+			err = s.addGrid(ctx, *v, version)
 		}
 		if err != nil {
 			return err
@@ -145,7 +167,49 @@ func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
 			return err
 		}
 	}
+	for _, c := range r.Countries {
+		err := s.countries.Add(ctx, string(c.Window.Kind), c.Window.Start, c.Window.End, c.Country,
+			c.Hashrate.Value, c.Hashrate.Lower, c.Hashrate.Upper, c.Share.Value, c.Share.Lower, c.Share.Upper,
+			c.Power.GWLow, c.Power.GWBest, c.Power.GWHigh, c.Power.TWhLow, c.Power.TWhBest, c.Power.TWhHigh,
+			c.Final, c.Blocks, c.ModelVersion, c.Method, c.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	for _, g := range r.Regions {
+		err := s.regions.Add(ctx, string(g.Window.Kind), g.Window.Start, g.Window.End, g.Region,
+			g.Share.Value, g.Share.Lower, g.Share.Upper, g.Final, g.Blocks, g.ModelVersion, g.Method, g.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	for _, sg := range r.Signals {
+		err := s.signals.Add(ctx, string(sg.Window.Kind), sg.Window.Start, sg.Window.End, sg.Signal, sg.Pool, sg.Region, sg.Country,
+			sg.Beta.Value, sg.Beta.Lower, sg.Beta.Upper, sg.PValue, sg.Events, sg.Shed.Value, sg.ShedPower.Value,
+			sg.Final, sg.Blocks, sg.ModelVersion, sg.Method, sg.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// addPoolStats stores a pool-statistics observation; a figure the source did not report is
+// stored as 0 with its *_reported flag 0.
+func (s *EstimateStore) addPoolStats(ctx context.Context, p schemas.PoolStats, version uint64) error {
+	var hs float64
+	var blocks int64
+	if p.HashrateHS != nil {
+		hs = *p.HashrateHS
+	}
+	if p.Blocks != nil {
+		blocks = *p.Blocks
+	}
+	return s.poolStats.Add(ctx, p.Pool, p.Time, p.IntervalSeconds, hs, blocks, p.HashrateHS != nil, p.Blocks != nil, p.Source, version)
+}
+
+func (s *EstimateStore) addGrid(ctx context.Context, g schemas.GridObservation, version uint64) error {
+	return s.grid.Add(ctx, g.Region, g.Country, g.Time, g.IntervalSeconds, g.Metric, g.Value, g.Unit, g.Source, version)
 }
 
 func (s *EstimateStore) addBlock(ctx context.Context, b schemas.Block, version uint64) error {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -121,6 +123,11 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 		}
 		start := time.Now()
 		for i, stmt := range m.Statements() {
+			if done, err := columnAdded(ctx, db, stmt); err != nil {
+				return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
+			} else if done {
+				continue
+			}
 			if err := db.Exec(ctx, stmt); err != nil {
 				return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
 			}
@@ -136,4 +143,30 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// addColumn matches the one ALTER form migrations may use, a single ADD COLUMN.
+var addColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s`)
+
+// columnAdded reports whether stmt is "ALTER TABLE t ADD COLUMN c ..." and t already has c.
+// The 18.16 server has no ADD COLUMN IF NOT EXISTS, so this check keeps such a statement
+// idempotent: a migration interrupted after it can simply be applied again.
+func columnAdded(ctx context.Context, db *DB, stmt string) (bool, error) {
+	m := addColumn.FindStringSubmatch(stmt)
+	if m == nil {
+		return false, nil
+	}
+	res, err := db.Query(ctx, fmt.Sprintf("SELECT count() FROM system.columns WHERE database = '%s' AND table = '%s' AND name = '%s'",
+		db.database, m[1], m[2]))
+	if err != nil {
+		return false, err
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		return false, fmt.Errorf("checking column %s.%s: unexpected result %v", m[1], m[2], res.Rows)
+	}
+	n, err := strconv.ParseUint(fmt.Sprint(res.Rows[0][0]), 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("checking column %s.%s: %w", m[1], m[2], err)
+	}
+	return n > 0, nil
 }

@@ -73,3 +73,68 @@ FROM pool_hashrate FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
 ORDER BY window_start, blocks DESC, pool`)
 }
+
+// CountriesReport returns country rows of one method (empty: pool-allocation): window_start,
+// country, blocks, share and hashrate with their 95 % bounds, final, model_version, method —
+// latest version, oldest window first, then largest first. XX (unallocated) is always there.
+func (db *DB) CountriesReport(ctx context.Context, q ReportQuery, method string) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "country_hashrate", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, country, blocks, share, share_lower, share_upper,
+    hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, final, model_version, method
+FROM country_hashrate FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND method = `+QuoteString(orDefault(method, "pool-allocation"))+`
+ORDER BY window_start, hashrate_hs DESC, country`)
+}
+
+// PowerReport returns the power drawn in each country (GW) and its annualised energy (TWh/yr),
+// low/best/high, with the hashrate it derives from; ordering and selection as CountriesReport.
+func (db *DB) PowerReport(ctx context.Context, q ReportQuery, method string) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "country_hashrate", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, country, hashrate_hs, power_gw_low, power_gw_best, power_gw_high,
+    energy_twh_year_low, energy_twh_year_best, energy_twh_year_high, final, model_version, method
+FROM country_hashrate FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND method = `+QuoteString(orDefault(method, "pool-allocation"))+`
+ORDER BY window_start, power_gw_best DESC, country`)
+}
+
+// RegionsReport returns the block share of the pools run from each region, with its
+// Clopper–Pearson bounds — latest version, oldest window first, then largest first.
+func (db *DB) RegionsReport(ctx context.Context, q ReportQuery) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "region_block_share", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, region, blocks, share, share_lower, share_upper, final, model_version, method
+FROM region_block_share FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
+ORDER BY window_start, blocks DESC, region`)
+}
+
+// SignalsReport returns energy signals of one kind (curtailment or network_dip): window_start,
+// pool, region, country, β with its bounds, the p-value (curtailment: Bonferroni-adjusted
+// within the window), events, blocks, shed hashrate (H/s) and power (GW), final,
+// model_version — latest version, oldest window first, then the strongest evidence first.
+func (db *DB) SignalsReport(ctx context.Context, q ReportQuery, signal string) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "energy_signals", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, pool, region, country, beta, beta_lower, beta_upper, p_value, events, blocks,
+    shed_hashrate_hs, shed_power_gw, final, model_version
+FROM energy_signals FINAL
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND signal = `+QuoteString(signal)+`
+ORDER BY window_start, p_value, pool, region`)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

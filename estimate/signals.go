@@ -1,0 +1,445 @@
+package estimate
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
+)
+
+// Energy-signal kinds (the signal column).
+const (
+	SignalCurtailment = "curtailment" // β of a pool under a grid region (MODEL.md §4)
+	SignalNetworkDip  = "network_dip" // a day's block shortfall on a day of grid stress
+)
+
+// Constants of the stress series and the curtailment fits (model 1.1.0). MODEL.md §4 leaves
+// them open ("e.g. demand above its trailing 95th percentile"); these are the choices.
+const (
+	// StressQuantile: an hour is stressed when its demand exceeds this quantile of the region's
+	// hourly demand over the StressTrailingDays before its day.
+	StressQuantile     = 0.95
+	StressTrailingDays = 30
+	// StressMinHistoryHours: the demand rule needs this much trailing history (a week).
+	StressMinHistoryHours = 7 * 24
+	// BaselineDays: a pool's expected share on a day is its share of blocks over this many
+	// days before it, leaving out days of stress in the region tested.
+	BaselineDays = 30
+	// BaselineMinDays: a day enters a fit only when its baseline has this many days.
+	BaselineMinDays = 7
+	// FitMinPoolShare: pools below this share of a window's blocks are not fitted.
+	FitMinPoolShare = 0.01
+	// FitMinEvents: a fit needs this many days with stress.
+	FitMinEvents = 3
+	// SignificanceLevel is the family-wise level of the curtailment tests of one window: the
+	// stored p-values are Bonferroni-adjusted (× the number of pool × region fits of the
+	// window, capped at 1), and a fit is significant when its adjusted p-value is below it.
+	SignificanceLevel = 0.05
+)
+
+// Signal is one energy_signals row.
+type Signal struct {
+	Window               Window
+	Final                bool
+	Signal               string
+	Pool                 string // "" for network dips
+	Region, Country      string
+	Beta                 Interval // curtailment: β; dip: the fraction of expected blocks missing
+	PValue               float64  // curtailment: Bonferroni-adjusted LR test; dip: Poisson lower tail
+	Events               int      // days (curtailment) or stressed hours (dip) of grid stress used
+	Blocks               int      // the pool's (dip: the network's) blocks on the days used
+	Shed                 Interval // hashrate shed, H/s
+	ShedPower            Interval // power shed, GW (the fleet's best efficiency and PUE)
+	Method, ModelVersion string
+	InputsDigest         string
+}
+
+// Significant reports whether a curtailment fit passes the family-wise test.
+func (s Signal) Significant() bool {
+	return s.Signal == SignalCurtailment && s.PValue < SignificanceLevel
+}
+
+// gridRegion is what the estimator keeps of one grid region: hourly demand and emergency
+// flags by the Unix hour of the interval start.
+type gridRegion struct {
+	country   string
+	demand    map[int64]float64
+	emergency map[int64]float64
+}
+
+// GridState holds the grid observations that make stress series. Only hourly demand and
+// emergency observations are used; the rest is kept as raw data by the store.
+type GridState struct {
+	regions map[string]*gridRegion
+	touched map[int]struct{} // years with new observations since the last Touched
+}
+
+// NewGridState returns an empty state.
+func NewGridState() *GridState {
+	return &GridState{regions: map[string]*gridRegion{}, touched: map[int]struct{}{}}
+}
+
+// Add records one observation and reports whether it can change a stress series.
+func (g *GridState) Add(o schemas.GridObservation) bool {
+	if o.IntervalSeconds != 3600 || (o.Metric != schemas.GridDemand && o.Metric != schemas.GridEmergency) {
+		return false
+	}
+	r := g.regions[o.Region]
+	if r == nil {
+		r = &gridRegion{country: o.Country, demand: map[int64]float64{}, emergency: map[int64]float64{}}
+		g.regions[o.Region] = r
+	}
+	hour := o.Time.Unix() / 3600
+	m := r.demand
+	if o.Metric == schemas.GridEmergency {
+		m = r.emergency
+	}
+	if old, ok := m[hour]; ok && old == o.Value {
+		return false
+	}
+	m[hour] = o.Value
+	y := o.Time.UTC().Year()
+	g.touched[y] = struct{}{}
+	// The demand rule looks StressTrailingDays ahead of an hour, which may cross a year end.
+	if y2 := o.Time.UTC().AddDate(0, 0, StressTrailingDays+1).Year(); y2 != y {
+		g.touched[y2] = struct{}{}
+	}
+	return true
+}
+
+// Touched returns the years with new observations since the last call, and clears them.
+func (g *GridState) Touched() []int {
+	out := make([]int, 0, len(g.touched))
+	for y := range g.touched {
+		out = append(out, y)
+	}
+	sort.Ints(out)
+	clear(g.touched)
+	return out
+}
+
+// Regions returns the region codes, sorted.
+func (g *GridState) Regions() []string {
+	out := make([]string, 0, len(g.regions))
+	for r := range g.regions {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Country is the country of a region.
+func (g *GridState) Country(region string) string {
+	if r := g.regions[region]; r != nil {
+		return r.country
+	}
+	return ""
+}
+
+// StressDay is one day of a region's stress series: s is the fraction of the day's 24 hours
+// that were stressed (emergency flag > 0, or demand above the trailing 95th percentile).
+type DayStress struct {
+	Day   time.Time
+	S     float64
+	Hours int // stressed hours
+}
+
+// DailyStress returns the stress of region on each day in [from, to) that has any
+// observation (days without data are unknown, and left out).
+func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
+	r := g.regions[region]
+	if r == nil {
+		return nil
+	}
+	var out []DayStress
+	var window []float64
+	for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
+		h0 := day.Unix() / 3600
+		seen := false
+		for h := h0; h < h0+24; h++ {
+			_, d := r.demand[h]
+			_, e := r.emergency[h]
+			if d || e {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			continue
+		}
+		// The demand threshold: the quantile of the trailing days' hourly demand.
+		window = window[:0]
+		for h := h0 - StressTrailingDays*24; h < h0; h++ {
+			if v, ok := r.demand[h]; ok {
+				window = append(window, v)
+			}
+		}
+		threshold := math.Inf(1)
+		if len(window) >= StressMinHistoryHours {
+			sort.Float64s(window)
+			threshold = Quantile(window, StressQuantile)
+		}
+		hours := 0
+		for h := h0; h < h0+24; h++ {
+			if r.emergency[h] > 0 || r.demand[h] > threshold {
+				hours++
+			}
+		}
+		out = append(out, DayStress{Day: day, S: float64(hours) / 24, Hours: hours})
+	}
+	return out
+}
+
+// dayCounts are the blocks of one day: per pool, total, work and the observed seconds.
+type dayCounts struct {
+	pools   map[string]int
+	blocks  int
+	work    float64
+	seconds float64
+	final   bool
+}
+
+// daySeries reads the chain's day windows in [from, to).
+func daySeries(c *Chain, from, to time.Time) map[time.Time]dayCounts {
+	var days []Window
+	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+		days = append(days, WindowOf(Day, d))
+	}
+	stats := make([]WindowStats, len(days))
+	parallelFor(len(days), func(i int) { stats[i] = c.Stats(days[i]) })
+	out := make(map[time.Time]dayCounts, len(days))
+	for _, st := range stats {
+		if st.Blocks == 0 {
+			continue
+		}
+		dc := dayCounts{pools: make(map[string]int, len(st.Pools)), blocks: st.Blocks, work: st.Work, seconds: st.Seconds, final: st.Final}
+		for _, p := range st.Pools {
+			dc.pools[p.Pool] = p.Blocks
+		}
+		out[st.Window.Start] = dc
+	}
+	return out
+}
+
+// ComputeSignals fits the curtailment β of every pool with at least FitMinPoolShare of the
+// window's blocks under every grid region with stress in it (MODEL.md §4), for the month and
+// year windows of the given years, and evaluates the network dip of every day of stress. The
+// chain must not change during the call. Results are deterministic.
+func (m Model) ComputeSignals(c *Chain, g *GridState, years []int) ([]Signal, error) {
+	var out []Signal
+	for _, y := range years {
+		yw := WindowOf(Year, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC))
+		days := daySeries(c, yw.Start.AddDate(0, 0, -BaselineDays), yw.End)
+		if len(days) == 0 {
+			continue
+		}
+		stress := map[string]map[time.Time]DayStress{}
+		for _, region := range g.Regions() {
+			s := map[time.Time]DayStress{}
+			for _, d := range g.DailyStress(region, yw.Start.AddDate(0, 0, -BaselineDays), yw.End) {
+				s[d.Day] = d
+			}
+			stress[region] = s
+		}
+		windows := []Window{yw}
+		for mo := yw.Start; mo.Before(yw.End); mo = mo.AddDate(0, 1, 0) {
+			windows = append(windows, WindowOf(Month, mo))
+		}
+		for _, w := range windows {
+			sig, err := m.curtailmentFits(c, g, w, days, stress)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, sig...)
+		}
+		dips, err := m.networkDips(g, yw, days, stress)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, dips...)
+	}
+	return out, nil
+}
+
+func (m Model) curtailmentFits(c *Chain, g *GridState, w Window, days map[time.Time]dayCounts, stress map[string]map[time.Time]DayStress) ([]Signal, error) {
+	total, work, seconds := 0, 0.0, 0.0
+	poolBlocks := map[string]int{}
+	final := true
+	for d := w.Start; d.Before(w.End); d = d.AddDate(0, 0, 1) {
+		dc, ok := days[d]
+		if !ok {
+			continue
+		}
+		total += dc.blocks
+		work += dc.work
+		seconds += dc.seconds
+		final = final && dc.final
+		for p, n := range dc.pools {
+			poolBlocks[p] += n
+		}
+	}
+	if total == 0 {
+		return nil, nil
+	}
+	final = final && c.IsFinal(w)
+	var pools []string
+	for p, n := range poolBlocks {
+		if float64(n) >= FitMinPoolShare*float64(total) && p != "unknown" {
+			pools = append(pools, p)
+		}
+	}
+	sort.Strings(pools)
+	fleet, err := m.Fleet(midpoint(w))
+	if err != nil {
+		return nil, err
+	}
+	netRate := work / seconds
+	var out []Signal
+	for _, region := range g.Regions() {
+		st := stress[region]
+		for _, pool := range pools {
+			obs, used, digest := fitDays(w, pool, days, st)
+			events := 0
+			for _, o := range obs {
+				if o.Stress > 0 {
+					events++
+				}
+			}
+			if events < FitMinEvents {
+				continue
+			}
+			fit, err := FitBeta(obs)
+			if err != nil {
+				return nil, fmt.Errorf("curtailment of %s under %s, %s: %w", pool, region, w, err)
+			}
+			poolRate := netRate * float64(poolBlocks[pool]) / float64(total)
+			shed := scaleInterval(fit.Beta, poolRate)
+			out = append(out, Signal{
+				Window: w, Final: final, Signal: SignalCurtailment, Pool: pool, Region: region, Country: g.Country(region),
+				Beta: fit.Beta, PValue: fit.PValue, Events: fit.Events, Blocks: used,
+				Shed: shed, ShedPower: scaleInterval(shed, fleet.Best*PUEBest/1e21),
+				Method: MethodCurtailmentMLE, ModelVersion: m.Version, InputsDigest: digest,
+			})
+		}
+	}
+	for i := range out {
+		out[i].PValue = math.Min(1, out[i].PValue*float64(len(out)))
+	}
+	return out, nil
+}
+
+// fitDays builds the days of one pool's fit under one region's stress: every day of w with
+// blocks, known stress and a baseline of at least BaselineMinDays unstressed days among the
+// BaselineDays before it. It returns the pool's blocks on those days and a digest of the inputs.
+func fitDays(w Window, pool string, days map[time.Time]dayCounts, st map[time.Time]DayStress) ([]StressDay, int, string) {
+	var obs []StressDay
+	used := 0
+	h := sha256.New()
+	var buf [24]byte
+	for d := w.Start; d.Before(w.End); d = d.AddDate(0, 0, 1) {
+		dc, ok := days[d]
+		if !ok {
+			continue
+		}
+		ds, ok := st[d]
+		if !ok {
+			continue
+		}
+		bp, bt, bd := 0, 0, 0
+		for b := d.AddDate(0, 0, -BaselineDays); b.Before(d); b = b.AddDate(0, 0, 1) {
+			bc, ok := days[b]
+			if !ok || st[b].S > 0 {
+				continue
+			}
+			bp += bc.pools[pool]
+			bt += bc.blocks
+			bd++
+		}
+		if bd < BaselineMinDays || bp == 0 {
+			continue
+		}
+		mu := float64(bp) / float64(bt) * dc.seconds / BlockSeconds
+		n := dc.pools[pool]
+		obs = append(obs, StressDay{Blocks: n, Expected: mu, Stress: ds.S})
+		used += n
+		binary.LittleEndian.PutUint64(buf[0:], uint64(n))
+		binary.LittleEndian.PutUint64(buf[8:], math.Float64bits(mu))
+		binary.LittleEndian.PutUint64(buf[16:], math.Float64bits(ds.S))
+		h.Write(buf[:])
+	}
+	return obs, used, hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// networkDips evaluates every day of the year with stress in a region: the network's blocks
+// against the count the difficulty predicts, the shortfall as a fraction with its 95 %
+// interval (Garwood on the count), and the shed hashrate and power.
+func (m Model) networkDips(g *GridState, yw Window, days map[time.Time]dayCounts, stress map[string]map[time.Time]DayStress) ([]Signal, error) {
+	var out []Signal
+	for _, region := range g.Regions() {
+		for d := yw.Start; d.Before(yw.End); d = d.AddDate(0, 0, 1) {
+			ds, ok := stress[region][d]
+			dc, have := days[d]
+			if !ok || ds.Hours == 0 || !have {
+				continue
+			}
+			expected := dc.seconds / BlockSeconds
+			implied := dc.work / float64(dc.blocks) / BlockSeconds // difficulty × 2^32 / 600
+			dip, err := NetworkDip(dc.blocks, expected, implied)
+			if err != nil {
+				return nil, fmt.Errorf("network dip on %s: %w", d.Format("2006-01-02"), err)
+			}
+			lo, hi := poissonMeanInterval(dc.blocks)
+			frac := Interval{
+				Value: math.Max(0, 1-float64(dc.blocks)/expected),
+				Lower: math.Max(0, 1-hi/expected),
+				Upper: math.Max(0, 1-lo/expected),
+			}
+			fleet, err := m.Fleet(d)
+			if err != nil {
+				return nil, err
+			}
+			var buf [16]byte
+			binary.LittleEndian.PutUint64(buf[0:], uint64(dc.blocks))
+			binary.LittleEndian.PutUint64(buf[8:], math.Float64bits(dc.work))
+			sum := sha256.Sum256(append(buf[:], []byte(fmt.Sprintf("%s|%d", region, ds.Hours))...))
+			out = append(out, Signal{
+				Window: WindowOf(Day, d), Final: dc.final, Signal: SignalNetworkDip, Region: region, Country: g.Country(region),
+				Beta: frac, PValue: dip.PValue, Events: ds.Hours, Blocks: dc.blocks,
+				Shed: scaleInterval(frac, implied), ShedPower: scaleInterval(frac, implied*fleet.Best*PUEBest/1e21),
+				Method: MethodNetworkDipCount, ModelVersion: m.Version, InputsDigest: hex.EncodeToString(sum[:16]),
+			})
+		}
+	}
+	return out, nil
+}
+
+// Adjustments are the significant curtailment fits of the calendar year containing w, as
+// allocation adjustments (the energy-adjusted variant of MODEL.md §4).
+func Adjustments(signals map[int][]Signal, w Window) []Adjustment {
+	var out []Adjustment
+	for _, s := range signals[w.Start.Year()] {
+		if s.Window.Kind == Year && s.Significant() && s.Country != "" {
+			out = append(out, Adjustment{Pool: s.Pool, Region: s.Region, Country: s.Country, Beta: s.Beta.Value})
+		}
+	}
+	return out
+}
+
+// poissonMeanInterval is the 95 % Garwood interval of a Poisson mean from one count.
+func poissonMeanInterval(k int) (lo, hi float64) {
+	alpha := 1 - Level
+	if k > 0 {
+		lo = chi2Quantile(alpha/2, 2*float64(k)) / 2
+	}
+	return lo, chi2Quantile(1-alpha/2, 2*float64(k)+2) / 2
+}
+
+// scaleInterval multiplies an interval by a positive factor.
+func scaleInterval(iv Interval, f float64) Interval {
+	return Interval{Value: iv.Value * f, Lower: iv.Lower * f, Upper: iv.Upper * f}
+}
