@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/estimate/modeldata"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
@@ -15,7 +16,7 @@ import (
 )
 
 // estimatorInputs are the topics the estimator consumes.
-var estimatorInputs = []string{schemas.TopicBlocks, schemas.TopicDifficulty}
+var estimatorInputs = []string{schemas.TopicBlocks, schemas.TopicDifficulty, schemas.TopicGrid, schemas.TopicPoolStats}
 
 // estimatorFlags tune the estimator.
 type estimatorFlags struct {
@@ -23,6 +24,7 @@ type estimatorFlags struct {
 	draws        int
 	recentBlocks int
 	maxLag       int64
+	dataDir      string
 }
 
 func (e *estimatorFlags) register(fs *flag.FlagSet) {
@@ -30,6 +32,21 @@ func (e *estimatorFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.draws, "estimate.draws", estimate.DefaultDraws, "Monte Carlo draws behind each interval")
 	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
 	fs.Int64Var(&e.maxLag, "estimate.max-lag", 10000, "most input messages the estimator may be behind and still report ready on /readyz")
+	fs.StringVar(&e.dataDir, "model.data-dir", "", "directory with your own allocation.csv, pool_hq.csv and/or hardware.csv (format of estimate/modeldata; a missing file means the built-in one); results then carry model version <version>+data.<digest> (empty: the built-in tables)")
+}
+
+// model is the estimation model these flags select.
+func (e *estimatorFlags) model() (estimate.Model, error) {
+	m := estimate.NewModel()
+	if e.dataDir != "" {
+		d, err := modeldata.LoadDir(e.dataDir)
+		if err != nil {
+			return m, err
+		}
+		m = estimate.NewModelWithData(d)
+	}
+	m.Draws = e.draws
+	return m, nil
 }
 
 func (e *estimatorFlags) validate() error {
@@ -44,6 +61,11 @@ func (e *estimatorFlags) validate() error {
 	}
 	if e.maxLag < 0 {
 		return flagErr("estimate.max-lag", "", "must not be negative")
+	}
+	if e.dataDir != "" {
+		if _, err := modeldata.LoadDir(e.dataDir); err != nil {
+			return flagErr("model.data-dir", e.dataDir, err.Error())
+		}
 	}
 	return nil
 }
@@ -150,8 +172,10 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	if err != nil {
 		return nil, err
 	}
-	model := estimate.NewModel()
-	model.Draws = ef.draws
+	model, err := ef.model()
+	if err != nil {
+		return nil, err
+	}
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
 	return &estimator{w: w, svc: svc, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil

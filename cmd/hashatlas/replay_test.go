@@ -101,6 +101,27 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 		t.Fatalf("network hashrate 2025-10: %v, want one row within 1.0–1.2 ZH/s", rows)
 	}
 
+	// The region view: north-america holds at least Foundry+MARA+Luxor (the built-in HQ table
+	// also puts the US-run OCEAN there), and every window's region shares sum to one.
+	for month, least := range map[string]float64{"2025-01": 0.404, "2025-12": 0.351} {
+		rows := queryRows(t, conn, "SELECT share, share_lower, share_upper FROM region_block_share_monthly WHERE region = 'north-america' AND month = toDateTime('"+month+"-01 00:00:00', 'UTC')")
+		if len(rows) != 1 || rows[0][0].(float64) < least-0.0005 || rows[0][0].(float64) > least+0.02 {
+			t.Errorf("north-america %s: %v, want one row of at least %.1f %% (and at most 2 points more: OCEAN)", month, rows, 100*least)
+		}
+	}
+	for _, check := range []string{
+		"SELECT count() FROM (SELECT window, window_start, sum(share) s FROM region_block_share_latest GROUP BY window, window_start HAVING abs(s - 1) > 1e-9)",
+		// Country rows: XX in every window and method, and every window's expected shares
+		// (the intervals) straddle 100 %.
+		"SELECT count() FROM (SELECT window, window_start, method, countIf(country = 'XX') x, sum(share_lower) lo, sum(share_upper) hi FROM country_hashrate_latest GROUP BY window, window_start, method HAVING x != 1 OR lo > 1 OR hi < 1)",
+		"SELECT count() FROM network_hashrate_latest WHERE window != 'lastn' AND (window, window_start) NOT IN (SELECT window, window_start FROM country_hashrate_latest)",
+		"SELECT count() FROM country_hashrate_latest WHERE NOT (share_lower <= share AND share <= share_upper AND hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper AND power_gw_low <= power_gw_best AND power_gw_best <= power_gw_high)",
+	} {
+		if n := queryRows(t, conn, check)[0][0].(uint64); n != 0 {
+			t.Errorf("%d windows or rows fail: %s", n, check)
+		}
+	}
+
 	// Every estimate row has lower <= estimate <= upper.
 	for _, check := range []string{
 		"SELECT count() FROM network_hashrate_latest WHERE NOT (hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper AND luck_lower <= luck AND luck <= luck_upper)",
@@ -119,7 +140,11 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	counts := func() []any {
 		return queryRows(t, conn, "SELECT (SELECT count() FROM blocks_latest), (SELECT count() FROM network_hashrate_latest), (SELECT count() FROM pool_hashrate_latest), (SELECT count() FROM difficulty_epochs_latest)")[0]
 	}
-	before, beforeCounts := snapshot(), counts()
+	countrySnapshot := func() [][]any {
+		return queryRows(t, conn, `SELECT window, window_start, country, method, blocks, share, share_lower, share_upper, hashrate_hs, hashrate_hs_lower,
+			hashrate_hs_upper, power_gw_low, power_gw_best, power_gw_high, inputs_digest FROM country_hashrate_latest ORDER BY window, window_start, country, method`)
+	}
+	before, beforeCounts, beforeCountries := snapshot(), counts(), countrySnapshot()
 	if code, _, stderr := runCmd(t, nil, args...); code != exitOK {
 		t.Fatalf("second replay exit %d: %s", code, stderr)
 	}
@@ -128,6 +153,9 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	}
 	if after := snapshot(); !reflect.DeepEqual(after, before) {
 		t.Fatal("pool rows in the views changed after a second replay")
+	}
+	if after := countrySnapshot(); !reflect.DeepEqual(after, beforeCountries) {
+		t.Fatal("country rows in the views changed after a second replay (the Monte Carlo must be deterministic)")
 	}
 	if beforeCounts[0].(uint64) != 282174 {
 		t.Fatalf("blocks_latest holds %v blocks, want 282174", beforeCounts[0])

@@ -14,7 +14,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -478,4 +481,35 @@ func (d *Data) parseHardware(data []byte) error {
 		return a.Model < b.Model
 	})
 	return nil
+}
+
+// LoadDir reads the tables from dir: allocation.csv, pool_hq.csv and hardware.csv, each
+// optional (a missing file means the built-in one). Errors name the file, row and rule.
+func LoadDir(dir string) (*Data, error) {
+	files := []struct {
+		name string
+		data *[]byte
+	}{{"allocation.csv", new([]byte)}, {"pool_hq.csv", new([]byte)}, {"hardware.csv", new([]byte)}}
+	builtIn := [][]byte{allocationCSV, hqCSV, hardwareCSV}
+	found := 0
+	for i, f := range files {
+		b, err := os.ReadFile(filepath.Join(dir, f.name))
+		switch {
+		case err == nil:
+			*f.data = b
+			found++
+		case errors.Is(err, fs.ErrNotExist):
+			*f.data = builtIn[i]
+		default:
+			return nil, fmt.Errorf("model data: %w", err)
+		}
+	}
+	if found == 0 {
+		return nil, fmt.Errorf("model data directory %s holds none of allocation.csv, pool_hq.csv, hardware.csv", dir)
+	}
+	d, err := Parse(*files[0].data, *files[1].data, *files[2].data)
+	if err != nil {
+		return nil, fmt.Errorf("model data in %s: %w", dir, err)
+	}
+	return d, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -305,5 +306,38 @@ func TestAllocationSharesSumAndBounds(t *testing.T) {
 		if a.Kappa <= 0 || a.Kappa > 100 {
 			t.Errorf("%s %s kappa %v outside (0,100]", a.Pool, a.Period, a.Kappa)
 		}
+	}
+}
+
+// TestLoadDirOverridesOnlyTheFilesGiven: a directory with only pool_hq.csv keeps the built-in
+// allocation and hardware tables; a broken file is refused naming the file, row and rule; an
+// empty directory is refused.
+func TestLoadDirOverridesOnlyTheFilesGiven(t *testing.T) {
+	dir := t.TempDir()
+	_, hq, _ := EmbeddedFiles()
+	hq2 := strings.Replace(string(hq), "foundryusa,US,North America", "foundryusa,US,Europe", 1)
+	if err := os.WriteFile(filepath.Join(dir, "pool_hq.csv"), []byte(hq2), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, region, _ := d.HQ("foundryusa"); region != "Europe" {
+		t.Fatalf("foundryusa region %q, want the directory's Europe", region)
+	}
+	builtIn, _ := Load()
+	if len(d.Allocations()) != len(builtIn.Allocations()) || len(d.Hardware()) != len(builtIn.Hardware()) || d.Version() == builtIn.Version() {
+		t.Fatal("LoadDir did not keep the built-in allocation and hardware tables with a new version")
+	}
+	bad := strings.Replace(hq2, "foundryusa,US,Europe", "foundryusa,ZZZ,Europe", 1)
+	if err := os.WriteFile(filepath.Join(dir, "pool_hq.csv"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(dir); err == nil || !strings.Contains(err.Error(), "pool_hq.csv:") {
+		t.Fatalf("broken pool_hq.csv: error %v, want one naming pool_hq.csv and its row", err)
+	}
+	if _, err := LoadDir(t.TempDir()); err == nil {
+		t.Fatal("an empty directory was accepted")
 	}
 }
