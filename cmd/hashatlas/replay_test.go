@@ -122,6 +122,33 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 		}
 	}
 
+	// The reports read the same rows: regions (2025-01, CSV), countries (XX listed), power.
+	report := func(args ...string) string {
+		t.Helper()
+		args = append([]string{"report"}, append(args, "--clickhouse.addr="+testClickHouseAddr(), "--clickhouse.database="+db)...)
+		code, out, stderr := runCmd(t, nil, args...)
+		if code != exitOK {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		return out
+	}
+	na := queryRows(t, conn, "SELECT toString(share) FROM region_block_share_monthly WHERE region = 'north-america' AND month = toDateTime('2025-01-01 00:00:00', 'UTC')")[0][0].(string)
+	if out := report("regions", "--from=2025-01-01", "--to=2025-02-01", "--format=csv"); !strings.Contains(out, "north-america,1816,") || !strings.Contains(out, na[:6]) {
+		t.Errorf("report regions for 2025-01 lacks north-america's 1816 blocks and share %s:\n%s", na, out)
+	}
+	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01"); !strings.Contains(out, " XX ") || !strings.Contains(out, " US ") || !strings.Contains(out, "pool-allocation") {
+		t.Errorf("report countries for 2025-10 lacks XX or US:\n%s", out)
+	}
+	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01", "--method=energy-adjusted", "--format=json"); !strings.Contains(out, `"energy-adjusted"`) {
+		t.Errorf("report countries --method=energy-adjusted:\n%s", out)
+	}
+	if out := report("power", "--window=year", "--format=csv"); strings.Count(out, "\n") != 1 {
+		t.Errorf("report power --window=year: want only the header (no year windows of countries), got:\n%s", out)
+	}
+	if out := report("power", "--from=2025-10-01", "--to=2025-11-01", "--format=csv"); !strings.Contains(out, "power_gw_best") || strings.Count(out, "\n") < 3 {
+		t.Errorf("report power for 2025-10:\n%s", out)
+	}
+
 	// Every estimate row has lower <= estimate <= upper.
 	for _, check := range []string{
 		"SELECT count() FROM network_hashrate_latest WHERE NOT (hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper AND luck_lower <= luck AND luck <= luck_upper)",
