@@ -1,4 +1,43 @@
-// Package estimate is the hashatlas model: pure functions that turn blocks, difficulty and
-// pool attributions into hashrate estimates with 95 % intervals (the method of MODEL.md), and
-// later the estimator service loop. It imports neither Kafka, ClickHouse nor the network.
+// Package estimate is the hashatlas model: pure functions that turn blocks, difficulty, pool
+// attributions and grid observations into hashrate estimates with 95 % intervals (the method
+// of MODEL.md), and the estimator service loop (Service, Run). It imports neither Kafka,
+// ClickHouse nor the network.
+//
+// # Model versions
+//
+// Every result carries ModelVersion; results of different versions never overwrite each other
+// (the version is part of every table's key).
+//
+//   - 1.0.0: network hashrate (fixed-window Garwood, last-n), pool shares (Clopper–Pearson)
+//     and pool hashrate (seeded Monte Carlo), MODEL.md §1–2.
+//   - 1.1.0: adds, without changing 1.0.0's numbers, country hashrate and share (MODEL.md §3,
+//     method pool-allocation), power and energy per country (§4), the block share of pools by
+//     HQ region, curtailment fits and network dips (§4), and the energy-adjusted country variant.
+//     The built-in tables of estimate/modeldata belong to the version (a test pins their
+//     digest); other tables (--model.data-dir) give "1.1.0+data.<digest>".
+//
+// # Choices MODEL.md leaves open (1.1.0)
+//
+//   - Allocation rows and the fleet efficiency are read at the middle of each window.
+//   - The pools without an allocation row are drawn as one Dirichlet component (the sum of
+//     their alphas): the same distribution of their summed share, which all goes to XX.
+//   - Power uses the hardware table without the profitability filter: hashatlas has no revenue
+//     or electricity-price input yet, so every model 60 days to 5 years old counts.
+//   - Stress: an hour of a grid region is stressed when its emergency flag is above 0 or its
+//     demand exceeds the 95th percentile of the region's hourly demand over the 30 days before
+//     (given at least a week of them); a day's stress s is its stressed hours / 24. Only hourly
+//     demand and emergency observations are used; days without any are unknown and left out.
+//   - Curtailment: μ_k(t) is pool k's share of blocks over the 30 days before t that had no
+//     stress in the region tested (at least 7 of them) × the day's expected blocks (its observed
+//     seconds / 600). Pools with at least 1 % of a window's blocks are fitted, under every region
+//     with at least 3 stressed days, per calendar month and per calendar year (WindowYear).
+//     The stored p-value is Bonferroni-adjusted by the number of fits of the window, and a fit
+//     is significant below 0.05: with tens of pools × regions a raw 0.05 would find curtailment
+//     somewhere by chance almost every time.
+//   - The energy-adjusted variant of a day, week or month uses the significant fits of the
+//     calendar year its window starts in. Where no fit changes a row, its rows equal the
+//     pool-allocation ones (relabelled), so both methods always exist for every window.
+//   - Network dips: every day with stress in a region gets a row (signal network_dip) with the
+//     Poisson lower-tail p-value of its block count; β is the fraction of expected blocks
+//     missing with a Garwood interval, and the shed hashrate and power follow from it.
 package estimate
