@@ -1,0 +1,96 @@
+// Package braiins collects Braiins Pool's own public statistics — the pool's hash rate as the
+// pool measures it from its miners' shares — as the observation of a pool's size that does not
+// come from block attribution. It has a Client (the I/O, authenticated by an access-profile
+// token), a pure parser of the stats API's answer (table-tested and fuzzed), and a Collector
+// that publishes schemas.PoolStats with source "braiins" and pool "braiinspool".
+//
+// One answer gives two kinds of observation (see Sample and Rounds):
+//   - the pool's current scoring hash rate, filed under the hour (Config.SampleInterval) in
+//     which it was read, once per hour;
+//   - for each of the last blocks the pool found, the round that led to it: one block over
+//     [found − round duration, found), with the scoring hash rate at the find.
+//
+// The API offers no longer history, so there is no backfill: a collector run every few hours
+// loses no round (the answer lists the last 15 blocks, days of them).
+package braiins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/sirupsen/logrus"
+)
+
+// SourceName is the source of the messages ("braiins"), and the name in errors and logs.
+const SourceName = "braiins"
+
+// Client reads Braiins Pool's stats API through ingest.HTTPClient (timeout, rate limit, retries
+// of network errors, 408/425/429 and 5xx honouring Retry-After; a 401 or 403 — a bad token —
+// fails at once). The token goes in the TokenHeader header only; errors never contain it. A
+// Client is safe for concurrent use.
+type Client struct {
+	url   string
+	coin  string
+	token string
+	http  *ingest.HTTPClient
+}
+
+// NewClient makes a Client for cfg, reading the token file if one is configured. transport may be
+// nil (http.DefaultTransport); a nil log discards.
+func NewClient(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	token, err := cfg.token()
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		url:   cfg.BaseURL + "/stats/json/" + url.PathEscape(cfg.Coin) + "/",
+		coin:  cfg.Coin,
+		token: token,
+		http:  ingest.NewHTTPClient(SourceName, cfg.HTTP, transport, log),
+	}, nil
+}
+
+// Stats fetches and parses GET /stats/json/<coin>/.
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	body, err := c.http.Get(ctx, c.url, http.Header{TokenHeader: {c.token}})
+	if err != nil {
+		return Stats{}, c.redact(err)
+	}
+	s, err := ParseStats(body, c.coin)
+	if err != nil {
+		return Stats{}, c.redact(fmt.Errorf("%s: GET %s: %w", SourceName, ingest.RedactURL(c.url), err))
+	}
+	return s, nil
+}
+
+// redact keeps the token out of an error's text (a server could echo it in a body that the error
+// quotes); the error still unwraps to the original for errors.As.
+func (c *Client) redact(err error) error {
+	if c.token == "" || !strings.Contains(err.Error(), c.token) {
+		return err
+	}
+	return &redacted{msg: strings.ReplaceAll(err.Error(), c.token, "REDACTED"), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
+// IsAuthError reports whether err is the API refusing the token (HTTP 401 or 403).
+func IsAuthError(err error) bool {
+	var se *ingest.StatusError
+	return errors.As(err, &se) && (se.StatusCode == http.StatusUnauthorized || se.StatusCode == http.StatusForbidden)
+}

@@ -1,0 +1,275 @@
+package mempool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/pools"
+	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+)
+
+// StatsLog reads back what the pool-stats topic holds, so that a pass publishes only what is new
+// or revised.
+type StatsLog interface {
+	// PoolStats returns the latest message of every key on the pool-stats topic whose source is
+	// source, in any order (none when there are none). The caller owns the slice. It must return
+	// when ctx ends.
+	PoolStats(ctx context.Context, source string) ([]schemas.PoolStats, error)
+}
+
+// Collector publishes a mempool instance's pool statistics. It implements ingest.Collector.
+//
+// A pass reads what the topic holds for source "mempool", then
+//   - for each ranking period, fetches the ranking and publishes its snapshot unless the
+//     snapshot's window starts more than Config.Slack before the end of the last published
+//     window of that period (so that consecutive snapshots tile time instead of overlapping);
+//   - without Config.From: fetches the weekly hashrate history of the shortest trailing period
+//     that reaches back to the last published week (one month on a first run);
+//   - with Config.From: backfills the weeks starting in [From, To), a page (request) per pool
+//     that found a block since From, publishing each page before asking for the next.
+//
+// A message whose key is on the topic with the same figures is not published again; one with
+// other figures is (mempool revised it, for example after re-indexing with a new pool
+// registry) and the revision is logged. The steps are independent: a failed one does not stop
+// the others; what was published stays published, and the pass returns every step's error.
+type Collector struct {
+	cfg      Config
+	client   *Client
+	registry *pools.Registry
+	pub      ingest.Publisher
+	stats    StatsLog
+	log      logrus.FieldLogger
+
+	published prometheus.Counter
+	revised   prometheus.Counter
+}
+
+// New returns the collector. registry maps mempool's slugs (nil: slugs are kept as mempool gives
+// them); metrics go to reg (nil: none); a nil log discards.
+func New(cfg Config, client *Client, registry *pools.Registry, pub ingest.Publisher, stats StatsLog,
+	log logrus.FieldLogger, reg prometheus.Registerer) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	c := &Collector{
+		cfg: cfg.withDefaults(), client: client, registry: registry, pub: pub, stats: stats,
+		log: log.WithField("source", SourceName),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hashatlas_poolstats_published_total", Help: "Pool statistics messages published.",
+			ConstLabels: prometheus.Labels{"source": SourceName},
+		}),
+		revised: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hashatlas_poolstats_revised_total", Help: "Pool statistics re-published because the source revised a published figure.",
+			ConstLabels: prometheus.Labels{"source": SourceName},
+		}),
+	}
+	if reg != nil {
+		for _, m := range []prometheus.Collector{c.published, c.revised} {
+			if err := reg.Register(m); err != nil {
+				return nil, fmt.Errorf("register mempool collector metrics: %w", err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// Name is "mempool-pools" (the collect source; messages say source "mempool").
+func (c *Collector) Name() string { return "mempool-pools" }
+
+// Collect does one pass (see Collector).
+func (c *Collector) Collect(ctx context.Context) error {
+	onTopic, err := c.stats.PoolStats(ctx, SourceName)
+	if err != nil {
+		return fmt.Errorf("read the published %s pool statistics: %w", SourceName, err)
+	}
+	idx := newIndex(onTopic)
+	m := NewSlugMapper(c.registry)
+	var errs []error
+	for _, p := range c.cfg.RankingPeriods {
+		if err := c.ranking(ctx, p, idx, m); err != nil {
+			errs = append(errs, fmt.Errorf("ranking %s: %w", p, err))
+		}
+	}
+	if c.cfg.History {
+		if c.cfg.From.IsZero() {
+			err = c.history(ctx, idx, m)
+		} else {
+			err = c.backfill(ctx, idx, m)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if u := m.Unknown(); len(u) > 0 {
+		c.log.WithField("pools", u).Info("pools not in the registry are kept under mempool's slug")
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Collector) ranking(ctx context.Context, p string, idx *index, m *SlugMapper) error {
+	period, err := RankingPeriod(p)
+	if err != nil {
+		return err
+	}
+	fetched := c.cfg.Now()
+	r, err := c.client.Ranking(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, rp := range r.Pools {
+		m.Learn(rp.Name, rp.Slug)
+	}
+	start := fetched.UTC().Truncate(time.Second).Add(-period)
+	if end, ok := idx.lastEnd(int64(period / time.Second)); ok && start.Before(end.Add(-c.cfg.Slack)) {
+		c.log.WithFields(logrus.Fields{"period": p, "window_start": start, "last_window_end": end}).
+			Debug("ranking window overlaps the last published one: snapshot not published")
+		return nil
+	}
+	msgs, err := RankingStats(r, period, fetched, m)
+	if err != nil {
+		return err
+	}
+	return c.publish(ctx, idx, msgs, "ranking "+p)
+}
+
+func (c *Collector) history(ctx context.Context, idx *index, m *SlugMapper) error {
+	period := "1m"
+	if end, ok := idx.lastEnd(int64(Week / time.Second)); ok {
+		// Reach back to the last published week itself, so that a revision of it is seen too.
+		period = coveringPeriod(end, c.cfg.Now())
+	}
+	rows, err := c.client.PoolsHashrates(ctx, period)
+	if err != nil {
+		return fmt.Errorf("hashrate history: %w", err)
+	}
+	msgs, err := HistoryStats(rows, m.FromName)
+	if err != nil {
+		return fmt.Errorf("hashrate history %s: %w", period, err)
+	}
+	return c.publish(ctx, idx, msgs, "hashrate history "+period)
+}
+
+func (c *Collector) backfill(ctx context.Context, idx *index, m *SlugMapper) error {
+	period := coveringPeriod(c.cfg.From, c.cfg.Now())
+	r, err := c.client.Ranking(ctx, period)
+	if err != nil {
+		return fmt.Errorf("backfill: list the pools: %w", err)
+	}
+	from, to := c.cfg.From.UTC(), c.cfg.To.UTC()
+	log := c.log.WithFields(logrus.Fields{"from": from, "pages": len(r.Pools)})
+	if !c.cfg.To.IsZero() {
+		log = log.WithField("to", to)
+	}
+	for i, p := range r.Pools {
+		m.Learn(p.Name, p.Slug)
+		rows, err := c.client.PoolHashrates(ctx, p.Slug)
+		if err != nil {
+			return fmt.Errorf("backfill page %d of %d (pool %s): %w", i+1, len(r.Pools), p.Slug, err)
+		}
+		kept := rows[:0]
+		for _, row := range rows {
+			start := row.End.Add(-Week)
+			if !start.Before(from) && (c.cfg.To.IsZero() || start.Before(to)) {
+				kept = append(kept, row)
+			}
+		}
+		slug := m.FromSlug(p.Slug)
+		msgs, err := HistoryStats(kept, func(string) string { return slug })
+		if err != nil {
+			return fmt.Errorf("backfill page %d of %d (pool %s): %w", i+1, len(r.Pools), p.Slug, err)
+		}
+		if err := c.publish(ctx, idx, msgs, "backfill page "+p.Slug); err != nil {
+			return err
+		}
+		log.WithFields(logrus.Fields{"page": i + 1, "pool": slug, "rows": len(msgs)}).Info("backfill page done")
+	}
+	return nil
+}
+
+// publish sends the messages whose key is not on the topic with the same figures, and records
+// them in idx.
+func (c *Collector) publish(ctx context.Context, idx *index, msgs []schemas.PoolStats, what string) error {
+	out := make([]schemas.Message, 0, len(msgs))
+	revised := 0
+	for _, s := range msgs {
+		old, ok := idx.byKey[s.Key()]
+		if ok && Same(old, s) {
+			continue
+		}
+		if ok {
+			revised++
+			c.log.WithFields(logrus.Fields{"key": s.Key(), "old": figures(old), "new": figures(s)}).
+				Warn("the source revised a published figure: publishing the revision")
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		c.log.WithFields(logrus.Fields{"step": what, "messages": len(msgs)}).Debug("nothing new")
+		return nil
+	}
+	if err := c.pub.Publish(ctx, out...); err != nil {
+		return fmt.Errorf("publish %d %s messages (%s): %w", len(out), SourceName, what, err)
+	}
+	for _, m := range out {
+		s := m.(schemas.PoolStats)
+		idx.byKey[s.Key()] = s
+	}
+	c.published.Add(float64(len(out)))
+	c.revised.Add(float64(revised))
+	c.log.WithFields(logrus.Fields{"step": what, "published": len(out), "revised": revised}).Info("pool statistics published")
+	return nil
+}
+
+// figures formats an observation's figures for a log line.
+func figures(s schemas.PoolStats) string {
+	out := ""
+	if s.HashrateHS != nil {
+		out += fmt.Sprintf("hashrate_hs=%v", *s.HashrateHS)
+	}
+	if s.Blocks != nil {
+		if out != "" {
+			out += " "
+		}
+		out += fmt.Sprintf("blocks=%d", *s.Blocks)
+	}
+	return out
+}
+
+// index is what the topic holds for this source, by message key.
+type index struct {
+	byKey map[string]schemas.PoolStats
+}
+
+func newIndex(on []schemas.PoolStats) *index {
+	x := &index{byKey: make(map[string]schemas.PoolStats, len(on))}
+	for _, s := range on {
+		x.byKey[s.Key()] = s
+	}
+	return x
+}
+
+// lastEnd is the latest end (time + interval) of the messages with this interval, over all pools.
+func (x *index) lastEnd(intervalSeconds int64) (time.Time, bool) {
+	var last time.Time
+	found := false
+	for _, s := range x.byKey {
+		if s.IntervalSeconds != intervalSeconds {
+			continue
+		}
+		if end := s.Time.Add(time.Duration(intervalSeconds) * time.Second); !found || end.After(last) {
+			last, found = end, true
+		}
+	}
+	return last.UTC(), found
+}

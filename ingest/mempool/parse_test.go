@@ -1,0 +1,340 @@
+package mempool
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/pools"
+)
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseRanking(t *testing.T) {
+	full := fixture(t, "pools_24h.json")
+	cases := []struct {
+		name      string
+		body      string
+		wantPools int
+		wantErr   string
+	}{
+		{"the documented ranking parses with every pool", string(full), 8, ""},
+		{"an empty object (an instance without a mining index) is an empty ranking", `{}`, 0, ""},
+		{"an empty pool list is an empty ranking", `{"pools":[],"blockCount":0,"lastEstimatedHashrate":0}`, 0, ""},
+		{"an empty body is refused", ``, 0, "empty body"},
+		{"a body cut short is reported as truncated", string(full[:len(full)/2]), 0, "truncated"},
+		{"a pool without a slug is refused", `{"pools":[{"name":"X","blockCount":1,"rank":1}],"blockCount":1}`, 0, "slug is missing"},
+		{"a negative block count is refused", `{"pools":[{"name":"X","slug":"x","blockCount":-1,"rank":1}],"blockCount":-1}`, 0, "negative"},
+		{"a fractional block count is refused", `{"pools":[{"name":"X","slug":"x","blockCount":1.5,"rank":1}],"blockCount":1.5}`, 0, "decode"},
+		{"a total that is not the sum of the pools is refused", `{"pools":[{"name":"X","slug":"x","blockCount":2,"rank":1}],"blockCount":3}`, 0, "not the sum"},
+		{"a missing total is refused", `{"pools":[{"name":"X","slug":"x","blockCount":2,"rank":1}]}`, 0, "blockCount is missing"},
+		{"two pools with one slug are refused", `{"pools":[{"name":"X","slug":"x","blockCount":1,"rank":1},{"name":"Y","slug":"X","blockCount":1,"rank":2}],"blockCount":2}`, 0, "same slug"},
+		{"a total without pools is refused", `{"blockCount":4}`, 0, "no pools"},
+		{"a list instead of an object is refused", `[]`, 0, "decode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ParseRanking([]byte(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Pools) != tc.wantPools {
+				t.Fatalf("%d pools, want %d", len(r.Pools), tc.wantPools)
+			}
+		})
+	}
+	r, err := ParseRanking(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Blocks != 132 || r.Pools[0] != (RankedPool{Name: "Foundry USA", Slug: "foundryusa", Blocks: 44, Rank: 1}) ||
+		r.Pools[7] != (RankedPool{Name: "Carbon Negative", Slug: "carbonnegative", Blocks: 1, Rank: 8}) {
+		t.Fatalf("ranking %+v", r)
+	}
+}
+
+func TestParseHashrates(t *testing.T) {
+	full := fixture(t, "hashrate_pools_1m.json")
+	cases := []struct {
+		name     string
+		body     string
+		wantRows int
+		wantErr  string
+	}{
+		{"the documented history parses with every row", string(full), 12, ""},
+		{"an empty list is no rows", `[]`, 0, ""},
+		{"an empty body is refused", "  \n", 0, "empty body"},
+		{"a body cut short is reported as truncated", string(full[:len(full)-40]), 0, "truncated"},
+		{"a missing timestamp is refused", `[{"avgHashrate":1,"share":0.5,"poolName":"X"}]`, 0, "row 0: timestamp is missing"},
+		{"a timestamp before the genesis block is refused", `[{"timestamp":604801,"avgHashrate":1,"share":0.5,"poolName":"X"}]`, 0, "genesis"},
+		{"a timestamp in milliseconds is refused", `[{"timestamp":1756684800000,"avgHashrate":1,"share":0.5,"poolName":"X"}]`, 0, "unix seconds"},
+		{"a negative hashrate is refused", `[{"timestamp":1756684800,"avgHashrate":-1,"share":0.5,"poolName":"X"}]`, 0, "avgHashrate"},
+		{"a share above one is refused", `[{"timestamp":1756684800,"avgHashrate":1,"share":1.5,"poolName":"X"}]`, 0, "share"},
+		{"a row without a pool name is refused", `[{"timestamp":1756684800,"avgHashrate":1,"share":0.5}]`, 0, "poolName"},
+		{"an object instead of a list is refused", `{"timestamp":1756684800}`, 0, "decode"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := ParseHashrates([]byte(tc.body))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != tc.wantRows {
+				t.Fatalf("%d rows, want %d", len(rows), tc.wantRows)
+			}
+		})
+	}
+}
+
+// TestHistoryRowsBecomeWeeksStartingOnMondayUTC checks the time and unit rules: the unix-second
+// timestamp is the week's end (a Monday 00:00 UTC), the message's time is the Monday before, in
+// UTC, and avgHashrate is taken as H/s to the last digit.
+func TestHistoryRowsBecomeWeeksStartingOnMondayUTC(t *testing.T) {
+	rows, err := ParseHashrates(fixture(t, "hashrate_pools_1m.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := HistoryStats(rows, NewSlugMapper(pools.Default()).FromName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := msgs[0]
+	want := time.Date(2025, 8, 25, 0, 0, 0, 0, time.UTC)
+	if !first.Time.Equal(want) || first.Time.Location() != time.UTC || first.Time.Weekday() != time.Monday {
+		t.Fatalf("time %v (%v), want %v", first.Time, first.Time.Location(), want)
+	}
+	if first.Pool != "foundryusa" || first.IntervalSeconds != 604800 || first.Source != "mempool" || first.Blocks != nil ||
+		first.HashrateHS == nil || *first.HashrateHS != 279133774365208840000 {
+		t.Fatalf("first message %+v", first)
+	}
+	for _, m := range msgs {
+		if err := m.Validate(); err != nil {
+			t.Fatalf("%s: %v", m.Key(), err)
+		}
+		if m.Time.Weekday() != time.Monday || m.Time.Hour() != 0 {
+			t.Fatalf("%s does not start on a Monday at 00:00 UTC", m.Key())
+		}
+	}
+}
+
+// TestRankingSnapshotCoversTheTrailingWindowInUTC checks that a snapshot fetched at a local time
+// with a fraction of a second covers [fetch − 24h, fetch) in whole UTC seconds.
+func TestRankingSnapshotCoversTheTrailingWindowInUTC(t *testing.T) {
+	r, err := ParseRanking(fixture(t, "pools_24h.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cest := time.FixedZone("CEST", 2*3600)
+	fetched := time.Date(2025, 9, 24, 12, 20, 30, 700_000_000, cest) // 10:20:30.7 UTC
+	msgs, err := RankingStats(r, 24*time.Hour, fetched, NewSlugMapper(pools.Default()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 8 {
+		t.Fatalf("%d messages, want 8", len(msgs))
+	}
+	want := time.Date(2025, 9, 23, 10, 20, 30, 0, time.UTC)
+	for _, m := range msgs {
+		if !m.Time.Equal(want) || m.Time.Location() != time.UTC || m.IntervalSeconds != 86400 || m.HashrateHS != nil || m.Blocks == nil {
+			t.Fatalf("message %+v, want time %v, interval 86400, blocks only", m, want)
+		}
+	}
+	if msgs[0].Key() != "foundryusa|mempool|86400|2025-09-23T10:20:30Z" || *msgs[0].Blocks != 44 {
+		t.Fatalf("first message %s blocks %d", msgs[0].Key(), *msgs[0].Blocks)
+	}
+}
+
+func TestSlugMapping(t *testing.T) {
+	m := NewSlugMapper(pools.Default())
+	m.Learn("Foundry USA", "foundryusa")
+	cases := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"a mempool slug the registry has is that pool", m.FromSlug("antpool"), "antpool"},
+		{"a slug in upper case is lower-cased", m.FromSlug("AntPool"), "antpool"},
+		{"a pool the registry does not know keeps mempool's slug", m.FromSlug("carbonnegative"), "carbonnegative"},
+		{"mempool's Unknown pool is unknown", m.FromName("Unknown"), "unknown"},
+		{"a history name takes the slug a ranking gave it", m.FromName("Foundry USA"), "foundryusa"},
+		{"a history name no ranking gave is slugged like the registry", m.FromName("Braiins Pool"), "braiinspool"},
+		{"an unknown history name is slugged the same way", m.FromName("Mystery Hash Co."), "mysteryhashco"},
+	}
+	for _, tc := range cases {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
+		}
+	}
+	if got := strings.Join(m.Unknown(), ","); got != "carbonnegative,mysteryhashco" {
+		t.Errorf("pools reported as not in the registry: %q", got)
+	}
+}
+
+func TestHistoryRowsOnOneKey(t *testing.T) {
+	end := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
+	same := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "x"}}
+	msgs, err := HistoryStats(same, pools.Slug)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("identical rows: %d messages, err %v; want one message", len(msgs), err)
+	}
+	differ := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 6e18, Share: 0.01, PoolName: "x"}}
+	if _, err := HistoryStats(differ, pools.Slug); err == nil || !strings.Contains(err.Error(), "disagree") {
+		t.Fatalf("rows with different figures on one key: err %v", err)
+	}
+}
+
+func TestCoveringPeriod(t *testing.T) {
+	now := time.Date(2025, 9, 24, 10, 0, 0, 0, time.UTC)
+	day := 24 * time.Hour
+	cases := []struct {
+		name  string
+		since time.Time
+		want  string
+	}{
+		{"two days back is the last month", now.Add(-2 * day), "1m"},
+		{"28 days back is still the last month", now.Add(-28 * day), "1m"},
+		{"29 days back needs three months", now.Add(-29 * day), "3m"},
+		{"200 days back needs a year", now.Add(-200 * day), "1y"},
+		{"four years back is the whole history", now.Add(-4 * 365 * day), ""},
+	}
+	for _, tc := range cases {
+		if got := coveringPeriod(tc.since, now); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	jan := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name    string
+		cfg     Config
+		wantErr string
+	}{
+		{"the default config is valid", DefaultConfig(), ""},
+		{"a self-hosted instance over http is valid", Config{BaseURL: "http://10.0.0.5:8999/api/", History: true}, ""},
+		{"a scheme other than http(s) is refused", Config{BaseURL: "ftp://x/api"}, "scheme"},
+		{"a base url with a query is refused", Config{BaseURL: "https://x/api?key=secret"}, "no query"},
+		{"the 1w ranking is refused because it would share the history's keys", Config{RankingPeriods: []string{"1w"}}, "weekly hashrate history"},
+		{"a calendar period is refused", Config{RankingPeriods: []string{"1m"}}, "calendar"},
+		{"a period given twice is refused", Config{RankingPeriods: []string{"24h", "24h"}}, "twice"},
+		{"an end without a start is refused", Config{History: true, To: jan}, "without a start"},
+		{"a start after the end is refused", Config{History: true, From: jan, To: jan}, "not before"},
+		{"a backfill without the history is refused", Config{From: jan}, "history is not collected"},
+		{"negative HTTP settings are refused", Config{HTTP: ingest.HTTPConfig{Timeout: -1}}, "negative"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.cfg.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("the error shows a query secret: %v", err)
+			}
+		})
+	}
+}
+
+var slugRe = regexp.MustCompile(`^[a-z0-9]+$`)
+
+func FuzzParseRanking(f *testing.F) {
+	body := fixture(f, "pools_24h.json")
+	f.Add(body)
+	f.Add(body[:len(body)/3])
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"pools":[{"name":"X","slug":"X!","blockCount":0,"rank":1}],"blockCount":0}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ParseRanking(data)
+		if err != nil {
+			return
+		}
+		var sum int64
+		for _, p := range r.Pools {
+			if p.Name == "" || !slugRe.MatchString(p.Slug) || p.Blocks < 0 || p.Rank < 1 {
+				t.Fatalf("accepted pool %+v", p)
+			}
+			sum += p.Blocks
+		}
+		if sum != r.Blocks {
+			t.Fatalf("accepted a total %d for counts summing to %d", r.Blocks, sum)
+		}
+		msgs, err := RankingStats(r, 24*time.Hour, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), NewSlugMapper(nil))
+		if err != nil {
+			t.Fatalf("a parsed ranking does not map: %v", err)
+		}
+		for _, m := range msgs {
+			if err := m.Validate(); err != nil {
+				t.Fatalf("invalid message %+v: %v", m, err)
+			}
+		}
+	})
+}
+
+func FuzzParseHashrates(f *testing.F) {
+	body := fixture(f, "hashrate_pools_1m.json")
+	f.Add(body)
+	f.Add(body[:len(body)/2])
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`[{"timestamp":604801,"avgHashrate":0,"share":1,"poolName":"!"}]`))
+	f.Add([]byte(`[{"timestamp":1231006505,"avgHashrate":0,"share":1,"poolName":"!"}]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rows, err := ParseHashrates(data)
+		if err != nil {
+			return
+		}
+		for _, r := range rows {
+			if r.End.Location() != time.UTC || r.End.Unix() < genesisTime || r.End.Unix() > math.MaxUint32 ||
+				!(r.AvgHashrate >= 0) || math.IsInf(r.AvgHashrate, 0) || !(r.Share >= 0 && r.Share <= 1) || r.PoolName == "" {
+				t.Fatalf("accepted row %+v", r)
+			}
+		}
+		msgs, err := HistoryStats(rows, func(name string) string {
+			if s := pools.Slug(name); s != "" {
+				return s
+			}
+			return "x"
+		})
+		if err != nil {
+			if strings.Contains(err.Error(), "disagree") {
+				return // two rows on one key with different figures: a refusal, by design
+			}
+			t.Fatalf("parsed rows do not map: %v", err)
+		}
+		for _, m := range msgs {
+			if err := m.Validate(); err != nil || m.Source != SourceName {
+				t.Fatalf("invalid message %+v: %v", m, err)
+			}
+		}
+	})
+}
