@@ -39,12 +39,13 @@ func commands() []command {
 		{name: "version", summary: "print the version, commit and build date", setup: setupVersion},
 		{name: "migrate", summary: "apply pending ClickHouse migrations (idempotent)", setup: setupMigrate},
 		{name: "topics", summary: "create the Kafka topics with their declared configs (idempotent)", setup: setupTopics},
-		{name: "collect", summary: "collect blocks from bitcoind, esplora or a file into Kafka (--once or --schedule)", setupArgs: setupCollect},
+		{name: "collect", summary: "collect from one source into Kafka: blocks (bitcoind, esplora, file), pool statistics, grid power (--once or --schedule)", setupArgs: setupCollect},
 		{name: "estimate", summary: "run the estimator: blocks from Kafka to estimates in ClickHouse and on the estimates topic", setup: setupEstimate},
+		{name: "simulate", summary: "publish a seeded simulated world (blocks, difficulty, grid, pool stats) into Kafka and write its truth", setup: setupSimulate},
 		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
 		{name: "sql", summary: "run one SQL query against ClickHouse (server or embedded) and print the result", setupArgs: setupSQL},
-		{name: "report", summary: "print network or pool estimates from ClickHouse as a table, CSV or JSON", setupArgs: setupReport},
+		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals) as a table, CSV or JSON", setupArgs: setupReport},
 	}
 }
 
