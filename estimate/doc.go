@@ -23,9 +23,11 @@
 //     their alphas): the same distribution of their summed share, which all goes to XX.
 //   - Power uses the hardware table without the profitability filter: hashatlas has no revenue
 //     or electricity-price input yet, so every model 60 days to 5 years old counts.
-//   - Stress: an hour of a grid region is stressed when its emergency flag is above 0 or its
-//     demand exceeds the 95th percentile of the region's hourly demand over the 30 days before
-//     (given at least a week of them); a day's stress s is its stressed hours / 24. Only hourly
+//   - Stress: an hour of a grid region is stressed when its emergency flag is above 0 — for a
+//     region that publishes emergency flags (any in the day or the 30 days before) that is the
+//     only rule — else when its demand exceeds the 95th percentile of the region's hourly demand
+//     over the 30 days before (given at least a week of them); a day's stress s is its stressed
+//     hours / 24. Only hourly
 //     demand and emergency observations are used; days without any are unknown and left out.
 //   - Curtailment: μ_k(t) is pool k's share of blocks over the 30 days before t that had no
 //     stress in the region tested (at least 7 of them) × the day's expected blocks (its observed

@@ -179,8 +179,15 @@ func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
 				window = append(window, v)
 			}
 		}
+		// A region that publishes an emergency flag is stressed when its operator says so: the
+		// demand rule is a proxy for regions without one (it would also flag the ~5 % of
+		// ordinary peak hours above the 95th percentile, diluting every fit).
+		flagged := false
+		for h := h0 - StressTrailingDays*24; h < h0+24 && !flagged; h++ {
+			_, flagged = r.emergency[h]
+		}
 		threshold := math.Inf(1)
-		if len(window) >= StressMinHistoryHours {
+		if !flagged && len(window) >= StressMinHistoryHours {
 			sort.Float64s(window)
 			threshold = Quantile(window, StressQuantile)
 		}
