@@ -18,7 +18,7 @@ PKGS      := ./...
 # Tests and benchmarks find the shared data here (HASHATLAS_DATA_DIR overrides).
 export HASHATLAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: build build-plain services chdb clickhouse kafka test fmt-check vet lint bench clean
+.PHONY: build build-plain demo services chdb clickhouse kafka test fmt-check vet lint bench clean
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 build: chdb
@@ -31,6 +31,13 @@ build-plain:
 
 chdb:
 	@deploy/local/chdb-fetch.sh >/dev/null
+
+# demo runs the whole pipeline in one process on the embedded broker and the embedded ClickHouse
+# engine: the real history in HASHATLAS_DATA_DIR when it is there, else a simulated world.
+# DEMO_FLAGS passes more flags (e.g. DEMO_FLAGS=--simulate).
+DEMO_OUT ?= hashatlas-demo
+demo: build
+	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(BIN) demo --out=$(DEMO_OUT) --log.level=warn $(DEMO_FLAGS)
 
 clickhouse:
 	@deploy/local/clickhouse-server.sh start

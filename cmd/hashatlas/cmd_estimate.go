@@ -132,6 +132,7 @@ type estimator struct {
 	svc *estimate.Service
 	src *kafkaSource
 	w   *kafka.Writer // publishes estimates; shared by whatever else the command publishes
+	db  *clickhouse.DB
 }
 
 // openEstimator connects to Kafka and ClickHouse (applying migrations and creating topics, both
@@ -178,7 +179,7 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	}
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
-	return &estimator{w: w, svc: svc, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
+	return &estimator{w: w, svc: svc, db: db, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
 }
 
 func setupEstimate(c *cli) (runFunc, error) {

@@ -11,6 +11,7 @@ import (
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/simulate"
 	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
@@ -23,8 +24,11 @@ const (
 
 func setupSimulate(c *cli) (runFunc, error) {
 	kCfg := c.kafkaFlags()
+	chCfg := c.clickhouseFlags()
 	var seed uint64
 	var from, to, out string
+	var truthToCH bool
+	c.fs.BoolVar(&truthToCH, "sim.truth-to-clickhouse", false, "also write the truth into the ClickHouse table simulation_truth (run = seed-N_FROM_TO), applying migrations first")
 	c.fs.Uint64Var(&seed, "sim.seed", 1, "seed of the simulated world: the same seed and span give byte-identical messages and truth")
 	c.fs.StringVar(&from, "sim.from", "2024-01-01", "first simulated day, YYYY-MM-DD (UTC)")
 	c.fs.StringVar(&to, "sim.to", "2026-01-01", "end of the simulation, YYYY-MM-DD (UTC, exclusive)")
@@ -54,6 +58,15 @@ func setupSimulate(c *cli) (runFunc, error) {
 	return func(ctx context.Context) error {
 		if out != "" {
 			if err := writeSimulationFiles(out, world); err != nil {
+				return err
+			}
+		}
+		if truthToCH {
+			db, err := c.openClickHouse(ctx, chCfg)
+			if err != nil {
+				return err
+			}
+			if err := writeSimulationTruth(ctx, c, db, chCfg, world); err != nil {
 				return err
 			}
 		}
@@ -103,6 +116,45 @@ func writeSimulationFiles(dir string, w *simulate.World) error {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("write the simulated world's %s: %w", name, err)
 		}
+	}
+	return nil
+}
+
+// simulationRun names a world in simulation_truth.
+func simulationRun(w *simulate.World) string {
+	cfg := w.Config()
+	return fmt.Sprintf("seed-%d_%s_%s", cfg.Seed, cfg.Start.Format(time.DateOnly), cfg.End.Format(time.DateOnly))
+}
+
+// writeSimulationTruth applies the migrations and writes the world's truth into
+// simulation_truth (a second write of the same world replaces its rows).
+func writeSimulationTruth(ctx context.Context, c *cli, db *clickhouse.DB, chCfg *clickhouse.Config, w *simulate.World) error {
+	migrations, err := schemas.Migrations()
+	if err != nil {
+		return err
+	}
+	if _, err := clickhouse.Migrate(ctx, db, migrations, c.logger().WithField("component", "migrate")); err != nil {
+		return err
+	}
+	reg, err := c.metrics()
+	if err != nil {
+		return err
+	}
+	tw, err := clickhouse.NewWriter(ctx, db, "simulation_truth",
+		[]string{"run", "window", "window_start", "window_end", "entity", "metric", "value", "version"},
+		chCfg.WriterConfig(), c.logger().WithField("component", "store"), reg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tw.Close(context.Background()) }()
+	run, version := simulationRun(w), uint64(time.Now().UnixNano())
+	for _, r := range w.Truth() {
+		if err := tw.Add(ctx, run, r.Window, r.WindowStart, r.WindowEnd, r.Entity, r.Metric, r.Value, version); err != nil {
+			return fmt.Errorf("simulation truth: %w", err)
+		}
+	}
+	if err := tw.Flush(ctx); err != nil {
+		return fmt.Errorf("write simulation truth: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/replay"
+	"github.com/hashatlas/hashatlas/ingest/simulate"
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
+)
+
+// demoOut is the default output directory of `hashatlas demo`.
+const demoOut = "hashatlas-demo"
+
+// setDefault changes a registered flag's default (as shown in --help and --check-config)
+// without marking it set, so that its environment variable still applies.
+func setDefault(fs *flag.FlagSet, name, value string) {
+	f := fs.Lookup(name)
+	if f == nil {
+		panic("no flag " + name)
+	}
+	if err := f.Value.Set(value); err != nil {
+		panic(fmt.Sprintf("default %q of --%s: %v", value, name, err))
+	}
+	f.DefValue = value
+}
+
+func setupDemo(c *cli) (runFunc, error) {
+	kCfg := c.kafkaFlags()
+	chCfg := c.clickhouseFlags()
+	setDefault(c.fs, "kafka.embedded", "true")
+	setDefault(c.fs, "kafka.embedded-port", "0")
+	setDefault(c.fs, "clickhouse.embedded-dir", filepath.Join(demoOut, "clickhouse"))
+	var ef estimatorFlags
+	ef.register(c.fs)
+	c.addValidator(ef.validate)
+	var out, data string
+	var sim bool
+	var seed uint64
+	var simFrom, simTo string
+	c.fs.StringVar(&out, "out", demoOut, "directory for the demo's charts, simulated-world files and (by default) its ClickHouse data")
+	c.fs.StringVar(&data, "data-dir", dataDir(), "directory with the real block history (blocks_2021_2026.csv.gz, difficulty_epochs.csv); when they are missing the demo simulates a world")
+	c.fs.BoolVar(&sim, "simulate", false, "simulate a world even when the real history is there")
+	c.fs.Uint64Var(&seed, "sim.seed", 1, "seed of the simulated world")
+	c.fs.StringVar(&simFrom, "sim.from", "2024-01-01", "first simulated day, YYYY-MM-DD")
+	c.fs.StringVar(&simTo, "sim.to", "2026-01-01", "end of the simulated span, YYYY-MM-DD (exclusive)")
+	var world *simulate.World
+	useSim := false
+	c.addValidator(func() error {
+		// The ClickHouse data follows --out unless the directory (or a server) was chosen.
+		if c.sources["clickhouse.embedded-dir"] == "" && out != demoOut {
+			chCfg.EmbeddedDir = filepath.Join(out, "clickhouse")
+		}
+		blocks, epochs := filepath.Join(data, "blocks_2021_2026.csv.gz"), filepath.Join(data, "difficulty_epochs.csv")
+		useSim = sim || filesExist(map[string]string{"data-dir": blocks, "data-dir ": epochs}) != nil
+		if !useSim {
+			return nil
+		}
+		start, err := time.Parse(time.DateOnly, simFrom)
+		if err != nil {
+			return flagErr("sim.from", simFrom, "must be a date YYYY-MM-DD")
+		}
+		end, err := time.Parse(time.DateOnly, simTo)
+		if err != nil || !start.Before(end) {
+			return flagErr("sim.to", simTo, "must be a date YYYY-MM-DD after --sim.from")
+		}
+		cfg := simulate.DefaultConfig()
+		cfg.Seed, cfg.Start, cfg.End = seed, start, end
+		if world, err = simulate.New(cfg); err != nil {
+			return fmt.Errorf("invalid --sim.* settings (env %s*): %s", envName("sim")+"_", oneLine(err))
+		}
+		return nil
+	})
+	return func(ctx context.Context) error {
+		start := time.Now()
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return fmt.Errorf("create --out directory: %w", err)
+		}
+		if useSim {
+			fmt.Fprintf(c.stderr, "data: a simulated world (seed %d, %s to %s) — no block history in %s, or --simulate\n", seed, simFrom, simTo, data)
+			// The estimator uses the world's own allocation and HQ tables (its truth was drawn
+			// around them); they and the truth go to OUT/simulation.
+			dir := filepath.Join(out, "simulation")
+			if err := writeSimulationFiles(dir, world); err != nil {
+				return err
+			}
+			ef.dataDir = dir
+		} else {
+			fmt.Fprintf(c.stderr, "data: real Bitcoin block history from %s\n", data)
+		}
+		e, err := c.openEstimator(ctx, kCfg, chCfg, &ef)
+		if err != nil {
+			return err
+		}
+		var col ingest.Collector
+		if useSim {
+			col = simulate.NewCollector(world, e.w, simulate.DefaultBatchSize, c.logger())
+			fmt.Fprintf(c.stderr, "publishing the simulated world to Kafka (embedded: %v)...\n", kCfg.Embedded)
+		} else {
+			cfg := replay.Config{BlocksFile: filepath.Join(data, "blocks_2021_2026.csv.gz"), EpochsFile: filepath.Join(data, "difficulty_epochs.csv"), BatchSize: 10000}
+			if bar := c.progressBar("publishing blocks"); bar != nil {
+				cfg.Progress = func(n int, h int64) { _ = bar.Set(n) }
+				defer func() { _ = bar.Finish() }()
+			}
+			col = replay.NewCollector(cfg, e.w, e.src.reader, c.logger())
+			fmt.Fprintf(c.stderr, "publishing blocks to Kafka (embedded: %v)...\n", kCfg.Embedded)
+		}
+		if err := col.Collect(ctx); err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stderr, "estimating (network, pools, countries, regions, power, energy signals; %d draws per interval)...\n", ef.draws)
+		if err := estimate.Run(ctx, e.svc, e.src, true, nil, c.logger().WithField("component", "estimator")); err != nil {
+			return err
+		}
+		db := e.db
+		if useSim {
+			if err := writeSimulationTruth(ctx, c, db, chCfg, world); err != nil {
+				return err
+			}
+		}
+		if err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), ef.modelVersion(), useSim); err != nil {
+			return err
+		}
+		var charts []string // CHARTS-PENDING
+		where := "the ClickHouse server at " + chCfg.Addr
+		flags := fmt.Sprintf(" --clickhouse.addr=%s --clickhouse.database=%s", chCfg.Addr, chCfg.Database)
+		if chCfg.EmbeddedDir != "" {
+			where = "the embedded ClickHouse in " + chCfg.EmbeddedDir
+			flags = " --clickhouse.embedded-dir=" + chCfg.EmbeddedDir
+		}
+		fmt.Fprintf(c.stdout, "\nDone in %.0f s. Estimates are in %s; charts in %s:\n", time.Since(start).Seconds(), where, filepath.Join(out, "charts"))
+		for _, f := range charts {
+			fmt.Fprintf(c.stdout, "  %s\n", f)
+		}
+		lib := os.Getenv("CHDB_LIB_PATH")
+		env := ""
+		if lib != "" && chCfg.EmbeddedDir != "" {
+			env = "CHDB_LIB_PATH=" + lib + " "
+		}
+		fmt.Fprintf(c.stdout, "\nNext, try:\n")
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas sql \"SELECT month, region, round(share*100, 1) AS pct FROM region_block_share_monthly WHERE region = 'north-america' ORDER BY month\"%s\n", env, flags)
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report countries --window=month --from=2025-01-01%s\n", env, flags)
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report power --format=svg --out=power.svg%s\n", env, flags)
+		return nil
+	}, nil
+}
+
+// modelVersion is the version the estimator's results carry.
+func (e *estimatorFlags) modelVersion() string {
+	m, err := e.model()
+	if err != nil {
+		return estimate.ModelVersion
+	}
+	return m.Version
+}
+
+// demoSection is one block of the demo's summary: a title and a query whose rows are shown.
+type demoSection struct {
+	title, query string
+}
+
+// writeDemoSummary prints what the pipeline produced, read back from ClickHouse (so that every
+// number shown is one a user can query).
+func writeDemoSummary(ctx context.Context, w io.Writer, db *clickhouse.DB, chain *estimate.Chain, mv string, sim bool) error {
+	q := clickhouse.QuoteString
+	res, err := db.Query(ctx, `SELECT toString(max(window_start)) FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = `+q(mv))
+	if err != nil {
+		return err
+	}
+	month := fmt.Sprint(res.Rows[0][0])
+	if month == "" || strings.HasPrefix(month, "1970") {
+		return errors.New("demo: no closed month was estimated (too little data)")
+	}
+	monthCond := " AND window = 'month' AND window_start = toDateTime(" + q(month) + ", 'UTC') AND model_version = " + q(mv)
+	label := month[:7]
+	what := "real blocks"
+	if sim {
+		what = "a simulated world"
+	}
+	fmt.Fprintf(w, "hashatlas demo — %d blocks of %s up to height %d, model %s; 95 %% intervals in brackets\n", chain.Len(), what, chain.Tip(), mv)
+	sections := []demoSection{
+		{"Network hashrate now (last 144 blocks), EH/s", `SELECT toString(window_end) AS last_block, round(hashrate_hs/1e18, 1) AS ehs,
+    concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval
+FROM network_hashrate_latest WHERE window = 'lastn' AND model_version = ` + q(mv) + ` ORDER BY window_end DESC LIMIT 1`},
+		{"Network hashrate by month (last 12 closed months), EH/s", `SELECT formatDateTime(window_start, '%Y-%m') AS month, blocks, round(hashrate_hs/1e18, 1) AS ehs,
+    concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval, round(luck, 4) AS luck
+FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = ` + q(mv) + ` AND window_start > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY window_start`},
+		{"Top pools, " + label + " (block share, %)", `SELECT pool, blocks, round(share*100, 1) AS pct,
+    concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
+FROM pool_hashrate_latest WHERE 1 = 1` + monthCond + ` ORDER BY blocks DESC, pool LIMIT 10`},
+		{"Country shares of hashrate, " + label + " (allocation model, %; XX = unallocated)", `SELECT country, round(share*100, 1) AS pct,
+    concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
+FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY hashrate_hs DESC, country`},
+		{"Block share of North American pools by month (%)", `SELECT formatDateTime(month, '%Y-%m') AS m, blocks, round(share*100, 1) AS pct,
+    concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval
+FROM region_block_share_monthly WHERE region = 'north-america' AND final = 1 AND model_version = ` + q(mv) + ` AND month > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY month`},
+		{"Power drawn by country, " + label + " (GW; annualised TWh/yr)", `SELECT country, round(power_gw_best, 2) AS gw,
+    concat('[', toString(round(power_gw_low, 2)), ', ', toString(round(power_gw_high, 2)), ']') AS low_high, round(energy_twh_year_best, 1) AS twh_year
+FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY power_gw_best DESC, country`},
+		{"Significant curtailment under grid stress (yearly fits)", `SELECT toYear(window_start) AS year, pool, region, country, round(beta, 2) AS beta,
+    concat('[', toString(round(beta_lower, 2)), ', ', toString(round(beta_upper, 2)), ']') AS interval, events, p_value
+FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND p_value < 0.05 AND model_version = ` + q(mv) + ` ORDER BY year, p_value`},
+	}
+	for _, s := range sections {
+		res, err := db.Query(ctx, s.query)
+		if err != nil {
+			return fmt.Errorf("demo summary %q: %w", s.title, err)
+		}
+		fmt.Fprintf(w, "\n%s\n", s.title)
+		if len(res.Rows) == 0 {
+			fmt.Fprintln(w, "  (none)")
+			continue
+		}
+		if err := clickhouse.WriteResult(w, res, clickhouse.FormatTable); err != nil {
+			return err
+		}
+	}
+	return nil
+}

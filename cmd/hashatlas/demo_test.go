@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
+)
+
+// demoSectionRows returns the table rows printed under a summary title (header excluded), each
+// split into fields.
+func demoSectionRows(t *testing.T, out, title string) [][]string {
+	t.Helper()
+	i := strings.Index(out, "\n"+title)
+	if i < 0 {
+		t.Fatalf("summary has no section %q:\n%s", title, out)
+	}
+	lines := strings.Split(out[i+1:], "\n")
+	var rows [][]string
+	for _, l := range lines[2:] { // title, header
+		if strings.TrimSpace(l) == "" {
+			break
+		}
+		rows = append(rows, strings.Fields(l))
+	}
+	return rows
+}
+
+// summaryOnly drops the lines that differ between runs by design (timings, paths).
+func summaryOnly(out string) string {
+	if i := strings.Index(out, "\nDone in "); i >= 0 {
+		return out[:i]
+	}
+	return out
+}
+
+// TestDemoOnASimulatedWorld drives `demo` on a half-year simulated world twice: into the
+// ClickHouse server and into the embedded engine. The summary's numbers are those of the
+// tables (top pools and country shares of the last closed month, re-queried), the simulated
+// truth is in simulation_truth, and both engines give the same summary and the same rows of
+// the views for the same data.
+func TestDemoOnASimulatedWorld(t *testing.T) {
+	db := fmt.Sprintf("hashatlas_demo_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
+	out := t.TempDir()
+	sim := []string{"demo", "--simulate", "--sim.seed=7", "--sim.from=2024-01-01", "--sim.to=2024-07-01", "--estimate.draws=500", "--log.level=warn"}
+	code, stdout, stderr := runCmd(t, nil, append(sim, "--out="+filepath.Join(out, "server"), "--clickhouse.embedded-dir=",
+		"--clickhouse.addr="+testClickHouseAddr(), "--clickhouse.database="+db)...)
+	if code != exitOK {
+		t.Fatalf("demo exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "data: a simulated world (seed 7") {
+		t.Fatalf("demo did not say which data it used: %s", stderr)
+	}
+	for _, want := range []string{"Network hashrate now", "Top pools, 2024-05", "Country shares of hashrate, 2024-05", "Block share of North American pools by month",
+		"Power drawn by country, 2024-05", "Next, try:"} {
+		if !strings.Contains(stdout, want) {
+			t.Fatalf("summary lacks %q:\n%s", want, stdout)
+		}
+	}
+	cfg := clickhouse.DefaultConfig()
+	cfg.Addr, cfg.Database = testClickHouseAddr(), db
+	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	// Top pools: blocks and percentages as in pool_hashrate_latest.
+	pools := demoSectionRows(t, stdout, "Top pools, 2024-05")
+	if len(pools) < 5 {
+		t.Fatalf("top pools: %v", pools)
+	}
+	for _, p := range pools {
+		rows := queryRows(t, conn, "SELECT toString(blocks), toString(round(share*100, 1)) FROM pool_hashrate_latest WHERE window = 'month' AND window_start = toDateTime('2024-05-01 00:00:00', 'UTC') AND pool = '"+p[0]+"'")
+		if len(rows) != 1 || rows[0][0] != p[1] || rows[0][1] != p[2] {
+			t.Errorf("pool %s: summary says %v, table has %v", p[0], p[1:3], rows)
+		}
+	}
+	// Country shares (XX included) as in country_hashrate_latest, summing to ~100 %.
+	countries := demoSectionRows(t, stdout, "Country shares of hashrate, 2024-05")
+	sawXX := false
+	for _, c := range countries {
+		sawXX = sawXX || c[0] == "XX"
+		rows := queryRows(t, conn, "SELECT toString(round(share*100, 1)) FROM country_hashrate_latest WHERE method = 'pool-allocation' AND window = 'month' AND window_start = toDateTime('2024-05-01 00:00:00', 'UTC') AND country = '"+c[0]+"'")
+		if len(rows) != 1 || rows[0][0] != c[1] {
+			t.Errorf("country %s: summary says %s %%, table has %v", c[0], c[1], rows)
+		}
+	}
+	if !sawXX {
+		t.Errorf("country section hides XX: %v", countries)
+	}
+	if n := queryRows(t, conn, "SELECT count() FROM simulation_truth_latest WHERE run = 'seed-7_2024-01-01_2024-07-01' AND metric = 'country_hashrate'")[0][0].(uint64); n == 0 {
+		t.Error("no simulated truth in simulation_truth")
+	}
+
+	// The same world into the embedded engine: the same summary and the same view rows.
+	embDir := filepath.Join(out, "embedded", "clickhouse")
+	code, stdout2, stderr2 := runCmd(t, nil, append(sim, "--out="+filepath.Join(out, "embedded"), "--clickhouse.embedded-dir="+embDir)...)
+	if code != exitOK {
+		t.Fatalf("demo on the embedded engine: exit %d: %s", code, stderr2)
+	}
+	if a, b := summaryOnly(stdout), summaryOnly(stdout2); a != b {
+		t.Fatalf("the summary differs between the server and the embedded engine:\n--- server\n%s\n--- embedded\n%s", a, b)
+	}
+	ecfg := clickhouse.DefaultConfig()
+	ecfg.EmbeddedDir = embDir
+	emb, err := clickhouse.Open(context.Background(), ecfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	for _, q := range []string{
+		"SELECT toString(month), region, blocks, toString(round(share, 9)), toString(round(share_lower, 9)), toString(round(share_upper, 9)) FROM region_block_share_monthly ORDER BY month, region",
+		"SELECT window, toString(window_start), country, method, toString(round(hashrate_hs, 0)), toString(round(share_lower, 9)), toString(round(power_gw_high, 6)) FROM country_hashrate_latest WHERE window != 'day' ORDER BY window, window_start, country, method",
+		"SELECT count(), toString(sum(blocks)) FROM pool_hashrate_latest",
+		"SELECT signal, pool, region, toString(round(beta, 9)), toString(round(p_value, 12)) FROM energy_signals_latest WHERE window = 'year' ORDER BY signal, pool, region",
+	} {
+		a, b := queryRows(t, conn, q), queryRows(t, emb, q)
+		if len(a) == 0 || !reflect.DeepEqual(a, b) {
+			t.Errorf("server and embedded engine differ (or are empty) for %s:\nserver %d rows, embedded %d rows", q, len(a), len(b))
+		}
+	}
+}
