@@ -43,6 +43,7 @@ func commands() []command {
 		{name: "estimate", summary: "run the estimator: blocks from Kafka to estimates in ClickHouse and on the estimates topic", setup: setupEstimate},
 		{name: "simulate", summary: "publish a seeded simulated world (blocks, difficulty, grid, pool stats) into Kafka and write its truth", setup: setupSimulate},
 		{name: "demo", summary: "the whole pipeline in one process on embedded Kafka and ClickHouse: real history (or a simulated world), estimates, a summary and charts", setup: setupDemo},
+		{name: "run", summary: "live mode: the estimator and the collectors on their cron schedules in one process (add --kafka.embedded --clickhouse.embedded-dir DIR for a one-machine pipeline)", setup: setupRun},
 		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
 		{name: "sql", summary: "run one SQL query against ClickHouse (server or embedded) and print the result", setupArgs: setupSQL},

@@ -109,8 +109,68 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 	var rf runFlags
 	rf.register(c.fs)
 	c.addValidator(rf.validate)
-	var build collectorBuilder
+	build, err := sourceFlags(c, source)
+	if err != nil {
+		return nil, nil, err
+	}
 
+	return func(ctx context.Context) error {
+		if err := c.connectKafka(ctx, kCfg); err != nil {
+			return err
+		}
+		if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
+			return err
+		}
+		metrics, err := c.metrics()
+		if err != nil {
+			return err
+		}
+		w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
+		if err != nil {
+			return err
+		}
+		c.onClose(func() { _ = w.Close() })
+		tr, err := kafka.NewTopicReader(*kCfg, c.logger())
+		if err != nil {
+			return err
+		}
+		col, err := build(ctx, w, tr)
+		if err != nil {
+			return err
+		}
+		runner, err := ingest.NewRunner(c.logger(), metrics, rf.passTimeout)
+		if err != nil {
+			return err
+		}
+		if rf.schedule != "" {
+			return runner.Schedule(ctx, rf.schedule, col)
+		}
+		return runner.RunOnce(ctx, col)
+	}, args[1:], nil
+}
+
+// namedErr says which flag group a component's validation error concerns, unless it already
+// names a flag.
+func namedErr(group string, err error) error {
+	if err == nil || strings.Contains(err.Error(), "--") {
+		return err
+	}
+	return fmt.Errorf("invalid --%s.* settings (env %s*): %w", group, envName(group)+"_", err)
+}
+
+func filesExist(files map[string]string) error {
+	var errs []error
+	for flagName, path := range files {
+		if _, err := os.Stat(path); err != nil {
+			errs = append(errs, flagErr(flagName, path, "cannot read the file (set HASHATLAS_DATA_DIR or the flag)"))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sourceFlags registers the flags of one collect source on c and returns its build step.
+func sourceFlags(c *cli, source string) (collectorBuilder, error) {
+	var build collectorBuilder
 	switch source {
 	case "file":
 		var blocks, epochs string
@@ -166,59 +226,7 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 			build = setup(c)
 			break
 		}
-		return nil, nil, fmt.Errorf("unknown source %q for collect (try: %s)", source, strings.Join(collectSources, ", "))
+		return nil, fmt.Errorf("unknown source %q for collect (try: %s)", source, strings.Join(collectSources, ", "))
 	}
-
-	return func(ctx context.Context) error {
-		if err := c.connectKafka(ctx, kCfg); err != nil {
-			return err
-		}
-		if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
-			return err
-		}
-		metrics, err := c.metrics()
-		if err != nil {
-			return err
-		}
-		w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
-		if err != nil {
-			return err
-		}
-		c.onClose(func() { _ = w.Close() })
-		tr, err := kafka.NewTopicReader(*kCfg, c.logger())
-		if err != nil {
-			return err
-		}
-		col, err := build(ctx, w, tr)
-		if err != nil {
-			return err
-		}
-		runner, err := ingest.NewRunner(c.logger(), metrics, rf.passTimeout)
-		if err != nil {
-			return err
-		}
-		if rf.schedule != "" {
-			return runner.Schedule(ctx, rf.schedule, col)
-		}
-		return runner.RunOnce(ctx, col)
-	}, args[1:], nil
-}
-
-// namedErr says which flag group a component's validation error concerns, unless it already
-// names a flag.
-func namedErr(group string, err error) error {
-	if err == nil || strings.Contains(err.Error(), "--") {
-		return err
-	}
-	return fmt.Errorf("invalid --%s.* settings (env %s*): %w", group, envName(group)+"_", err)
-}
-
-func filesExist(files map[string]string) error {
-	var errs []error
-	for flagName, path := range files {
-		if _, err := os.Stat(path); err != nil {
-			errs = append(errs, flagErr(flagName, path, "cannot read the file (set HASHATLAS_DATA_DIR or the flag)"))
-		}
-	}
-	return errors.Join(errs...)
+	return build, nil
 }

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/ingest"
+)
+
+// defaultRunCollectors are the sources `hashatlas run` schedules unless told otherwise: new
+// blocks from a public Esplora every 10 minutes and the pool ranking every hour.
+const defaultRunCollectors = "esplora=@every 10m;mempool-pools=@every 1h"
+
+// runCollector is one source of `run` and its schedule.
+type runCollector struct {
+	source, schedule string
+	sub              *cli
+	build            collectorBuilder
+}
+
+// parseRunCollectors reads "SOURCE=SCHEDULE;SOURCE=SCHEDULE" (';' because cron specs contain
+// spaces and commas).
+func parseRunCollectors(spec string) ([]runCollector, error) {
+	var out []runCollector
+	seen := map[string]bool{}
+	for _, part := range strings.Split(spec, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		source, schedule, ok := strings.Cut(part, "=")
+		source, schedule = strings.TrimSpace(source), strings.TrimSpace(schedule)
+		if !ok || source == "" || schedule == "" {
+			return nil, fmt.Errorf("%q: want SOURCE=SCHEDULE, e.g. %q", part, "esplora=@every 10m")
+		}
+		if seen[source] {
+			return nil, fmt.Errorf("source %s given twice", source)
+		}
+		seen[source] = true
+		if _, err := ingest.ParseSchedule(schedule); err != nil {
+			return nil, fmt.Errorf("%s: %w", source, err)
+		}
+		out = append(out, runCollector{source: source, schedule: schedule})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].source < out[j].source })
+	return out, nil
+}
+
+// setupRun is live mode: the estimator following the input topics and the collectors on their
+// cron schedules, in one process (with --kafka.embedded and --clickhouse.embedded-dir, the
+// whole pipeline on one machine). Each collector reads its own settings from its environment
+// variables, exactly as `hashatlas collect SOURCE` would (HASHATLAS_ESPLORA_URL,
+// HASHATLAS_EIA_API_KEY, ...).
+func setupRun(c *cli) (runFunc, error) {
+	kCfg := c.kafkaFlags()
+	chCfg := c.clickhouseFlags()
+	var ef estimatorFlags
+	ef.register(c.fs)
+	c.addValidator(ef.validate)
+	var spec string
+	c.fs.StringVar(&spec, "run.collectors", defaultRunCollectors,
+		`collectors and their cron schedules (UTC), "SOURCE=SCHEDULE;..." with SOURCE one of `+strings.Join(collectSources, ", ")+
+			`; each reads its settings from its HASHATLAS_* environment variables (see hashatlas collect SOURCE --help); empty: the estimator alone`)
+	var cols []runCollector
+	c.addValidator(func() error {
+		var err error
+		if cols, err = parseRunCollectors(spec); err != nil {
+			return flagErr("run.collectors", spec, err.Error())
+		}
+		for i := range cols {
+			sub := newCLI("collect "+cols[i].source, c.stdout, c.stderr)
+			b, err := sourceFlags(sub, cols[i].source)
+			if err != nil {
+				return flagErr("run.collectors", spec, err.Error())
+			}
+			if err := sub.parse(nil); err != nil { // environment variables only
+				return fmt.Errorf("collector %s in --run.collectors: %w", cols[i].source, err)
+			}
+			cols[i].sub, cols[i].build = sub, b
+		}
+		return nil
+	})
+	return func(ctx context.Context) error {
+		e, err := c.openEstimator(ctx, kCfg, chCfg, &ef)
+		if err != nil {
+			return err
+		}
+		reg, err := c.metrics()
+		if err != nil {
+			return err
+		}
+		health := estimate.NewHealth(e.src.Lag, ef.maxLag)
+		c.setReadiness(health.Ready)
+		runner, err := ingest.NewRunner(c.logger(), reg, 30*time.Minute)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		errs := make(chan error, len(cols)+1)
+		go func() {
+			errs <- estimate.Run(ctx, e.svc, e.src, false, health, c.logger().WithField("component", "estimator"))
+		}()
+		for _, rc := range cols {
+			// The collector shares this process's logger, metrics, Kafka writer and reader.
+			rc.sub.log, rc.sub.registry = c.logger(), reg
+			col, err := rc.build(ctx, e.w, e.src.reader)
+			if err != nil {
+				return fmt.Errorf("collector %s: %w", rc.source, err)
+			}
+			go func() {
+				// A first pass at once (its failure is logged and counted, and the schedule
+				// goes on), then on the schedule.
+				_ = runner.RunOnce(ctx, col)
+				errs <- runner.Schedule(ctx, rc.schedule, col)
+			}()
+		}
+		// The first to stop (the estimator on a fatal error, or all of them when ctx ends)
+		// stops the rest.
+		err = <-errs
+		cancel()
+		if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			return nil
+		}
+		return err
+	}, nil
+}
