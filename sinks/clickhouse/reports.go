@@ -138,3 +138,40 @@ func orDefault(s, def string) string {
 	}
 	return s
 }
+
+// GridReport returns grid observations by UTC day (the grid_daily view): day, region,
+// country, metric, unit, source, observed hours, mean and max — oldest first. The window of q
+// is ignored (grid data are daily here); From and To bound the days.
+func (db *DB) GridReport(ctx context.Context, q ReportQuery) (*Result, error) {
+	return db.Query(ctx, `SELECT day, region, country, metric, unit, source, observations, mean_value, max_value
+FROM grid_daily
+WHERE `+dayRange("day", q)+`
+ORDER BY day, region, metric, source`)
+}
+
+// PoolStatsReport returns the block-based pool hashrate beside the reported one (the
+// pool_hashrate_vs_reported view) for day or week windows: window_start, pool, source, the
+// estimate with its 95 % bounds, the reported mean and its observation count, and their ratio.
+func (db *DB) PoolStatsReport(ctx context.Context, q ReportQuery) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "pool_hashrate", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	return db.Query(ctx, `SELECT window_start, pool, source, hashrate_hs, hashrate_hs_lower, hashrate_hs_upper,
+    reported_hashrate_hs, reported_observations, reported_hashrate_hs / hashrate_hs AS reported_over_estimated, model_version
+FROM pool_hashrate_vs_reported
+WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
+ORDER BY window_start, pool, source`)
+}
+
+// dayRange bounds a DateTime column by q's From and To.
+func dayRange(col string, q ReportQuery) string {
+	w := "1 = 1"
+	if !q.From.IsZero() {
+		w += fmt.Sprintf(" AND %s >= toDateTime(%s, 'UTC')", col, QuoteString(q.From.UTC().Format("2006-01-02 15:04:05")))
+	}
+	if !q.To.IsZero() {
+		w += fmt.Sprintf(" AND %s < toDateTime(%s, 'UTC')", col, QuoteString(q.To.UTC().Format("2006-01-02 15:04:05")))
+	}
+	return w
+}
