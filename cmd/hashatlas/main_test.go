@@ -13,7 +13,7 @@ import (
 )
 
 // runCmd runs the binary's entry point in-process and returns exit code, stdout and stderr.
-func runCmd(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+func runCmd(t testing.TB, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -159,7 +159,7 @@ func TestTopicsOnTheEmbeddedBroker(t *testing.T) {
 
 // dropDatabaseAtEnd removes a test database from the server when the test ends, so that runs
 // do not pile databases up on a long-lived server.
-func dropDatabaseAtEnd(t *testing.T, name string) {
+func dropDatabaseAtEnd(t testing.TB, name string) {
 	t.Helper()
 	t.Cleanup(func() {
 		cfg := clickhouse.DefaultConfig()
