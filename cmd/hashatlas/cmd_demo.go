@@ -130,7 +130,10 @@ func setupDemo(c *cli) (runFunc, error) {
 		if err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), ef.modelVersion(), useSim); err != nil {
 			return err
 		}
-		var charts []string // CHARTS-PENDING
+		charts, err := writeDemoCharts(ctx, db, filepath.Join(out, "charts"), ef.modelVersion())
+		if err != nil {
+			return err
+		}
 		where := "the ClickHouse server at " + chCfg.Addr
 		flags := fmt.Sprintf(" --clickhouse.addr=%s --clickhouse.database=%s", chCfg.Addr, chCfg.Database)
 		if chCfg.EmbeddedDir != "" {
@@ -225,4 +228,31 @@ FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND 
 		}
 	}
 	return nil
+}
+
+// demoCharts are the charts the demo writes: report kind, window, file name.
+var demoCharts = []struct{ kind, window, file string }{
+	{"countries", "month", "country_hashrate_monthly"},
+	{"network", "week", "network_hashrate_weekly"},
+	{"regions", "month", "region_block_share_monthly"},
+	{"power", "month", "power_by_country"},
+}
+
+// writeDemoCharts writes each demo chart as SVG and PNG into dir and returns their paths.
+func writeDemoCharts(ctx context.Context, db *clickhouse.DB, dir, mv string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create the charts directory: %w", err)
+	}
+	var out []string
+	for _, ch := range demoCharts {
+		for _, format := range []string{"svg", "png"} {
+			path := filepath.Join(dir, ch.file+"."+format)
+			q := clickhouse.ReportQuery{Window: ch.window, ModelVersion: mv}
+			if err := writeChart(ctx, db, ch.kind, q, "pool-allocation", format, path); err != nil {
+				return out, fmt.Errorf("demo chart %s: %w", path, err)
+			}
+			out = append(out, path)
+		}
+	}
+	return out, nil
 }

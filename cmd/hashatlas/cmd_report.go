@@ -11,7 +11,7 @@ import (
 )
 
 // reportKinds are the reports of `hashatlas report KIND`.
-var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals"}
+var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals", "grid", "pool-stats"}
 
 func setupReport(c *cli, args []string) (runFunc, []string, error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
@@ -22,13 +22,14 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		return nil, nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
 	}
 	chCfg := c.clickhouseFlags()
-	var window, from, to, format, model, method, signal string
+	var window, from, to, format, model, method, signal, out string
 	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month, year (signals) or lastn (network)")
 	c.fs.StringVar(&method, "method", "pool-allocation", "countries and power: pool-allocation (the allocation table) or energy-adjusted (raised by significant curtailment fits)")
 	c.fs.StringVar(&signal, "signal", "curtailment", "signals: curtailment (β of pools under grid regions) or network_dip (days of grid stress)")
 	c.fs.StringVar(&from, "from", "", "first window start to include, YYYY-MM-DD (empty: the earliest)")
 	c.fs.StringVar(&to, "to", "", "window starts before this date, YYYY-MM-DD (empty: the latest)")
-	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json")
+	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json (printed), or png or svg (a chart written to --out)")
+	c.fs.StringVar(&out, "out", "", "file to write the chart to; required with --format png or svg, refused otherwise")
 	c.fs.StringVar(&model, "model-version", "", "model version to report (empty: the newest)")
 	var q clickhouse.ReportQuery
 	c.addValidator(func() error {
@@ -43,10 +44,8 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		if signal != "curtailment" && signal != "network_dip" {
 			return flagErr("signal", signal, "must be curtailment or network_dip")
 		}
-		switch format {
-		case clickhouse.FormatTable, clickhouse.FormatCSV, clickhouse.FormatJSON:
-		default:
-			return flagErr("format", format, "must be table, csv or json")
+		if err := validateReportOutput(kind, format, out); err != nil {
+			return err
 		}
 		var err error
 		if q.From, err = parseDate(from); err != nil {
@@ -66,6 +65,9 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		if err != nil {
 			return err
 		}
+		if isChartFormat(format) {
+			return writeChart(ctx, db, kind, q, method, format, out)
+		}
 		var res *clickhouse.Result
 		switch kind {
 		case "network":
@@ -80,6 +82,10 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 			res, err = db.RegionsReport(ctx, q)
 		case "signals":
 			res, err = db.SignalsReport(ctx, q, signal)
+		case "grid":
+			res, err = db.GridReport(ctx, q)
+		case "pool-stats":
+			res, err = db.PoolStatsReport(ctx, q)
 		}
 		if err != nil {
 			return err

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"image/png"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -99,6 +101,23 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 		t.Error("no simulated truth in simulation_truth")
 	}
 
+	// The charts: valid SVG and PNG files, titled with the window and the model version.
+	for _, ch := range demoCharts {
+		svg, err := os.ReadFile(filepath.Join(out, "server", "charts", ch.file+".svg"))
+		if err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "model 1.1.0+data.") {
+			t.Errorf("chart %s.svg: %v, want an SVG titled with the model version", ch.file, err)
+		}
+		f, err := os.Open(filepath.Join(out, "server", "charts", ch.file+".png"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil || img.Bounds().Dx() < 500 {
+			t.Errorf("chart %s.png: %v", ch.file, err)
+		}
+	}
+
 	// The same world into the embedded engine: the same summary and the same view rows.
 	embDir := filepath.Join(out, "embedded", "clickhouse")
 	code, stdout2, stderr2 := runCmd(t, nil, append(sim, "--out="+filepath.Join(out, "embedded"), "--clickhouse.embedded-dir="+embDir)...)
@@ -120,6 +139,8 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 		"SELECT window, toString(window_start), country, method, toString(round(hashrate_hs, 0)), toString(round(share_lower, 9)), toString(round(power_gw_high, 6)) FROM country_hashrate_latest WHERE window != 'day' ORDER BY window, window_start, country, method",
 		"SELECT count(), toString(sum(blocks)) FROM pool_hashrate_latest",
 		"SELECT signal, pool, region, toString(round(beta, 9)), toString(round(p_value, 12)) FROM energy_signals_latest WHERE window = 'year' ORDER BY signal, pool, region",
+		"SELECT window, toString(window_start), pool, source, toString(round(hashrate_hs, 0)), toString(round(reported_hashrate_hs, 0)), reported_observations FROM pool_hashrate_vs_reported ORDER BY window, window_start, pool, source",
+		"SELECT toString(day), region, metric, observations, toString(round(mean_value, 6)) FROM grid_daily ORDER BY day, region, metric",
 	} {
 		a, b := queryRows(t, conn, q), queryRows(t, emb, q)
 		if len(a) == 0 || !reflect.DeepEqual(a, b) {

@@ -22,7 +22,7 @@ FROM
     SELECT window, window_start, pool, model_version, hashrate_hs, hashrate_hs_lower, hashrate_hs_upper
     FROM pool_hashrate FINAL
     WHERE window IN ('day', 'week')
-)
+) AS estimated
 ALL INNER JOIN
 (
     SELECT 'day' AS window, toStartOfDay(time) AS window_start, pool, source,
@@ -36,7 +36,7 @@ ALL INNER JOIN
     FROM pool_stats FINAL
     WHERE hashrate_reported = 1 AND interval_seconds = 604800 AND toDayOfWeek(time) = 1
     GROUP BY window, window_start, pool, source
-) USING (window, window_start, pool);
+) AS reported USING (window, window_start, pool);
 
 -- grid_daily: each region's grid observations by UTC day and metric: how many hours were
 -- observed, their mean and maximum (in unit).
