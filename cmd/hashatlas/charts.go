@@ -53,21 +53,12 @@ func writeChart(ctx context.Context, db *clickhouse.DB, kind string, q clickhous
 	if err != nil {
 		return err
 	}
-	var res *clickhouse.Result
 	switch kind {
-	case "network":
-		res, err = db.NetworkReport(ctx, q)
-	case "pools":
-		res, err = db.PoolsReport(ctx, q)
-	case "countries":
-		res, err = db.CountriesReport(ctx, q, method)
-	case "power":
-		res, err = db.PowerReport(ctx, q, method)
-	case "regions":
-		res, err = db.RegionsReport(ctx, q)
+	case "network", "pools", "countries", "power", "regions":
 	default:
 		return fmt.Errorf("report %s has no chart (png, svg): charts exist for network, pools, countries, regions and power", kind)
 	}
+	res, err := runReport(ctx, db, kind, q, method, "")
 	if err != nil {
 		return err
 	}

@@ -115,30 +115,15 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 	}
 
 	return func(ctx context.Context) error {
-		if err := c.connectKafka(ctx, kCfg); err != nil {
-			return err
-		}
-		if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
-			return err
-		}
-		metrics, err := c.metrics()
+		w, runner, err := c.openPublisher(ctx, kCfg, rf.passTimeout)
 		if err != nil {
 			return err
 		}
-		w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
-		if err != nil {
-			return err
-		}
-		c.onClose(func() { _ = w.Close() })
 		tr, err := kafka.NewTopicReader(*kCfg, c.logger())
 		if err != nil {
 			return err
 		}
 		col, err := build(ctx, w, tr)
-		if err != nil {
-			return err
-		}
-		runner, err := ingest.NewRunner(c.logger(), metrics, rf.passTimeout)
 		if err != nil {
 			return err
 		}
@@ -229,4 +214,29 @@ func sourceFlags(c *cli, source string) (collectorBuilder, error) {
 		return nil, fmt.Errorf("unknown source %q for collect (try: %s)", source, strings.Join(collectSources, ", "))
 	}
 	return build, nil
+}
+
+// openPublisher connects to Kafka (starting the embedded broker if asked), creates the topics,
+// and returns a writer for collectors and a runner whose metrics are the command's.
+func (c *cli) openPublisher(ctx context.Context, kCfg *kafka.Config, passTimeout time.Duration) (*kafka.Writer, *ingest.Runner, error) {
+	if err := c.connectKafka(ctx, kCfg); err != nil {
+		return nil, nil, err
+	}
+	if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
+		return nil, nil, err
+	}
+	metrics, err := c.metrics()
+	if err != nil {
+		return nil, nil, err
+	}
+	w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.onClose(func() { _ = w.Close() })
+	runner, err := ingest.NewRunner(c.logger(), metrics, passTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, runner, nil
 }

@@ -68,30 +68,35 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		if isChartFormat(format) {
 			return writeChart(ctx, db, kind, q, method, format, out)
 		}
-		var res *clickhouse.Result
-		switch kind {
-		case "network":
-			res, err = db.NetworkReport(ctx, q)
-		case "pools":
-			res, err = db.PoolsReport(ctx, q)
-		case "countries":
-			res, err = db.CountriesReport(ctx, q, method)
-		case "power":
-			res, err = db.PowerReport(ctx, q, method)
-		case "regions":
-			res, err = db.RegionsReport(ctx, q)
-		case "signals":
-			res, err = db.SignalsReport(ctx, q, signal)
-		case "grid":
-			res, err = db.GridReport(ctx, q)
-		case "pool-stats":
-			res, err = db.PoolStatsReport(ctx, q)
-		}
+		res, err := runReport(ctx, db, kind, q, method, signal)
 		if err != nil {
 			return err
 		}
 		return clickhouse.WriteResult(c.stdout, res, format)
 	}, args[1:], nil
+}
+
+// runReport runs the query of one report kind.
+func runReport(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse.ReportQuery, method, signal string) (*clickhouse.Result, error) {
+	switch kind {
+	case "network":
+		return db.NetworkReport(ctx, q)
+	case "pools":
+		return db.PoolsReport(ctx, q)
+	case "countries":
+		return db.CountriesReport(ctx, q, method)
+	case "power":
+		return db.PowerReport(ctx, q, method)
+	case "regions":
+		return db.RegionsReport(ctx, q)
+	case "signals":
+		return db.SignalsReport(ctx, q, signal)
+	case "grid":
+		return db.GridReport(ctx, q)
+	case "pool-stats":
+		return db.PoolStatsReport(ctx, q)
+	}
+	return nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
 }
 
 // parseDate reads YYYY-MM-DD as UTC midnight; empty is the zero time.

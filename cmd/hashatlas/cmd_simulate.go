@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/simulate"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
-	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
 // Files `simulate --sim.out DIR` writes.
@@ -70,22 +68,7 @@ func setupSimulate(c *cli) (runFunc, error) {
 				return err
 			}
 		}
-		if err := c.connectKafka(ctx, kCfg); err != nil {
-			return err
-		}
-		if err := kafka.EnsureTopics(ctx, *kCfg, schemas.Topics()); err != nil {
-			return err
-		}
-		metrics, err := c.metrics()
-		if err != nil {
-			return err
-		}
-		w, err := kafka.NewWriter(*kCfg, c.logger(), metrics)
-		if err != nil {
-			return err
-		}
-		c.onClose(func() { _ = w.Close() })
-		runner, err := ingest.NewRunner(c.logger(), metrics, 0)
+		w, runner, err := c.openPublisher(ctx, kCfg, 0)
 		if err != nil {
 			return err
 		}
