@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -195,4 +196,40 @@ func BenchmarkRecomputeAllWindows(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkCountryEstimatesAllWindows is issue 4's speed target: the country Monte Carlo
+// (2,000 draws) and power of every day, week and month 2021–2026 on every CPU, from window
+// aggregates already made (ComputeAll adds the network, pool and region estimates on top).
+func BenchmarkCountryEstimatesAllWindows(b *testing.B) {
+	hist := loadHistory(b)
+	chain := estimate.NewChain()
+	for _, hb := range hist {
+		if _, err := chain.Add(hb.obs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	stats := chain.Changed()
+	model := estimate.NewModel()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		errs := make(chan error, len(stats))
+		sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+		for _, st := range stats {
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem }()
+				rows := model.AllocationRows(st.Pools, st.Window.Start.Add(st.Window.End.Sub(st.Window.Start)/2))
+				_, err := model.ComputeCountries(st, rows, estimate.MethodPoolAllocation, st.Digest)
+				errs <- err
+			}()
+		}
+		for range stats {
+			if err := <-errs; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(len(stats)), "windows")
 }

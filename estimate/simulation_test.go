@@ -69,9 +69,6 @@ func (c coverage) rate() float64 { return float64(c.in) / float64(c.n) }
 // with an interval holding it in every yearly fit; and no pool gets a significant β under the
 // region where nothing was planted (KZ), nor under any region it was not planted in.
 func TestIntervalsCoverTheSimulatedTruth(t *testing.T) {
-	if testing.Short() {
-		t.Skip("simulation of three worlds")
-	}
 	cov := map[string]*coverage{"network": {}, "pool": {}, "country": {}}
 	for seed := uint64(1); seed <= 3; seed++ {
 		w, r := simulatedRun(t, seed)
