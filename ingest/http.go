@@ -74,11 +74,7 @@ type HTTPClient struct {
 // transport may be nil (http.DefaultTransport).
 func NewHTTPClient(source string, cfg HTTPConfig, transport http.RoundTripper, log logrus.FieldLogger) *HTTPClient {
 	cfg = cfg.WithDefaults()
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = OrDiscard(log)
 	lim := rate.NewLimiter(rate.Inf, 1)
 	if cfg.RequestsPerSecond > 0 {
 		lim = rate.NewLimiter(rate.Limit(cfg.RequestsPerSecond), 1)
@@ -259,6 +255,16 @@ func RedactURL(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// OrDiscard returns log, or a logger that discards everything when log is nil.
+func OrDiscard(log logrus.FieldLogger) logrus.FieldLogger {
+	if log != nil {
+		return log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

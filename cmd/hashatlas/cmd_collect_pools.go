@@ -94,8 +94,8 @@ func setupBraiinsCollector(c *cli) collectorBuilder {
 	}
 }
 
-// poolStatsLog reads the pool-stats topic for the pool-statistics collectors (mempool.StatsLog,
-// braiins.StatsLog): the latest message of every key of one source, read from the start.
+// poolStatsLog reads the pool-stats topic for the pool-statistics collectors
+// (ingest.PoolStatsLog): the latest message of every key of one source, read from the start.
 type poolStatsLog struct{ tr *kafka.TopicReader }
 
 func (l poolStatsLog) PoolStats(ctx context.Context, source string) ([]schemas.PoolStats, error) {

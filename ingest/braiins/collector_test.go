@@ -80,7 +80,7 @@ func (f *fakeBraiins) requests() int {
 	return len(f.tokens)
 }
 
-// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and its StatsLog.
+// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and its ingest.PoolStatsLog.
 type memTopic struct {
 	mu      sync.Mutex
 	msgs    []schemas.PoolStats

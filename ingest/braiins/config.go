@@ -3,7 +3,6 @@ package braiins
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -57,23 +56,12 @@ type Config struct {
 // Validate reports the first thing wrong with c, after defaults are applied. Its errors never
 // contain the token.
 func (c Config) Validate() error {
-	h := c.HTTP
-	if h.Timeout < 0 || h.BaseBackoff < 0 || h.MaxBackoff < 0 || h.MaxAttempts < 0 || h.MaxBodyBytes < 0 {
+	if c.HTTP.HasNegative() {
 		return errors.New("braiins: HTTP settings must not be negative (except RequestsPerSecond)")
 	}
 	c = c.withDefaults()
-	u, err := url.Parse(c.BaseURL)
-	if err != nil {
-		return fmt.Errorf("braiins base url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("braiins base url %q: scheme must be http or https", ingest.RedactURL(c.BaseURL))
-	}
-	if u.Host == "" {
-		return fmt.Errorf("braiins base url %q: no host", ingest.RedactURL(c.BaseURL))
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("braiins base url %q: the stats path is appended to it, so it can have no query or fragment", ingest.RedactURL(c.BaseURL))
+	if err := ingest.CheckBaseURL("braiins", c.BaseURL, "the stats path is appended to it"); err != nil {
+		return err
 	}
 	for _, r := range c.Pool {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
@@ -119,12 +107,7 @@ func (c Config) withDefaults() Config {
 	if c.SampleInterval == 0 {
 		c.SampleInterval = DefaultSampleInterval
 	}
-	switch {
-	case c.HTTP.RequestsPerSecond == 0:
-		c.HTTP.RequestsPerSecond = DefaultRequestsPerSecond
-	case c.HTTP.RequestsPerSecond < 0:
-		c.HTTP.RequestsPerSecond = 0 // ingest.HTTPClient: unlimited
-	}
+	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -133,16 +116,15 @@ func (c Config) withDefaults() Config {
 
 // token returns the configured token, reading TokenFile when set. Errors never contain it.
 func (c Config) token() (string, error) {
-	if c.TokenFile == "" {
-		return c.Token, checkToken(c.Token)
-	}
-	b, err := os.ReadFile(c.TokenFile)
+	t, err := ingest.ReadSecret(c.Token, c.TokenFile, "access token")
 	if err != nil {
-		return "", fmt.Errorf("braiins token file: %w", err)
+		return "", fmt.Errorf("braiins: %w", err)
 	}
-	t := strings.TrimSpace(string(b))
 	if err := checkToken(t); err != nil {
-		return "", fmt.Errorf("%s: %w", c.TokenFile, err)
+		if c.TokenFile != "" {
+			return "", fmt.Errorf("%s: %w", c.TokenFile, err)
+		}
+		return "", err
 	}
 	return t, nil
 }

@@ -21,6 +21,22 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
+// errorCase checks err against want, a case's expected error: one containing want, or none when
+// want is "". It reports whether the case is over (an expected error).
+func errorCase(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one containing %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
+}
+
 func parseF(t *testing.T, s string) float64 {
 	t.Helper()
 	f, err := strconv.ParseFloat(s, 64)
@@ -58,14 +74,8 @@ func TestToHS(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ToHS(json.Number(tc.num), tc.unit)
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if want := parseF(t, tc.want); got != want || math.Signbit(got) {
 				t.Fatalf("%s %s = %v H/s, want %v", tc.num, tc.unit, got, want)
@@ -117,14 +127,8 @@ func TestParseStats(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ParseStats([]byte(tc.body), "btc")
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(s.Blocks) != tc.wantBlocks {
 				t.Fatalf("%d blocks, want %d", len(s.Blocks), tc.wantBlocks)

@@ -3,7 +3,6 @@ package eia
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
@@ -53,11 +52,7 @@ func NewCollector(cfg Config, client *Client, regions *grid.Regions, pub ingest.
 			return nil, fmt.Errorf("%s: respondent %q is not in the grid regions table %s: add it with its country", SourceName, r, regions.Name())
 		}
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	return &Collector{cfg: cfg, client: client, regions: regions, pub: pub, topic: topic, log: log.WithField("source", SourceName)}, nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -177,8 +176,7 @@ func (c Config) Validate() error {
 	if c.Window != 0 && (c.Window < time.Hour || c.Window%time.Hour != 0) {
 		return fmt.Errorf("window %v: want whole hours", c.Window)
 	}
-	h := c.HTTP
-	if h.Timeout < 0 || h.BaseBackoff < 0 || h.MaxBackoff < 0 || h.MaxAttempts < 0 || h.MaxBodyBytes < 0 {
+	if c.HTTP.HasNegative() {
 		return errors.New("HTTP settings must not be negative (except requests per second)")
 	}
 	return nil
@@ -221,12 +219,7 @@ func (c Config) withDefaults() Config {
 	if c.HTTP.Timeout == 0 {
 		c.HTTP.Timeout = DefaultTimeout
 	}
-	switch {
-	case c.HTTP.RequestsPerSecond == 0:
-		c.HTTP.RequestsPerSecond = DefaultRequestsPerSecond
-	case c.HTTP.RequestsPerSecond < 0:
-		c.HTTP.RequestsPerSecond = 0 // ingest.HTTPClient: unlimited
-	}
+	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -239,20 +232,11 @@ const minKeyLen = 8
 
 // apiKey returns the key from APIKey or APIKeyFile.
 func (c Config) apiKey() (string, error) {
-	key := c.APIKey
-	switch {
-	case c.APIKey != "" && c.APIKeyFile != "":
-		return "", errors.New("give the API key or the API key file, not both")
-	case c.APIKeyFile != "":
-		b, err := os.ReadFile(c.APIKeyFile)
-		if err != nil {
-			return "", fmt.Errorf("read the API key file: %w", err)
-		}
-		key = strings.TrimSpace(string(b))
-		if key == "" {
-			return "", fmt.Errorf("the API key file %s is empty", c.APIKeyFile)
-		}
-	case c.APIKey == "":
+	key, err := ingest.ReadSecret(c.APIKey, c.APIKeyFile, "API key")
+	if err != nil {
+		return "", err
+	}
+	if key == "" {
 		return "", errors.New("no API key: register one at https://www.eia.gov/opendata/register.php and give it by environment or file")
 	}
 	if len(key) < minKeyLen || len(key) > 128 {

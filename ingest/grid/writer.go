@@ -3,7 +3,6 @@ package grid
 import (
 	"context"
 	"fmt"
-	"io"
 	"strconv"
 	"time"
 
@@ -54,11 +53,7 @@ func NewWriter(pub ingest.Publisher, published *Published, batchSize int, log lo
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	return &Writer{pub: pub, published: published, batchSize: batchSize, log: log,
 		batch: make([]schemas.Message, 0, batchSize)}
 }

@@ -77,12 +77,7 @@ func (c Config) withDefaults() Config {
 	if c.TimeLabel == "" {
 		c.TimeLabel = "start"
 	}
-	switch {
-	case c.HTTP.RequestsPerSecond == 0:
-		c.HTTP.RequestsPerSecond = DefaultRequestsPerSecond
-	case c.HTTP.RequestsPerSecond < 0:
-		c.HTTP.RequestsPerSecond = 0
-	}
+	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	return c
 }
 
@@ -203,11 +198,7 @@ func NewCollector(cfg Config, regions *grid.Regions, pub ingest.Publisher, topic
 	}
 	cfg = cfg.withDefaults()
 	loc, _ := time.LoadLocation(cfg.TimeZone)
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	log = log.WithFields(logrus.Fields{"collector": CollectorName, "source": cfg.SourceName})
 	return &Collector{
 		cfg: cfg,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
@@ -13,15 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 )
-
-// StatsLog reads back what the pool-stats topic holds, so that a pass publishes only what is new
-// or revised.
-type StatsLog interface {
-	// PoolStats returns the latest message of every key on the pool-stats topic whose source is
-	// source, in any order (none when there are none). The caller owns the slice. It must return
-	// when ctx ends.
-	PoolStats(ctx context.Context, source string) ([]schemas.PoolStats, error)
-}
 
 // Collector publishes a mempool instance's pool statistics. It implements ingest.Collector.
 //
@@ -43,45 +33,28 @@ type Collector struct {
 	client   *Client
 	registry *pools.Registry
 	pub      ingest.Publisher
-	stats    StatsLog
+	stats    ingest.PoolStatsLog
 	log      logrus.FieldLogger
 
-	published prometheus.Counter
-	revised   prometheus.Counter
+	metrics ingest.PoolStatsMetrics
 }
 
 // New returns the collector. registry maps mempool's slugs (nil: slugs are kept as mempool gives
 // them); metrics go to reg (nil: none); a nil log discards.
-func New(cfg Config, client *Client, registry *pools.Registry, pub ingest.Publisher, stats StatsLog,
+func New(cfg Config, client *Client, registry *pools.Registry, pub ingest.Publisher, stats ingest.PoolStatsLog,
 	log logrus.FieldLogger, reg prometheus.Registerer) (*Collector, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
+	log = ingest.OrDiscard(log)
+	metrics, err := ingest.NewPoolStatsMetrics(SourceName, reg)
+	if err != nil {
+		return nil, err
 	}
-	c := &Collector{
+	return &Collector{
 		cfg: cfg.withDefaults(), client: client, registry: registry, pub: pub, stats: stats,
-		log: log.WithField("source", SourceName),
-		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hashatlas_poolstats_published_total", Help: "Pool statistics messages published.",
-			ConstLabels: prometheus.Labels{"source": SourceName},
-		}),
-		revised: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hashatlas_poolstats_revised_total", Help: "Pool statistics re-published because the source revised a published figure.",
-			ConstLabels: prometheus.Labels{"source": SourceName},
-		}),
-	}
-	if reg != nil {
-		for _, m := range []prometheus.Collector{c.published, c.revised} {
-			if err := reg.Register(m); err != nil {
-				return nil, fmt.Errorf("register mempool collector metrics: %w", err)
-			}
-		}
-	}
-	return c, nil
+		log: log.WithField("source", SourceName), metrics: metrics,
+	}, nil
 }
 
 // Name is "mempool-pools" (the collect source; messages say source "mempool").
@@ -89,11 +62,10 @@ func (c *Collector) Name() string { return "mempool-pools" }
 
 // Collect does one pass (see Collector).
 func (c *Collector) Collect(ctx context.Context) error {
-	onTopic, err := c.stats.PoolStats(ctx, SourceName)
+	idx, err := ingest.ReadPublishedPoolStats(ctx, c.stats, SourceName)
 	if err != nil {
-		return fmt.Errorf("read the published %s pool statistics: %w", SourceName, err)
+		return err
 	}
-	idx := newIndex(onTopic)
 	m := NewSlugMapper(c.registry)
 	var errs []error
 	for _, p := range c.cfg.RankingPeriods {
@@ -117,7 +89,7 @@ func (c *Collector) Collect(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (c *Collector) ranking(ctx context.Context, p string, idx *index, m *SlugMapper) error {
+func (c *Collector) ranking(ctx context.Context, p string, idx *ingest.PublishedPoolStats, m *SlugMapper) error {
 	period, err := RankingPeriod(p)
 	if err != nil {
 		return err
@@ -131,7 +103,7 @@ func (c *Collector) ranking(ctx context.Context, p string, idx *index, m *SlugMa
 		m.Learn(rp.Name, rp.Slug)
 	}
 	start := fetched.UTC().Truncate(time.Second).Add(-period)
-	if end, ok := idx.lastEnd(int64(period / time.Second)); ok && start.Before(end.Add(-c.cfg.Slack)) {
+	if end, ok := idx.LastEnd(int64(period / time.Second)); ok && start.Before(end.Add(-c.cfg.Slack)) {
 		c.log.WithFields(logrus.Fields{"period": p, "window_start": start, "last_window_end": end}).
 			Debug("ranking window overlaps the last published one: snapshot not published")
 		return nil
@@ -143,9 +115,9 @@ func (c *Collector) ranking(ctx context.Context, p string, idx *index, m *SlugMa
 	return c.publish(ctx, idx, msgs, "ranking "+p)
 }
 
-func (c *Collector) history(ctx context.Context, idx *index, m *SlugMapper) error {
+func (c *Collector) history(ctx context.Context, idx *ingest.PublishedPoolStats, m *SlugMapper) error {
 	period := "1m"
-	if end, ok := idx.lastEnd(int64(Week / time.Second)); ok {
+	if end, ok := idx.LastEnd(int64(Week / time.Second)); ok {
 		// Reach back to the last published week itself, so that a revision of it is seen too.
 		period = coveringPeriod(end, c.cfg.Now())
 	}
@@ -160,7 +132,7 @@ func (c *Collector) history(ctx context.Context, idx *index, m *SlugMapper) erro
 	return c.publish(ctx, idx, msgs, "hashrate history "+period)
 }
 
-func (c *Collector) backfill(ctx context.Context, idx *index, m *SlugMapper) error {
+func (c *Collector) backfill(ctx context.Context, idx *ingest.PublishedPoolStats, m *SlugMapper) error {
 	period := coveringPeriod(c.cfg.From, c.cfg.Now())
 	r, err := c.client.Ranking(ctx, period)
 	if err != nil {
@@ -199,17 +171,17 @@ func (c *Collector) backfill(ctx context.Context, idx *index, m *SlugMapper) err
 
 // publish sends the messages whose key is not on the topic with the same figures, and records
 // them in idx.
-func (c *Collector) publish(ctx context.Context, idx *index, msgs []schemas.PoolStats, what string) error {
+func (c *Collector) publish(ctx context.Context, idx *ingest.PublishedPoolStats, msgs []schemas.PoolStats, what string) error {
 	out := make([]schemas.Message, 0, len(msgs))
 	revised := 0
 	for _, s := range msgs {
-		old, ok := idx.byKey[s.Key()]
-		if ok && Same(old, s) {
+		old, ok := idx.Get(s.Key())
+		if ok && ingest.SamePoolStats(old, s) {
 			continue
 		}
 		if ok {
 			revised++
-			c.log.WithFields(logrus.Fields{"key": s.Key(), "old": figures(old), "new": figures(s)}).
+			c.log.WithFields(logrus.Fields{"key": s.Key(), "old": ingest.PoolStatsFigures(old), "new": ingest.PoolStatsFigures(s)}).
 				Warn("the source revised a published figure: publishing the revision")
 		}
 		out = append(out, s)
@@ -222,54 +194,9 @@ func (c *Collector) publish(ctx context.Context, idx *index, msgs []schemas.Pool
 		return fmt.Errorf("publish %d %s messages (%s): %w", len(out), SourceName, what, err)
 	}
 	for _, m := range out {
-		s := m.(schemas.PoolStats)
-		idx.byKey[s.Key()] = s
+		idx.Put(m.(schemas.PoolStats))
 	}
-	c.published.Add(float64(len(out)))
-	c.revised.Add(float64(revised))
+	c.metrics.Add(len(out), revised)
 	c.log.WithFields(logrus.Fields{"step": what, "published": len(out), "revised": revised}).Info("pool statistics published")
 	return nil
-}
-
-// figures formats an observation's figures for a log line.
-func figures(s schemas.PoolStats) string {
-	out := ""
-	if s.HashrateHS != nil {
-		out += fmt.Sprintf("hashrate_hs=%v", *s.HashrateHS)
-	}
-	if s.Blocks != nil {
-		if out != "" {
-			out += " "
-		}
-		out += fmt.Sprintf("blocks=%d", *s.Blocks)
-	}
-	return out
-}
-
-// index is what the topic holds for this source, by message key.
-type index struct {
-	byKey map[string]schemas.PoolStats
-}
-
-func newIndex(on []schemas.PoolStats) *index {
-	x := &index{byKey: make(map[string]schemas.PoolStats, len(on))}
-	for _, s := range on {
-		x.byKey[s.Key()] = s
-	}
-	return x
-}
-
-// lastEnd is the latest end (time + interval) of the messages with this interval, over all pools.
-func (x *index) lastEnd(intervalSeconds int64) (time.Time, bool) {
-	var last time.Time
-	found := false
-	for _, s := range x.byKey {
-		if s.IntervalSeconds != intervalSeconds {
-			continue
-		}
-		if end := s.Time.Add(time.Duration(intervalSeconds) * time.Second); !found || end.After(last) {
-			last, found = end, true
-		}
-	}
-	return last.UTC(), found
 }

@@ -80,7 +80,7 @@ func (f *fakeMempool) reset() {
 	f.mu.Unlock()
 }
 
-// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and the StatsLog that
+// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and the ingest.PoolStatsLog that
 // reads it back (the latest message per key).
 type memTopic struct {
 	mu       sync.Mutex

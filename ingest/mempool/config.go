@@ -3,7 +3,6 @@ package mempool
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
@@ -65,24 +64,12 @@ func DefaultConfig() Config {
 
 // Validate reports the first thing wrong with c, after defaults are applied.
 func (c Config) Validate() error {
-	h := c.HTTP
-	if h.Timeout < 0 || h.BaseBackoff < 0 || h.MaxBackoff < 0 || h.MaxAttempts < 0 || h.MaxBodyBytes < 0 {
+	if c.HTTP.HasNegative() {
 		return errors.New("mempool: HTTP settings must not be negative (except RequestsPerSecond)")
 	}
 	c = c.withDefaults()
-	u, err := url.Parse(c.BaseURL)
-	if err != nil {
-		return fmt.Errorf("mempool base url: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("mempool base url %q: scheme must be http or https", ingest.RedactURL(c.BaseURL))
-	}
-	if u.Host == "" {
-		return fmt.Errorf("mempool base url %q: no host", ingest.RedactURL(c.BaseURL))
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return fmt.Errorf("mempool base url %q: endpoint paths are appended to it, so it can have no query or fragment",
-			ingest.RedactURL(c.BaseURL))
+	if err := ingest.CheckBaseURL("mempool", c.BaseURL, "endpoint paths are appended to it"); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, p := range c.RankingPeriods {
@@ -117,12 +104,7 @@ func (c Config) withDefaults() Config {
 		c.BaseURL = DefaultBaseURL
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
-	switch {
-	case c.HTTP.RequestsPerSecond == 0:
-		c.HTTP.RequestsPerSecond = DefaultRequestsPerSecond
-	case c.HTTP.RequestsPerSecond < 0:
-		c.HTTP.RequestsPerSecond = 0 // ingest.HTTPClient: unlimited
-	}
+	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	if c.Slack == 0 {
 		c.Slack = DefaultSlack
 	}

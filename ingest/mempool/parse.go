@@ -271,7 +271,7 @@ func HistoryStats(rows []HashrateRow, slugOf func(name string) string) ([]schema
 		}
 		k := s.Key()
 		if j, dup := at[k]; dup {
-			if !Same(out[j], s) {
+			if !ingest.SamePoolStats(out[j], s) {
 				return nil, fmt.Errorf("hashrate history: rows for %s disagree (%v and %v H/s)", k, *out[j].HashrateHS, h)
 			}
 			continue
@@ -281,12 +281,3 @@ func HistoryStats(rows []HashrateRow, slugOf func(name string) string) ([]schema
 	}
 	return out, nil
 }
-
-// Same reports whether two observations carry the same figures under the same key.
-func Same(a, b schemas.PoolStats) bool {
-	return a.Pool == b.Pool && a.Source == b.Source && a.IntervalSeconds == b.IntervalSeconds && a.Time.Equal(b.Time) &&
-		sameFloat(a.HashrateHS, b.HashrateHS) && sameInt(a.Blocks, b.Blocks)
-}
-
-func sameFloat(a, b *float64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-func sameInt(a, b *int64) bool     { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

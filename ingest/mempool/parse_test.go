@@ -22,6 +22,22 @@ func fixture(t testing.TB, name string) []byte {
 	return b
 }
 
+// errorCase checks err against want, a case's expected error: one containing want, or none when
+// want is "". It reports whether the case is over (an expected error).
+func errorCase(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one containing %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
+}
+
 func TestParseRanking(t *testing.T) {
 	full := fixture(t, "pools_24h.json")
 	cases := []struct {
@@ -47,14 +63,8 @@ func TestParseRanking(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := ParseRanking([]byte(tc.body))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(r.Pools) != tc.wantPools {
 				t.Fatalf("%d pools, want %d", len(r.Pools), tc.wantPools)
@@ -94,14 +104,8 @@ func TestParseHashrates(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := ParseHashrates([]byte(tc.body))
-			if tc.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
-				}
+			if errorCase(t, err, tc.wantErr) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(rows) != tc.wantRows {
 				t.Fatalf("%d rows, want %d", len(rows), tc.wantRows)
