@@ -93,6 +93,7 @@ func newCLI(name string, stdout, stderr io.Writer) *cli {
 	c.fs.StringVar(&c.metricsListen, "metrics.listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port while the command runs (empty: off)")
 	c.fs.BoolVar(&c.checkConfig, "check-config", false, "validate the configuration, print it with secrets masked, and exit 0 (valid) or 2 (invalid)")
 	c.addValidator(c.validateCommon)
+	c.registerPush() // --metrics.pushgateway on one-shot commands (push.go)
 	return c
 }
 

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -47,5 +52,86 @@ func TestProbesReportLivenessAndTheCommandsReadiness(t *testing.T) {
 	})
 	if code, body := get(t, srv.URL+"/readyz"); code != 503 || !strings.Contains(body, "behind") {
 		t.Fatalf("/readyz when lagging: %d %q, want 503", code, body)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for a command writing while the test reads.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestEstimateIsLiveButNotReadyWhileConnecting runs the real estimate command (not a readiness
+// check installed by the test) against a broker address that accepts connections and never
+// answers: while it is connecting, /healthz answers 200 and /readyz 503 naming the connection;
+// the command then fails once the dial timeout passes.
+func TestEstimateIsLiveButNotReadyWhileConnecting(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		var held []net.Conn // open, never answered, until the listener closes
+		defer func() {
+			for _, c := range held {
+				_ = c.Close()
+			}
+		}()
+		for {
+			conn, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+
+	var stderr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"estimate", "--log.format=json", "--metrics.listen=127.0.0.1:0",
+			"--kafka.brokers=" + silent.Addr().String(), "--kafka.dial-timeout=2s"}, io.Discard, &stderr)
+	}()
+
+	var addr string
+	deadline := time.Now().Add(5 * time.Second)
+	for addr == "" && time.Now().Before(deadline) {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			var entry struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "serving metrics" {
+				addr = entry.Addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if addr == "" {
+		t.Fatalf("the estimator did not log its metrics address; stderr:\n%s", stderr.String())
+	}
+	if code, body := get(t, "http://"+addr+"/healthz"); code != 200 || body != "ok" {
+		t.Fatalf("/healthz while connecting: %d %q, want 200 ok", code, body)
+	}
+	if code, body := get(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "connecting to Kafka and ClickHouse") {
+		t.Fatalf("/readyz while connecting: %d %q, want 503 naming the connection", code, body)
+	}
+	select {
+	case code := <-done:
+		if code != exitFailed {
+			t.Fatalf("exit %d once the broker did not answer, want %d; stderr:\n%s", code, exitFailed, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the estimator did not give up on a broker that never answers")
 	}
 }
