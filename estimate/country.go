@@ -20,8 +20,9 @@ type AllocationRow struct {
 	Kappa  float64
 }
 
-// CountryResult is one country's hashrate and share of the network in a window: medians and
-// 2.5 % / 97.5 % quantiles over the Monte Carlo draws.
+// CountryResult is one country's hashrate and share of the network in a window: the mean share
+// over the Monte Carlo draws (and that share of the network's W/T), with the 2.5 % / 97.5 %
+// quantiles of the draws.
 type CountryResult struct {
 	Country  string
 	Hashrate Interval // H/s
@@ -36,7 +37,7 @@ var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 // holding blocks of total work (hashes), with counts the blocks per pool: in each of draws
 // draws, H ~ (W/b)·Gamma(b + 0.5, T), p ~ Dirichlet(b_k + 0.5), each allocation row
 // m_k ~ Dirichlet(κ_k · M[k, ·]) over its non-zero entries, and H_c = H · Σ_k p_k · m_kc; pools
-// without a row go to Unallocated. Results are sorted by median hashrate, largest first, and
+// without a row go to Unallocated. Results are sorted by hashrate, largest first, and
 // always include Unallocated. The same inputs and seed give the same results.
 func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
 	b := 0
@@ -152,13 +153,23 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	}
 	out := make([]CountryResult, len(countries))
 	var sc tailScratch
+	network := work / seconds
 	for j, cc := range countries {
+		// The point value is the mean share of the draws (× the network's W/T for hashrate),
+		// not the median: means add up, so a window's country shares sum to 100 % and its
+		// country hashrates to the network estimate; medians of skewed small shares do not
+		// (they summed to ~98 % on real months). The interval is the 2.5/97.5 % quantiles.
+		var mean float64
+		for _, v := range share[j] {
+			mean += v
+		}
+		mean /= float64(draws)
 		hl, hh := quantiles2(hc[j], 0.025, 0.975, &sc)
 		sl, sh := quantiles2(share[j], 0.025, 0.975, &sc)
 		out[j] = CountryResult{
 			Country:  cc,
-			Hashrate: Interval{Value: Quantile(hc[j], 0.5), Lower: hl, Upper: hh},
-			Share:    Interval{Value: Quantile(share[j], 0.5), Lower: sl, Upper: sh},
+			Hashrate: Interval{Value: mean * network, Lower: hl, Upper: hh},
+			Share:    Interval{Value: mean, Lower: sl, Upper: sh},
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool {

@@ -18,6 +18,10 @@
 //
 // # Choices MODEL.md leaves open (1.1.0)
 //
+//   - Country point values are the mean share over the draws (× the network's W/T for
+//     hashrate), not the median MODEL.md names: means add up, so a window's shares sum to 100 %
+//     and its country hashrates to the network estimate; medians of small skewed shares summed
+//     to ~98 % on real months. The interval is still the 2.5/97.5 % quantiles.
 //   - Allocation rows and the fleet efficiency are read at the middle of each window.
 //   - The pools without an allocation row are drawn as one Dirichlet component (the sum of
 //     their alphas): the same distribution of their summed share, which all goes to XX.

@@ -123,10 +123,10 @@ func TestNorthAmericaShareOnHistory(t *testing.T) {
 	}
 }
 
-// TestCountrySharesSumToOneOnHistory: in every window 2021–2026 the country shares (medians
-// of the draws are not additive, so the check is on the expected allocation: hashrate shares
-// computed from the point values sum to the network's) sum to 100 % including XX, and every
-// interval holds its estimate. It also checks that XX is always reported.
+// TestCountrySharesSumToOneOnHistory: in every window 2021–2026 the reported country shares
+// sum to 100 % including XX (and their hashrates to the network estimate), each expected share
+// Σ_k p̂_k·M_kc lies in its country's interval, every interval holds its estimate, and XX is
+// always reported.
 func TestCountrySharesSumToOneOnHistory(t *testing.T) {
 	stats := historyStats(t)
 	m := estimate.NewModel()
@@ -194,6 +194,16 @@ func TestCountrySharesSumToOneOnHistory(t *testing.T) {
 		}
 		if lo > 1 || hi < 1 {
 			t.Fatalf("%s: country share intervals sum to [%.4f, %.4f], which excludes 100 %%", st.Window, lo, hi)
+		}
+		// The reported shares (means over the draws) sum to 100 %, and the hashrates to the
+		// network estimate.
+		sumShare, sumRate := 0.0, 0.0
+		for _, r := range pa {
+			sumShare += r.Share.Value
+			sumRate += r.Hashrate.Value
+		}
+		if math.Abs(sumShare-1) > 1e-9 || math.Abs(sumRate/wr.Network.Hashrate.Value-1) > 1e-9 {
+			t.Fatalf("%s: country shares sum to %.12f and hashrates to %.12f of the network's", st.Window, sumShare, sumRate/wr.Network.Hashrate.Value)
 		}
 		checked++
 	}
