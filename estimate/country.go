@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -40,6 +41,11 @@ var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 // without a row go to Unallocated. Results are sorted by hashrate, largest first, and
 // always include Unallocated. The same inputs and seed give the same results.
 func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
+	return countryHashrates(work, seconds, counts, rows, draws, seed, NewRowBank(seed))
+}
+
+// countryHashrates is CountryHashrates with the allocation rows' draws taken from bank.
+func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
 	b := 0
 	for _, c := range counts {
 		if c.Blocks < 0 {
@@ -57,8 +63,9 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	countryIdx := map[string]int{Unallocated: 0}
 	countries := []string{Unallocated}
 	type poolRow struct {
-		idx      []int          // country indices
-		samplers []gammaSampler // Dirichlet(κ·M) over those countries
+		row bool      // the pool has an allocation row
+		idx []int     // country indices
+		m   []float64 // the row's draws: m[d*len(idx)+k] is draw d's share of country idx[k]
 	}
 	prow := make([]poolRow, len(counts))
 	for i, c := range counts {
@@ -88,8 +95,8 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 				countries = append(countries, cc)
 			}
 			prow[i].idx = append(prow[i].idx, j)
-			prow[i].samplers = append(prow[i].samplers, newGammaSampler(row.Kappa*row.Shares[cc]))
 		}
+		prow[i].row, prow[i].m = true, bank.draws(row, names, draws)
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x6a09e667f3bcc909))
 	h := make([]float64, draws)
@@ -101,7 +108,7 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	var poolSamplers []gammaSampler
 	unallocAlpha := 0.0
 	for i, c := range counts {
-		if len(prow[i].samplers) == 0 {
+		if !prow[i].row {
 			unallocAlpha += float64(c.Blocks) + 0.5
 			continue
 		}
@@ -125,23 +132,18 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		share[j] = buf[(2*j+1)*draws : (2*j+2)*draws]
 	}
 	p := make([]float64, len(comps))
-	m := make([]float64, len(countries))
 	frac := make([]float64, len(countries))
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
 		for i := range comps {
 			r := comps[i]
-			if len(r.samplers) == 0 {
+			if r.m == nil {
 				frac[r.idx[0]] += p[i]
 				continue
 			}
-			if len(r.samplers) == 1 {
-				frac[r.idx[0]] += p[i] // a one-country row: its Dirichlet is the constant 1
-				continue
-			}
-			mk := m[:len(r.samplers)]
-			dirichletWith(mk, r.samplers, rng)
+			n := len(r.idx)
+			mk := r.m[d*n : (d+1)*n]
 			for k, j := range r.idx {
 				frac[j] += p[i] * mk[k]
 			}
@@ -205,4 +207,53 @@ func EnergyAdjusted(row AllocationRow, country string, beta float64) (Allocation
 	}
 	out.Shares[country] = beta
 	return out, nil
+}
+
+// RowBank holds the Monte Carlo draws of allocation rows, m ~ Dirichlet(κ·M), shared by every
+// window: draw d of a row is the same in every window's draw d. The allocation's uncertainty
+// is one unknown for all windows (where a pool's machines are does not change from one day to
+// the next independently), so sharing it keeps a day, its week and its month consistent; and
+// a row is drawn once per rebuild instead of once per window. Each row's draws are seeded by
+// the bank's seed and the row's content. Safe for concurrent use.
+type RowBank struct {
+	seed uint64
+	mu   sync.Mutex
+	rows map[string][]float64
+}
+
+// NewRowBank returns an empty bank whose draws derive from seed.
+func NewRowBank(seed uint64) *RowBank {
+	return &RowBank{seed: seed, rows: map[string][]float64{}}
+}
+
+// draws returns n draws of row over names (sorted, the row's positive entries), flattened:
+// element d*len(names)+k is draw d's share of names[k]. A one-country row is the constant 1
+// (nil: no draws needed). The caller must not modify the slice.
+func (b *RowBank) draws(row AllocationRow, names []string, n int) []float64 {
+	if len(names) == 1 {
+		return nil
+	}
+	var key strings.Builder
+	fmt.Fprintf(&key, "%s|%d|%.17g", row.Pool, n, row.Kappa)
+	for _, c := range names {
+		fmt.Fprintf(&key, "|%s=%.17g", c, row.Shares[c])
+	}
+	k := key.String()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if v, ok := b.rows[k]; ok {
+		return v
+	}
+	seed := Seed(fmt.Sprint(b.seed), k)
+	rng := rand.New(rand.NewPCG(seed, seed^0x3c6ef372fe94f82b))
+	gs := make([]gammaSampler, len(names))
+	for i, c := range names {
+		gs[i] = newGammaSampler(row.Kappa * row.Shares[c])
+	}
+	v := make([]float64, n*len(names))
+	for d := 0; d < n; d++ {
+		dirichletWith(v[d*len(names):(d+1)*len(names)], gs, rng)
+	}
+	b.rows[k] = v
+	return v
 }

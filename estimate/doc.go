@@ -23,6 +23,10 @@
 //     and its country hashrates to the network estimate; medians of small skewed shares summed
 //     to ~98 % on real months. The interval is still the 2.5/97.5 % quantiles.
 //   - Allocation rows and the fleet efficiency are read at the middle of each window.
+//   - An allocation row's Dirichlet draws are shared by all windows (RowBank): draw d of a row
+//     is the same in every window's draw d, seeded by the model version and the row. Each
+//     window's marginal distribution is MODEL.md's; across windows the allocation uncertainty is
+//     one unknown, as it is in the world, instead of independent noise per window.
 //   - The pools without an allocation row are drawn as one Dirichlet component (the sum of
 //     their alphas): the same distribution of their summed share, which all goes to XX.
 //   - Power uses the hardware table without the profitability filter: hashatlas has no revenue

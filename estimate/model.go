@@ -44,6 +44,8 @@ type Model struct {
 	Draws   int
 	// Data holds the allocation, pool HQ and hardware tables.
 	Data *modeldata.Data
+	// rows holds the allocation rows' draws, shared by every window (see RowBank).
+	rows *RowBank
 }
 
 var (
@@ -60,7 +62,7 @@ func NewModel() Model {
 	if embeddedErr != nil {
 		panic(fmt.Sprintf("built-in model data: %v", embeddedErr))
 	}
-	return Model{Version: ModelVersion, Draws: DefaultDraws, Data: embeddedData}
+	return Model{Version: ModelVersion, Draws: DefaultDraws, Data: embeddedData, rows: NewRowBank(Seed(ModelVersion))}
 }
 
 // NewModelWithData returns the model on other model data (an operator's own allocation table,
@@ -72,6 +74,7 @@ func NewModelWithData(d *modeldata.Data) Model {
 		m.Version = ModelVersion + "+data." + strings.TrimPrefix(d.Version(), "modeldata-")
 	}
 	m.Data = d
+	m.rows = NewRowBank(Seed(m.Version))
 	return m
 }
 

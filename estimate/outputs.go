@@ -72,7 +72,11 @@ func (m Model) Fleet(t time.Time) (Fleet, error) {
 // from the window, the model version, the method and digest.
 func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, method, digest string) ([]CountryWindowResult, error) {
 	seed := Seed(string(st.Window.Kind), st.Window.Start.Format(time.RFC3339), m.Version, method, digest)
-	cr, err := CountryHashrates(st.Work, st.Seconds, st.Pools, rows, m.Draws, seed)
+	bank := m.rows
+	if bank == nil { // a Model not made by NewModel
+		bank = NewRowBank(Seed(m.Version))
+	}
+	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, m.Draws, seed, bank)
 	if err != nil {
 		return nil, fmt.Errorf("countries of window %s: %w", st.Window, err)
 	}
