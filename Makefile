@@ -63,9 +63,15 @@ lint:
 	$(GO) run $(STATICCHECK) -tags '$(TAGS)' ./...
 
 test: services fmt-check vet lint
-	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 12m $(PKGS)
-	# The same Kafka suite on the real broker.
+	# First every package on the embedded broker (kfake), whatever the environment says.
+	HASHATLAS_TEST_KAFKA_BROKERS= CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -race -tags '$(TAGS)' -count=1 -timeout 12m $(PKGS)
+	# The same Kafka suite on the real broker, then the pipeline's Kafka tests (TestKafka*: a
+	# replay of the whole shared history with a broker restart, compared with kfake's rows; a
+	# rebalance of two estimators), one package after the other: both restart the broker, and
+	# the second empties its standard topics. The latter run without the race detector (the
+	# first run had it): a full replay under it takes minutes.
 	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -race -count=1 -timeout 5m ./sinks/kafka/
+	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -count=1 -timeout 5m -run '^TestKafka' ./cmd/hashatlas
 	$(GO) test -count=1 -run 'PlainBuild|BadConfig|CheckConfig' ./cmd/hashatlas
 
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the

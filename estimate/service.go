@@ -82,6 +82,9 @@ type Service struct {
 	orphans  []Orphan
 	pending  *Results // computed but not yet stored and published
 	lastTip  int64
+	partial  bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
+
+	rebuildFrom int // len(raw) at the last Reset
 }
 
 // NewService returns an estimator writing to store and publishing to pub (nil: no topic).
@@ -101,6 +104,30 @@ func NewService(cfg ServiceConfig, store Store, pub Publisher, log logrus.FieldL
 		log = l
 	}
 	return &Service{cfg: cfg, chain: NewChain(), grid: NewGridState(), signals: map[int][]Signal{}, store: store, pub: pub, log: log, lastTip: -1}
+}
+
+// SetPartial tells the service whether its state holds only part of the inputs (an estimator
+// that shares its consumer group with another instance sees only its partitions' new
+// messages). While partial, Flush writes the raw inputs but no estimate: a window computed from
+// part of its blocks would overwrite the right one. Leave the partial state with Reset and a
+// replay of the whole input log.
+func (s *Service) SetPartial(partial bool) { s.partial = partial }
+
+// Partial reports whether the service is in the partial state.
+func (s *Service) Partial() bool { return s.partial }
+
+// Reset drops the state (blocks, grid observations, signals) so that a replay of the input
+// log can rebuild it; unwritten results and raw inputs are kept for the next Flush.
+func (s *Service) Reset() {
+	s.chain, s.grid, s.signals, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, -1
+	s.rebuildFrom = len(s.raw)
+}
+
+// DropRebuiltRaw forgets the raw inputs applied since Reset: a rebuild from inputs already
+// stored must not write them again.
+func (s *Service) DropRebuiltRaw() {
+	clear(s.raw[s.rebuildFrom:])
+	s.raw = s.raw[:s.rebuildFrom]
 }
 
 // Chain exposes the state, for reports and tests. Do not modify it.
@@ -264,6 +291,9 @@ func (s *Service) waitRaw() error {
 func (s *Service) compute() (Results, error) {
 	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw, Orphans: s.orphans}
 	s.raw, s.orphans = nil, nil
+	if s.partial {
+		return r, nil // raw inputs only; the windows stay marked for after the rebuild
+	}
 	stats := s.chain.Changed()
 	sigs, more, err := s.computeSignals(stats)
 	if err != nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
+	"slices"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashatlas/hashatlas/estimate"
 	"github.com/hashatlas/hashatlas/estimate/modeldata"
@@ -79,6 +82,7 @@ type kafkaSource struct {
 	reg    prometheus.Registerer
 
 	replayedEnd atomic.Int64 // input messages the replay reached (the ends when it began)
+	svc         *estimate.Service
 }
 
 func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
@@ -111,8 +115,48 @@ func (s *kafkaSource) Lag(ctx context.Context) (int64, error) {
 	return max(0, end-max(committed, s.replayedEnd.Load())), nil
 }
 
+// onAssign keeps the estimator's state whole when its group has other members: holding only
+// part of the input partitions, it writes raw inputs only (its windows would lack the other
+// members' new blocks); holding them all again after that, it rebuilds its state from the whole
+// log before it writes estimates again.
+func (s *kafkaSource) onAssign(ctx context.Context, assigned map[string][]int) error {
+	all, err := s.reader.Partitions(ctx, estimatorInputs)
+	if err != nil {
+		return err
+	}
+	full := true
+	for _, t := range estimatorInputs {
+		full = full && slices.Equal(all[t], assigned[t])
+	}
+	switch {
+	case !full:
+		if !s.svc.Partial() {
+			s.log.WithField("assigned", assigned).Warn("this estimator holds only part of the input partitions (another instance shares its group): writing raw inputs only until it holds them all again")
+		}
+		s.svc.SetPartial(true)
+	case s.svc.Partial():
+		// What the group committed is durable (raw inputs are written before every commit):
+		// rebuild from exactly that, and consume the rest as a member, as new input.
+		start := time.Now()
+		s.svc.Reset()
+		n, err := s.reader.ReadCommitted(ctx, estimatorInputs, s.group, func(r kafka.Record) error {
+			if err := s.svc.Apply(r.Message); err != nil && !errors.As(err, new(*estimate.InvalidInput)) {
+				return err
+			}
+			return nil
+		}, nil)
+		if err != nil {
+			return fmt.Errorf("rebuild the estimator state: %w", err)
+		}
+		s.svc.DropRebuiltRaw()
+		s.svc.SetPartial(false)
+		s.log.WithFields(logrus.Fields{"messages": n, "duration_seconds": time.Since(start).Seconds()}).Info("holding every input partition again: state rebuilt from the input topics")
+	}
+	return nil
+}
+
 func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error {
-	cons, err := kafka.NewConsumer(s.cfg, kafka.ConsumerConfig{Group: s.group, Topics: estimatorInputs, BeforeCommit: flush}, s.log, s.reg)
+	cons, err := kafka.NewConsumer(s.cfg, kafka.ConsumerConfig{Group: s.group, Topics: estimatorInputs, BeforeCommit: flush, OnAssign: s.onAssign}, s.log, s.reg)
 	if err != nil {
 		return err
 	}
@@ -179,7 +223,7 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	}
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
-	return &estimator{w: w, svc: svc, db: db, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg}}, nil
+	return &estimator{w: w, svc: svc, db: db, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc}}, nil
 }
 
 func setupEstimate(c *cli) (runFunc, error) {

@@ -36,6 +36,14 @@ func queryRows(t *testing.T, db *clickhouse.DB, sql string) [][]any {
 	return res.Rows
 }
 
+// replayArgs are the arguments of a replay of the shared history (in data) into the ClickHouse
+// database db through the Kafka broker that kafkaArgs name.
+func replayArgs(data, db string, kafkaArgs ...string) []string {
+	args := append([]string{"replay", "--log.level=warn"}, kafkaArgs...)
+	return append(args, "--clickhouse.addr="+testClickHouseAddr(), "--clickhouse.database="+db,
+		"--blocks="+filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty="+filepath.Join(data, "difficulty_epochs.csv"))
+}
+
 // TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures replays ../shared/data through
 // the embedded Kafka broker and the estimator into the ClickHouse server, twice, and checks
 // the rows against a plain recount of the CSV and the figures issue 3 quotes.
@@ -43,9 +51,7 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	data := sharedData(t)
 	db := fmt.Sprintf("hashatlas_replay_%d", rand.Uint64()%1_000_000_000)
 	dropDatabaseAtEnd(t, db)
-	args := []string{"replay", "--kafka.embedded", "--kafka.embedded-port=0", "--log.level=warn",
-		"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db,
-		"--blocks=" + filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty=" + filepath.Join(data, "difficulty_epochs.csv")}
+	args := replayArgs(data, db, "--kafka.embedded", "--kafka.embedded-port=0")
 	code, stdout, stderr := runCmd(t, nil, args...)
 	if code != exitOK {
 		t.Fatalf("replay exit %d: %s", code, stderr)

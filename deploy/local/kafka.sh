@@ -4,7 +4,8 @@
 # The broker's jars are fetched once with Maven into the cache directory; the config comes from
 # deploy/local/kafka and is rendered into the run directory, which also holds data and logs.
 #
-#   deploy/local/kafka.sh start    fetch the jars if missing, reuse a healthy broker, else start one
+#   deploy/local/kafka.sh start    fetch the jars if missing, reuse a healthy broker (restarting
+#                                  one it started from an outdated config), else start one
 #   deploy/local/kafka.sh stop     stop the broker this script started
 #   deploy/local/kafka.sh status   exit 0 when a Kafka broker answers on the port
 #   deploy/local/kafka.sh fetch    only fetch the jars (idempotent)
@@ -95,11 +96,16 @@ java_opts() {
     -Dlog4j2.configurationFile="$run_dir/log4j2.xml"
 }
 
+# render prints the broker config for this run directory and port.
+render() {
+  sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
+    "$here/kafka/server.properties"
+}
+
 # prepare renders the config into the run directory and formats the log directory once.
 prepare() {
   mkdir -p "$run_dir/data" "$run_dir/log"
-  sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
-    "$here/kafka/server.properties" >"$run_dir/server.properties"
+  render >"$run_dir/server.properties"
   cp "$here/kafka/log4j2.xml" "$run_dir/log4j2.xml"
   if [ ! -f "$run_dir/data/meta.properties" ]; then
     log "formatting the KRaft log directory $run_dir/data (cluster id $cluster_id)"
@@ -131,8 +137,15 @@ running_pid() {
 
 start() {
   if healthy; then
-    log "reusing the healthy broker on 127.0.0.1:$port"
-    return
+    # A broker this script started from an older deploy/local/kafka/server.properties is
+    # restarted with the current one (tests depend on its settings); any other is reused.
+    if running_pid >/dev/null && ! render | cmp -s - "$run_dir/server.properties"; then
+      log "the running broker's config differs from $here/kafka/server.properties; restarting it"
+      stop
+    else
+      log "reusing the healthy broker on 127.0.0.1:$port"
+      return
+    fi
   fi
   fetch
   if running_pid >/dev/null; then

@@ -119,6 +119,64 @@ func EnsureTopics(ctx context.Context, cfg Config, specs []schemas.TopicSpec) er
 	return errors.Join(errs...)
 }
 
+// DeleteTopics deletes the topics of names that exist, with all their records and the consumer
+// groups' offsets on them, and returns once the brokers no longer list any of them (for up to
+// 30 s), so that they can be created again at once. Names that do not exist are skipped.
+// Nothing in the pipeline deletes topics: this is for tests that need empty standard topics on
+// a shared broker.
+func DeleteTopics(ctx context.Context, cfg Config, names []string) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t := newTransport(cfg)
+	defer t.CloseIdleConnections()
+	client := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t, Timeout: 30 * time.Second}
+	existing, err := topicPartitions(ctx, client, names)
+	if err != nil {
+		return fmt.Errorf("delete topics: %w", err)
+	}
+	var del []string
+	for _, n := range names {
+		if _, ok := existing[n]; ok {
+			del = append(del, n)
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	resp, err := client.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: del})
+	if err != nil {
+		return fmt.Errorf("delete topics %s: %w", strings.Join(del, ", "), err)
+	}
+	var errs []error
+	for _, n := range del {
+		if err := resp.Errors[n]; err != nil && !errors.Is(err, kafkago.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("delete topic %s: %w", n, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	// Metadata is read through a fresh connection each time: a client caches it.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		t := newTransport(cfg)
+		left, err := topicPartitions(ctx, &kafkago.Client{Addr: client.Addr, Transport: t, Timeout: client.Timeout}, del)
+		t.CloseIdleConnections()
+		if err == nil && len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("wait for the deleted topics to go: %d still listed (%v)", len(left), err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
 // waitTopicsServed polls offset lookups of every partition of topics until none reports a
 // temporary error (such as "not leader for partition" while a new partition's leader is
 // elected), for up to 30 s.

@@ -23,6 +23,7 @@ const (
 	DefaultBatchTimeout      = 10 * time.Millisecond
 	DefaultCompression       = "snappy"
 	DefaultDialTimeout       = 5 * time.Second
+	DefaultRetryTimeout      = time.Minute
 	brokersFlag              = "kafka.brokers"
 	brokersEnv               = "HASHATLAS_KAFKA_BROKERS"
 	brokersHint              = "--" + brokersFlag + " / " + brokersEnv
@@ -72,6 +73,12 @@ type Config struct {
 	// DialTimeout bounds establishing one connection to a broker; Ping uses it as its whole
 	// budget. Default: 5s.
 	DialTimeout time.Duration
+	// RetryTimeout is how long a write, or a read of a TopicReader, keeps trying while the
+	// brokers cannot be reached or are not ready (a broker restarting, a leader being elected)
+	// before it returns the error. kafka-go's own retries give up after a few seconds, less
+	// than a broker restart takes. A Consumer waits for the brokers as long as it runs.
+	// Default: 1m.
+	RetryTimeout time.Duration
 }
 
 // DefaultConfig returns the configuration the flags default to.
@@ -86,6 +93,7 @@ func DefaultConfig() Config {
 		BatchTimeout:      DefaultBatchTimeout,
 		Compression:       DefaultCompression,
 		DialTimeout:       DefaultDialTimeout,
+		RetryTimeout:      DefaultRetryTimeout,
 	}
 }
 
@@ -105,6 +113,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.BatchTimeout, "kafka.batch-timeout", d.BatchTimeout, "how long the writer waits for a batch to fill before sending it")
 	fs.StringVar(&c.Compression, compressionFlag, d.Compression, "compression of produced batches: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&c.DialTimeout, "kafka.dial-timeout", d.DialTimeout, "time limit for connecting to a broker")
+	fs.DurationVar(&c.RetryTimeout, "kafka.retry-timeout", d.RetryTimeout, "how long a write or a topic read keeps retrying while the brokers are unreachable or not ready (a restart) before it fails")
 }
 
 // Validate reports the first invalid field as one line naming its flag and environment variable.
@@ -133,6 +142,9 @@ func (c Config) Validate() error {
 	}
 	if c.DialTimeout < 0 {
 		return flagErr("kafka.dial-timeout", c.DialTimeout.String(), "must not be negative")
+	}
+	if c.RetryTimeout < 0 {
+		return flagErr("kafka.retry-timeout", c.RetryTimeout.String(), "must not be negative")
 	}
 	if _, err := c.codec(); err != nil {
 		return err
@@ -163,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DialTimeout == 0 {
 		c.DialTimeout = d.DialTimeout
+	}
+	if c.RetryTimeout == 0 {
+		c.RetryTimeout = d.RetryTimeout
 	}
 	return c
 }

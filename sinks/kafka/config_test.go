@@ -36,6 +36,7 @@ func TestConfigValidate(t *testing.T) {
 		{"a negative batch timeout is rejected", func(c *Config) { c.BatchTimeout = -time.Second }, "--kafka.batch-timeout"},
 		{"an out-of-range embedded port is rejected", func(c *Config) { c.EmbeddedPort = 70000 }, "--kafka.embedded-port"},
 		{"a negative replication factor is rejected", func(c *Config) { c.ReplicationFactor = -1 }, "--kafka.replication-factor"},
+		{"a negative retry timeout is rejected", func(c *Config) { c.RetryTimeout = -time.Second }, "--kafka.retry-timeout"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := valid
@@ -76,14 +77,14 @@ func TestRegisterFlagsSetsDefaultsAndParsesBrokerLists(t *testing.T) {
 	}
 	want := DefaultConfig()
 	if strings.Join(cfg.Brokers, ",") != DefaultBrokers || cfg.EmbeddedPort != want.EmbeddedPort || cfg.Compression != want.Compression ||
-		cfg.BatchSize != want.BatchSize || cfg.BatchTimeout != want.BatchTimeout || cfg.ReplicationFactor != 1 || cfg.ClientID != "hashatlas" {
+		cfg.BatchSize != want.BatchSize || cfg.BatchTimeout != want.BatchTimeout || cfg.ReplicationFactor != 1 || cfg.ClientID != "hashatlas" || cfg.RetryTimeout != time.Minute {
 		t.Errorf("flag defaults %+v, want %+v", cfg, want)
 	}
 	if got := fs.Lookup("kafka.brokers").DefValue; got != DefaultBrokers {
 		t.Errorf("--kafka.brokers default shows %q, want %q", got, DefaultBrokers)
 	}
 	for _, name := range []string{"kafka.brokers", "kafka.embedded", "kafka.embedded-port", "kafka.client-id", "kafka.batch-size",
-		"kafka.batch-timeout", "kafka.compression", "kafka.dial-timeout", "kafka.replication-factor"} {
+		"kafka.batch-timeout", "kafka.compression", "kafka.dial-timeout", "kafka.replication-factor", "kafka.retry-timeout"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is not registered", name)
 		}

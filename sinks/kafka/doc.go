@@ -39,6 +39,35 @@
 //     min.insync.replicas).
 //   - A new consumer group is formed at once; Kafka waits group.initial.rebalance.delay.ms
 //     (3 s by default) for more members first.
-//   - It keeps everything in memory and compacts only every log.cleaner.backoff.ms (an hour).
+//   - It keeps everything in memory (StartEmbeddedIn: also in a directory, so that it can be
+//     restarted with its data). It compacts every log.cleaner.backoff.ms (an hour unless set)
+//     and then everything but the last record batch of a partition, whatever segment.ms and
+//     min.cleanable.dirty.ratio say; Kafka compacts only closed segments (segment.ms,
+//     segment.bytes) whose dirty ratio passed min.cleanable.dirty.ratio, looking every
+//     log.cleaner.backoff.ms (15 s; 500 ms in deploy/local/kafka). Both keep the last value of
+//     every key (TestCompactionKeepsTheLastValueOfEveryKey).
 //   - It accepts every codec (gzip, snappy, lz4, zstd) on every produce version.
+//   - It serves a new topic at once; Kafka answers NOT_LEADER_OR_FOLLOWER until the partitions'
+//     leadership is applied, so EnsureTopics waits for every partition to answer.
+//   - DescribeConfigs returns 10 configs of a topic (Kafka about 30); both report those set at
+//     creation as set on the topic (source DYNAMIC_TOPIC_CONFIG), which is what EnsureTopics
+//     reads. Defaults differ where nothing here depends on them (segment.bytes 100 MiB, 1 GiB
+//     on Kafka).
+//   - It restarts in milliseconds; Kafka takes 3 to 10 s from stop to serving again, longer
+//     than kafka-go's own retries (about 7 s for a write, 3 attempts for a read), so the Writer
+//     and the TopicReader wait for brokers they cannot reach for up to Config.RetryTimeout.
+//
+// Behaviours the two share, and what this package does about them:
+//
+//   - After a restart the broker reloads a group with its members, but a kafka-go member that
+//     failed to rejoin while the broker was down comes back under a new member id, and the
+//     group waits for the old id's session to time out (ConsumerConfig.SessionTimeout) before
+//     it assigns partitions again.
+//   - A kafka-go group Reader rejoins on a rebalance without waiting for its caller, so
+//     records it had fetched or handled but not committed were handled again by the
+//     partitions' next owners; Consumer therefore drives the group itself and commits before
+//     it lets a generation end (TestMembersJoiningAndLeavingMidStreamHandleEveryRecordExactlyOnce).
+//   - kafka-go reports a ListOffsets request that failed on its connection as error code -1
+//     (Unknown) for the partitions it asked about, which Retryable-style checks must treat as
+//     an outage (worthWaiting).
 package kafka

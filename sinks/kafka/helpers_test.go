@@ -100,7 +100,7 @@ func uniqueName(t testing.TB, what string) string {
 	return fmt.Sprintf("test.%s.%s.%d.%d", r.Replace(t.Name()), what, time.Now().UnixNano(), nameSeq.Add(1))
 }
 
-// newTestTopic creates a topic of its own for a test.
+// newTestTopic creates a topic of its own for a test, deleted when the test ends.
 func newTestTopic(t testing.TB, cfg Config, what string, partitions int) string {
 	t.Helper()
 	name := uniqueName(t, what)
@@ -110,7 +110,20 @@ func newTestTopic(t testing.TB, cfg Config, what string, partitions int) string 
 	if err := EnsureTopics(ctx, cfg, []schemas.TopicSpec{spec}); err != nil {
 		t.Fatalf("create test topic: %v", err)
 	}
+	deleteTopicAtEnd(t, cfg, name)
 	return name
+}
+
+// deleteTopicAtEnd deletes topic when the test ends. A real test broker keeps its topics from
+// run to run; hundreds of leftover partitions make each of its restarts seconds longer.
+func deleteTopicAtEnd(t testing.TB, cfg Config, topic string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := DeleteTopics(ctx, cfg, []string{topic}); err != nil {
+			t.Errorf("delete test topic %s: %v", topic, err)
+		}
+	})
 }
 
 // newTestWriter returns a Writer closed when the test ends.

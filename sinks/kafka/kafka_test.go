@@ -546,6 +546,8 @@ func TestEnsureTopicsCreatesDeclaredConfigsAndIsIdempotent(t *testing.T) {
 	if err := EnsureTopics(ctx, cfg, specs); err != nil {
 		t.Fatalf("first EnsureTopics: %v", err)
 	}
+	deleteTopicAtEnd(t, cfg, compacted.Name)
+	deleteTopicAtEnd(t, cfg, deleted.Name)
 	if err := EnsureTopics(ctx, cfg, specs); err != nil {
 		t.Fatalf("second EnsureTopics (must be a no-op): %v", err)
 	}

@@ -17,9 +17,10 @@ import (
 // when the read begins (to rebuild state), or only the tail (to find where a collector left
 // off). It commits nothing. Safe for concurrent use.
 type TopicReader struct {
-	cfg    Config
-	client *kafkago.Client
-	log    logrus.FieldLogger
+	cfg       Config
+	client    *kafkago.Client
+	transport *kafkago.Transport // the client's
+	log       logrus.FieldLogger
 }
 
 // NewTopicReader returns a reader for cfg (validated here).
@@ -30,9 +31,10 @@ func NewTopicReader(cfg Config, log logrus.FieldLogger) (*TopicReader, error) {
 	}
 	t := newTransport(cfg)
 	return &TopicReader{
-		cfg:    cfg,
-		client: &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t, Timeout: 30 * time.Second},
-		log:    orDiscard(log),
+		cfg:       cfg,
+		client:    &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t, Timeout: 30 * time.Second},
+		transport: t,
+		log:       orDiscard(log),
 	}, nil
 }
 
@@ -42,8 +44,28 @@ type partitionRange struct {
 	first, end int64
 }
 
-// ranges lists every partition of topic with its first and end (next) offset.
+// ranges lists every partition of topic with its first and end (next) offset. While the brokers
+// cannot be reached (worthWaiting) it asks again every half second for up to cfg.RetryTimeout.
 func (r *TopicReader) ranges(ctx context.Context, topic string) ([]partitionRange, error) {
+	deadline := time.Now().Add(r.cfg.RetryTimeout)
+	for {
+		out, err := r.rangesOnce(ctx, topic)
+		if err == nil || ctx.Err() != nil || !worthWaiting(err) || time.Now().After(deadline) {
+			return out, err
+		}
+		r.log.WithFields(logrus.Fields{"topic": topic, "err": oneLine(err)}).Warn("kafka unreachable, asking again for the offsets")
+		// kafka-go's transport keeps a failed connection state until its next metadata refresh
+		// (6 s): drop it, so that the next request dials again.
+		r.transport.CloseIdleConnections()
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func (r *TopicReader) rangesOnce(ctx context.Context, topic string) ([]partitionRange, error) {
 	parts, err := topicPartitions(ctx, r.client, []string{topic})
 	if err != nil {
 		return nil, fmt.Errorf("list the partitions of %s: %w", topic, err)
@@ -96,6 +118,46 @@ func (r *TopicReader) ranges(ctx context.Context, topic string) ([]partitionRang
 // Messages that fail schemas.Decode are passed to bad (nil: skipped) with the error. It returns
 // the number of messages read. fn's error stops the read.
 func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Record) error, bad func(Record, error)) (int, error) {
+	return r.readAll(ctx, topics, nil, fn, bad)
+}
+
+// ReadCommitted is ReadAll up to the offsets group has committed on each partition (nothing of
+// a partition without a commit): the records the group's members have consumed and made
+// durable. An estimator that rebuilds its state mid-stream reads this, and then consumes the
+// rest as a group member.
+func (r *TopicReader) ReadCommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
+	return r.readAll(ctx, topics, func(topic string, rs []partitionRange) ([]partitionRange, error) {
+		parts := make([]int, len(rs))
+		for i, pr := range rs {
+			parts[i] = pr.partition
+		}
+		resp, err := r.client.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+		if err == nil && resp.Error != nil {
+			err = resp.Error
+		}
+		if err != nil {
+			return nil, fmt.Errorf("fetch the offsets of group %s on %s: %w", group, topic, err)
+		}
+		committed := map[int]int64{}
+		for _, p := range resp.Topics[topic] {
+			if p.Error != nil {
+				return nil, fmt.Errorf("fetch the offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+			}
+			committed[p.Partition] = p.CommittedOffset
+		}
+		out := make([]partitionRange, 0, len(rs))
+		for _, pr := range rs {
+			c := committed[pr.partition]
+			pr.end = max(pr.first, min(pr.end, c))
+			out = append(out, pr)
+		}
+		return out, nil
+	}, fn, bad)
+}
+
+// readAll reads every partition of topics, from its first offset to its end or, with limit, to
+// the end limit sets.
+func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(string, []partitionRange) ([]partitionRange, error), fn func(Record) error, bad func(Record, error)) (int, error) {
 	var all []struct {
 		topic string
 		partitionRange
@@ -104,6 +166,11 @@ func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Reco
 		rs, err := r.ranges(ctx, t)
 		if err != nil {
 			return 0, err
+		}
+		if limit != nil {
+			if rs, err = limit(t, rs); err != nil {
+				return 0, err
+			}
 		}
 		for _, pr := range rs {
 			if pr.end > pr.first {
@@ -192,11 +259,23 @@ func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionR
 		batch, errs = batch[:0], errs[:0]
 		return err
 	}
+	var failing time.Time // since when reading fails; zero while it works
 	for {
 		m, err := rd.ReadMessage(ctx)
 		if err != nil {
+			// kafka-go's reader goes on reconnecting by itself after it reported an error: wait
+			// for it while the brokers cannot be reached (a restart), up to cfg.RetryTimeout.
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			if ctx.Err() == nil && worthWaiting(err) && time.Since(failing) < r.cfg.RetryTimeout {
+				r.log.WithFields(logrus.Fields{"topic": topic, "partition": pr.partition, "err": oneLine(err)}).
+					Warn("reading a partition failed, retrying")
+				continue
+			}
 			return errors.Join(fmt.Errorf("read %s/%d: %w", topic, pr.partition, err), flush())
 		}
+		failing = time.Time{}
 		rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
 		msg, derr := schemas.Decode(m.Value)
 		if derr == nil && msg.Topic() != topic {
@@ -315,4 +394,20 @@ func (r *TopicReader) EndTotal(ctx context.Context, topics []string) (int64, err
 		}
 	}
 	return total, nil
+}
+
+// Partitions returns the partition ids of each topic, sorted.
+func (r *TopicReader) Partitions(ctx context.Context, topics []string) (map[string][]int, error) {
+	out := make(map[string][]int, len(topics))
+	for _, t := range topics {
+		rs, err := r.ranges(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range rs {
+			out[t] = append(out[t], pr.partition)
+		}
+		sort.Ints(out[t])
+	}
+	return out, nil
 }

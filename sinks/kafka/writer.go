@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -35,8 +37,10 @@ type Message struct {
 // Config.BatchTimeout.
 //
 // Writes are synchronous: WriteMessages and Publish return once every message was acknowledged
-// or failed, so a nil error means the broker has them. Calls from several goroutines are safe
-// and share batches, which is how many small writes get the throughput of large ones.
+// or failed, so a nil error means the broker has them. While no broker can take them (a broker
+// restarting, a leader election) they are retried for up to Config.RetryTimeout. Calls from
+// several goroutines are safe and share batches, which is how many small writes get the
+// throughput of large ones.
 //
 // Topics are not created on demand: write only to topics that EnsureTopics created before the
 // Writer was made (the writer caches topic metadata for a few seconds).
@@ -45,7 +49,8 @@ type Writer struct {
 	transport *kafkago.Transport
 	log       logrus.FieldLogger
 	metrics   *writerMetrics
-	pool      sync.Pool // of *[]kafkago.Message
+	retryFor  time.Duration // Config.RetryTimeout
+	pool      sync.Pool     // of *[]kafkago.Message
 }
 
 // NewWriter returns a Writer for cfg (validated here; zero fields take their defaults). It
@@ -84,7 +89,7 @@ func NewWriter(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) (*
 		// per-attempt error lines are only useful when debugging.
 		ErrorLogger: kafkaGoLogger(log, logrus.DebugLevel),
 	}
-	return &Writer{w: w, transport: t, log: log, metrics: m}, nil
+	return &Writer{w: w, transport: t, log: log, metrics: m, retryFor: cfg.RetryTimeout}, nil
 }
 
 // newTransport returns a kafka-go transport for cfg (defaults applied).
@@ -163,24 +168,94 @@ func (w *Writer) putMessages(kms []kafkago.Message) {
 	w.pool.Put(&kms)
 }
 
-// write sends kms (whose Topic is set) and accounts for them in the metrics.
+// write sends kms (whose Topic is set) and accounts for them in the metrics. Messages that
+// failed because no broker could take them for now (worthWaiting) are sent again, once a
+// second, until they are written or RetryTimeout has passed since the first attempt:
+// kafka-go's own retries end after about 7 s, and a broker restart takes longer (measured on
+// Kafka 4.4 from deploy/local/kafka.sh: 7 to 9 s from stop to serving again). Other failures are
+// returned at once.
 func (w *Writer) write(ctx context.Context, kms []kafkago.Message) error {
-	err := w.w.WriteMessages(ctx, kms...)
-	if err == nil {
-		w.count(kms, nil)
-		return nil
+	deadline := time.Now().Add(w.retryFor)
+	send := kms
+	for attempt := 1; ; attempt++ {
+		err := w.w.WriteMessages(ctx, send...)
+		if err == nil {
+			w.count(send, nil)
+			return nil
+		}
+		var werrs kafkago.WriteErrors
+		partial := errors.As(err, &werrs) && len(werrs) == len(send)
+		again := ctx.Err() == nil && time.Now().Before(deadline)
+		var failed []kafkago.Message
+		if partial {
+			for i, e := range werrs {
+				if e != nil {
+					failed = append(failed, send[i])
+					again = again && worthWaiting(e)
+				}
+			}
+		} else {
+			again = again && worthWaiting(err)
+		}
+		if !again {
+			if partial {
+				w.count(send, werrs)
+				return &WriteError{Topics: topicCounts(send, werrs), Messages: len(kms), Failed: werrs.Count(), err: firstError(werrs)}
+			}
+			// The whole call failed before or while waiting: count every message as failed,
+			// since the caller has to treat them so.
+			for t, n := range topicCounts(send, nil) {
+				w.metrics.errors.WithLabelValues(t).Add(float64(n))
+			}
+			return &WriteError{Topics: topicCounts(send, nil), Messages: len(kms), Failed: len(send), err: err}
+		}
+		if partial {
+			written := make([]kafkago.Message, 0, len(send)-len(failed))
+			for i := range send {
+				if werrs[i] == nil {
+					written = append(written, send[i])
+				}
+			}
+			w.count(written, nil)
+			send = failed
+			err = firstError(werrs)
+		}
+		w.log.WithFields(logrus.Fields{
+			"messages": len(send), "attempt": attempt, "err": oneLine(err),
+			"retry_seconds_left": time.Until(deadline).Seconds(),
+		}).Warn("kafka cannot take the write now, retrying")
+		// kafka-go's transport keeps a failed connection state until its next metadata refresh
+		// (6 s): drop it, so that the next attempt dials again.
+		w.transport.CloseIdleConnections()
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
 	}
-	var werrs kafkago.WriteErrors
-	if errors.As(err, &werrs) && len(werrs) == len(kms) {
-		w.count(kms, werrs)
-		return &WriteError{Topics: topicCounts(kms, werrs), Messages: len(kms), Failed: werrs.Count(), err: firstError(werrs)}
+}
+
+// worthWaiting reports whether a write failed because no broker could take it for now: the
+// connection was refused, reset or timed out, or the broker answered with a temporary condition
+// (no leader, not enough in-sync replicas, a timeout) or an unexpected error. That is how a
+// broker restart looks to a client. A refusal of the write itself (an unknown topic, a message too large, no
+// authorization) and an ended context are not worth waiting for.
+func worthWaiting(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
 	}
-	// The whole call failed before or while waiting: count every message as failed, since the
-	// caller has to treat them so.
-	for t, n := range topicCounts(kms, nil) {
-		w.metrics.errors.WithLabelValues(t).Add(float64(n))
+	var ke kafkago.Error
+	if errors.As(err, &ke) {
+		// kafka-go reports a request to a partition's leader that failed on the connection as
+		// that partition's error code -1 (Unknown) in ListOffsets answers, for one; kfake and
+		// Kafka send -1 for unexpected server errors, which a restart also causes.
+		return ke == kafkago.Unknown || ke.Temporary() && ke != kafkago.UnknownTopicOrPartition
 	}
-	return &WriteError{Topics: topicCounts(kms, nil), Messages: len(kms), Failed: len(kms), err: err}
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // count adds the messages whose werrs entry is nil (all when werrs is nil) to the written
