@@ -118,8 +118,8 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	for _, check := range []string{
 		"SELECT count() FROM (SELECT window, window_start, sum(share) s FROM region_block_share_latest GROUP BY window, window_start HAVING abs(s - 1) > 1e-9)",
 		// Country rows: XX in every window and method, and every window's expected shares
-		// (the intervals) straddle 100 %.
-		"SELECT count() FROM (SELECT window, window_start, method, countIf(country = 'XX') x, sum(share_lower) lo, sum(share_upper) hi FROM country_hashrate_latest GROUP BY window, window_start, method HAVING x != 1 OR lo > 1 OR hi < 1)",
+		// (the intervals) straddle 100 %, and the reported shares sum to it.
+		"SELECT count() FROM (SELECT window, window_start, method, countIf(country = 'XX') x, sum(share_lower) lo, sum(share_upper) hi FROM country_hashrate_latest GROUP BY window, window_start, method HAVING x != 1 OR lo > 1 OR hi < 1 OR abs(sum(share) - 1) > 1e-9)",
 		"SELECT count() FROM network_hashrate_latest WHERE window != 'lastn' AND (window, window_start) NOT IN (SELECT window, window_start FROM country_hashrate_latest)",
 		"SELECT count() FROM country_hashrate_latest WHERE NOT (share_lower <= share AND share <= share_upper AND hashrate_hs_lower <= hashrate_hs AND hashrate_hs <= hashrate_hs_upper AND power_gw_low <= power_gw_best AND power_gw_best <= power_gw_high)",
 	} {
