@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -118,33 +121,128 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 		}
 	}
 
-	// The same world into the embedded engine: the same summary and the same view rows.
-	embDir := filepath.Join(out, "embedded", "clickhouse")
-	code, stdout2, stderr2 := runCmd(t, nil, append(sim, "--out="+filepath.Join(out, "embedded"), "--clickhouse.embedded-dir="+embDir)...)
-	if code != exitOK {
-		t.Fatalf("demo on the embedded engine: exit %d: %s", code, stderr2)
+	// The same world into the embedded engine, in a process of its own (chDB is a native
+	// library with one session per process; the package's other tests stay clear of it): the
+	// same summary and the same view rows.
+	child := runEmbeddedDemoChild(t, append(sim, "--out="+filepath.Join(out, "embedded"), "--clickhouse.embedded-dir="+filepath.Join(out, "embedded", "clickhouse")))
+	if child.Code != exitOK {
+		t.Fatalf("demo on the embedded engine: exit %d: %s", child.Code, child.Stderr)
 	}
-	if a, b := summaryOnly(stdout), summaryOnly(stdout2); a != b {
+	if a, b := summaryOnly(stdout), summaryOnly(child.Stdout); a != b {
 		t.Fatalf("the summary differs between the server and the embedded engine:\n--- server\n%s\n--- embedded\n%s", a, b)
 	}
-	ecfg := clickhouse.DefaultConfig()
-	ecfg.EmbeddedDir = embDir
-	emb, err := clickhouse.Open(context.Background(), ecfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	for _, q := range []string{
-		"SELECT toString(month), region, blocks, toString(round(share, 9)), toString(round(share_lower, 9)), toString(round(share_upper, 9)) FROM region_block_share_monthly ORDER BY month, region",
-		"SELECT window, toString(window_start), country, method, toString(round(hashrate_hs, 0)), toString(round(share_lower, 9)), toString(round(power_gw_high, 6)) FROM country_hashrate_latest WHERE window != 'day' ORDER BY window, window_start, country, method",
-		"SELECT count(), toString(sum(blocks)) FROM pool_hashrate_latest",
-		"SELECT signal, pool, region, toString(round(beta, 9)), toString(round(p_value, 12)) FROM energy_signals_latest WHERE window = 'year' ORDER BY signal, pool, region",
-		"SELECT window, toString(window_start), pool, source, toString(round(hashrate_hs, 0)), toString(round(reported_hashrate_hs, 0)), reported_observations FROM pool_hashrate_vs_reported ORDER BY window, window_start, pool, source",
-		"SELECT toString(day), region, metric, observations, toString(round(mean_value, 6)) FROM grid_daily ORDER BY day, region, metric",
-	} {
-		a, b := queryRows(t, conn, q), queryRows(t, emb, q)
-		if len(a) == 0 || !reflect.DeepEqual(a, b) {
-			t.Errorf("server and embedded engine differ (or are empty) for %s:\nserver %d rows, embedded %d rows", q, len(a), len(b))
+	for i, q := range demoCompareQueries {
+		a := stringRows(queryRows(t, conn, q))
+		if len(a) == 0 || !reflect.DeepEqual(a, child.Rows[i]) {
+			t.Errorf("server and embedded engine differ (or are empty) for %s:\nserver %d rows, embedded %d rows", q, len(a), len(child.Rows[i]))
 		}
 	}
+}
+
+// demoCompareQueries are run on both engines after the demo; their rows must be equal.
+var demoCompareQueries = []string{
+	"SELECT toString(month), region, blocks, toString(round(share, 9)), toString(round(share_lower, 9)), toString(round(share_upper, 9)) FROM region_block_share_monthly ORDER BY month, region",
+	"SELECT window, toString(window_start), country, method, toString(round(hashrate_hs, 0)), toString(round(share_lower, 9)), toString(round(power_gw_high, 6)) FROM country_hashrate_latest WHERE window != 'day' ORDER BY window, window_start, country, method",
+	"SELECT count(), toString(sum(blocks)) FROM pool_hashrate_latest",
+	"SELECT signal, pool, region, toString(round(beta, 9)), toString(round(p_value, 12)) FROM energy_signals_latest WHERE window = 'year' ORDER BY signal, pool, region",
+	"SELECT window, toString(window_start), pool, source, toString(round(hashrate_hs, 0)), toString(round(reported_hashrate_hs, 0)), reported_observations FROM pool_hashrate_vs_reported ORDER BY window, window_start, pool, source",
+	"SELECT toString(day), region, metric, observations, toString(round(mean_value, 6)) FROM grid_daily ORDER BY day, region, metric",
+}
+
+func stringRows(rows [][]any) [][]string {
+	out := make([][]string, len(rows))
+	for i, r := range rows {
+		out[i] = make([]string, len(r))
+		for j, v := range r {
+			out[i][j] = fmt.Sprint(v)
+		}
+	}
+	return out
+}
+
+// embeddedDemo is what the child process reports.
+type embeddedDemo struct {
+	Code           int
+	Stdout, Stderr string
+	Rows           [][][]string // per demoCompareQueries
+}
+
+// childEnv names the file the child reads its demo arguments from and writes its report to.
+const childEnv = "HASHATLAS_TEST_EMBEDDED_DEMO"
+
+// TestMain runs the embedded-engine half of TestDemoOnASimulatedWorld when the test binary is
+// started as that child, and the tests otherwise.
+func TestMain(m *testing.M) {
+	if f := os.Getenv(childEnv); f != "" {
+		os.Exit(embeddedDemoChild(f))
+	}
+	os.Exit(m.Run())
+}
+
+func embeddedDemoChild(file string) int {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var args []string
+	if err := json.Unmarshal(b, &args); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	var stdout, stderr bytes.Buffer
+	rep := embeddedDemo{Code: run(args, &stdout, &stderr)}
+	rep.Stdout, rep.Stderr = stdout.String(), stderr.String()
+	if rep.Code == exitOK {
+		cfg := clickhouse.DefaultConfig()
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--clickhouse.embedded-dir="); ok {
+				cfg.EmbeddedDir = v
+			}
+		}
+		db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		for _, q := range demoCompareQueries {
+			res, err := db.Query(context.Background(), q)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			rep.Rows = append(rep.Rows, stringRows(res.Rows))
+		}
+		_ = db.Close()
+	}
+	out, _ := json.Marshal(rep)
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// runEmbeddedDemoChild runs `demo args` and the comparison queries in a child process.
+func runEmbeddedDemoChild(t *testing.T, args []string) embeddedDemo {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "child.json")
+	b, _ := json.Marshal(args)
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), childEnv+"="+file)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("embedded demo child: %v: %s", err, out)
+	}
+	var rep embeddedDemo
+	b, err := os.ReadFile(file)
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil {
+		t.Fatalf("embedded demo child's report: %v", err)
+	}
+	return rep
 }
