@@ -120,6 +120,9 @@ func (s *kafkaSource) Lag(ctx context.Context) (int64, error) {
 // members' new blocks); holding them all again after that, it rebuilds its state from the whole
 // log before it writes estimates again.
 func (s *kafkaSource) onAssign(ctx context.Context, assigned map[string][]int) error {
+	if s.svc == nil || s.log == nil {
+		return errors.New("estimator source without its service or logger")
+	}
 	all, err := s.reader.Partitions(ctx, estimatorInputs)
 	if err != nil {
 		return err

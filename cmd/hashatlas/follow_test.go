@@ -79,7 +79,7 @@ func TestEstimatorFollowsNewBlocksAndWritesThemBeforeCommitting(t *testing.T) {
 	model.Draws = 200
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: 10}, store, w, nil)
 	group := fmt.Sprintf("follow-%d", rand.Uint64())
-	src := &kafkaSource{cfg: kCfg, group: group, reader: tr}
+	src := &kafkaSource{cfg: kCfg, group: group, reader: tr, log: discardLogger(), svc: svc}
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	health := estimate.NewHealth(src.Lag, 0)
