@@ -175,7 +175,7 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	}
 	countrySnapshot := func() [][]any {
 		return queryRows(t, conn, `SELECT window, window_start, country, method, blocks, share, share_lower, share_upper, hashrate_hs, hashrate_hs_lower,
-			hashrate_hs_upper, power_gw_low, power_gw_best, power_gw_high, inputs_digest FROM country_hashrate_latest ORDER BY window, window_start, country, method`)
+			hashrate_hs_upper, power_gw_low, power_gw_best, power_gw_high FROM country_hashrate_latest ORDER BY window, window_start, country, method`)
 	}
 	before, beforeCounts, beforeCountries := snapshot(), counts(), countrySnapshot()
 	if code, _, stderr := runCmd(t, nil, args...); code != exitOK {
