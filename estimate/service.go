@@ -130,6 +130,9 @@ func (s *Service) DropRebuiltRaw() {
 	s.raw = s.raw[:s.rebuildFrom]
 }
 
+// ModelVersion is the version every result of this service carries.
+func (s *Service) ModelVersion() string { return s.cfg.Model.Version }
+
 // Chain exposes the state, for reports and tests. Do not modify it.
 func (s *Service) Chain() *Chain { return s.chain }
 

@@ -93,7 +93,7 @@ func setupDemo(c *cli) (runFunc, error) {
 			if err := writeSimulationFiles(dir, world); err != nil {
 				return err
 			}
-			ef.dataDir = dir
+			ef.dataDir, ef.data = dir, nil
 		} else {
 			fmt.Fprintf(c.stderr, "data: real Bitcoin block history from %s\n", data)
 		}
@@ -127,10 +127,11 @@ func setupDemo(c *cli) (runFunc, error) {
 				return err
 			}
 		}
-		if err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), ef.modelVersion(), useSim); err != nil {
+		mv := e.svc.ModelVersion()
+		if err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), mv, useSim); err != nil {
 			return err
 		}
-		charts, err := writeDemoCharts(ctx, db, filepath.Join(out, "charts"), ef.modelVersion())
+		charts, err := writeDemoCharts(ctx, db, filepath.Join(out, "charts"), mv)
 		if err != nil {
 			return err
 		}
@@ -155,15 +156,6 @@ func setupDemo(c *cli) (runFunc, error) {
 		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report power --format=svg --out=power.svg%s\n", env, flags)
 		return nil
 	}, nil
-}
-
-// modelVersion is the version the estimator's results carry.
-func (e *estimatorFlags) modelVersion() string {
-	m, err := e.model()
-	if err != nil {
-		return estimate.ModelVersion
-	}
-	return m.Version
 }
 
 // demoSection is one block of the demo's summary: a title and a query whose rows are shown.

@@ -28,6 +28,7 @@ type estimatorFlags struct {
 	recentBlocks int
 	maxLag       int64
 	dataDir      string
+	data         *modeldata.Data // loaded from dataDir by validate
 }
 
 func (e *estimatorFlags) register(fs *flag.FlagSet) {
@@ -42,9 +43,12 @@ func (e *estimatorFlags) register(fs *flag.FlagSet) {
 func (e *estimatorFlags) model() (estimate.Model, error) {
 	m := estimate.NewModel()
 	if e.dataDir != "" {
-		d, err := modeldata.LoadDir(e.dataDir)
-		if err != nil {
-			return m, err
+		d := e.data
+		if d == nil { // set after validation (the demo points it at a simulated world's tables)
+			var err error
+			if d, err = modeldata.LoadDir(e.dataDir); err != nil {
+				return m, err
+			}
 		}
 		m = estimate.NewModelWithData(d)
 	}
@@ -66,9 +70,11 @@ func (e *estimatorFlags) validate() error {
 		return flagErr("estimate.max-lag", "", "must not be negative")
 	}
 	if e.dataDir != "" {
-		if _, err := modeldata.LoadDir(e.dataDir); err != nil {
+		d, err := modeldata.LoadDir(e.dataDir)
+		if err != nil {
 			return flagErr("model.data-dir", e.dataDir, err.Error())
 		}
+		e.data = d
 	}
 	return nil
 }

@@ -3,18 +3,17 @@ package braiins
 import (
 	"bytes"
 	"context"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
-	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
 )
 
@@ -80,57 +79,8 @@ func (f *fakeBraiins) requests() int {
 	return len(f.tokens)
 }
 
-// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and its ingest.PoolStatsLog.
-type memTopic struct {
-	mu      sync.Mutex
-	msgs    []schemas.PoolStats
-	batches int
-}
-
-func (m *memTopic) Publish(_ context.Context, msgs ...schemas.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.batches++
-	for _, x := range msgs {
-		s := x.(schemas.PoolStats)
-		if err := s.Validate(); err != nil {
-			return err
-		}
-		m.msgs = append(m.msgs, s)
-	}
-	return nil
-}
-
-func (m *memTopic) PoolStats(_ context.Context, source string) ([]schemas.PoolStats, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	latest := map[string]schemas.PoolStats{}
-	for _, s := range m.msgs {
-		if s.Source == source {
-			latest[s.Key()] = s
-		}
-	}
-	out := make([]schemas.PoolStats, 0, len(latest))
-	for _, s := range latest {
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func (m *memTopic) all() []schemas.PoolStats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]schemas.PoolStats(nil), m.msgs...)
-}
-
-func (m *memTopic) keys() []string {
-	var out []string
-	for _, s := range m.all() {
-		out = append(out, s.Key())
-	}
-	sort.Strings(out)
-	return out
-}
+// memTopic is the pool-stats topic in memory.
+type memTopic = ingesttest.PoolStatsTopic
 
 type rig struct {
 	api   *fakeBraiins
@@ -176,16 +126,16 @@ func TestFirstPassPublishesTheSampleAndEveryRound(t *testing.T) {
 		"braiinspool|braiins|31822|2025-09-23T17:21:27Z",
 		"braiinspool|braiins|3600|2025-09-24T10:00:00Z",
 	}
-	if got := r.topic.keys(); strings.Join(got, " ") != strings.Join(want, " ") {
+	if got := r.topic.Keys(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("published %v, want %v", got, want)
 	}
-	for _, s := range r.topic.all() {
+	for _, s := range r.topic.All() {
 		if s.IntervalSeconds == 3600 && (*s.HashrateHS != 14862291830451200000 || s.Blocks != nil) {
 			t.Fatalf("sample %+v, want 14862291830451200000 H/s and no block count", s)
 		}
 	}
-	if r.topic.batches != 1 {
-		t.Fatalf("%d publish calls, want 1", r.topic.batches)
+	if r.topic.Batches() != 1 {
+		t.Fatalf("%d publish calls, want 1", r.topic.Batches())
 	}
 }
 
@@ -201,8 +151,8 @@ func TestLaterPassesPublishOnlyNewSamplesAndRounds(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.topic.all()); n != 4 {
-		t.Fatalf("a second reading in the same hour was published: %v", r.topic.keys())
+	if n := len(r.topic.All()); n != 4 {
+		t.Fatalf("a second reading in the same hour was published: %v", r.topic.Keys())
 	}
 	// The next hour gets its sample, and a newly found block its round.
 	r.now = r.now.Add(time.Hour)
@@ -212,9 +162,9 @@ func TestLaterPassesPublishOnlyNewSamplesAndRounds(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := r.topic.all()
+	all := r.topic.All()
 	if len(all) != 6 {
-		t.Fatalf("%d messages, want 4 + a new round + the 11:00 sample: %v", len(all), r.topic.keys())
+		t.Fatalf("%d messages, want 4 + a new round + the 11:00 sample: %v", len(all), r.topic.Keys())
 	}
 	got := map[string]bool{all[4].Key(): true, all[5].Key(): true}
 	if !got["braiinspool|braiins|4590|2025-09-24T09:13:30Z"] || !got["braiinspool|braiins|3600|2025-09-24T11:00:00Z"] {
@@ -241,9 +191,9 @@ func TestOrphanedBlockRevisesItsRoundAndIsLogged(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := r.topic.all()
+	all := r.topic.All()
 	if len(all) != 5 || all[4].Key() != "braiinspool|braiins|31822|2025-09-23T17:21:27Z" || *all[4].Blocks != 0 {
-		t.Fatalf("after the orphaning: %v", r.topic.keys())
+		t.Fatalf("after the orphaning: %v", r.topic.Keys())
 	}
 	if !strings.Contains(r.logs.String(), "revised a published figure") || !strings.Contains(r.logs.String(), "blocks=0") {
 		t.Fatalf("the revision is not logged:\n%s", r.logs)
@@ -256,9 +206,9 @@ func TestAnswerWithoutBlocksPublishesTheSampleOnly(t *testing.T) {
 	if err := r.col.Collect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	all := r.topic.all()
+	all := r.topic.All()
 	if len(all) != 1 || *all[0].HashrateHS != 14862291830451200000 {
-		t.Fatalf("published %v", r.topic.keys())
+		t.Fatalf("published %v", r.topic.Keys())
 	}
 }
 
@@ -275,8 +225,8 @@ func TestTooManyRequestsIsRetriedAfterTheServersRetryAfter(t *testing.T) {
 	if n := r.api.requests(); n != 2 {
 		t.Fatalf("%d requests, want 2", n)
 	}
-	if len(r.topic.all()) != 4 {
-		t.Fatalf("published %v after the retry", r.topic.keys())
+	if len(r.topic.All()) != 4 {
+		t.Fatalf("published %v after the retry", r.topic.Keys())
 	}
 }
 
@@ -294,7 +244,7 @@ func TestBadTokenFailsAtOnceWithAClearError(t *testing.T) {
 	if n := r.api.requests(); n != 1 {
 		t.Fatalf("%d requests for a refused token, want 1 (no retries)", n)
 	}
-	if len(r.topic.all()) != 0 {
+	if len(r.topic.All()) != 0 {
 		t.Fatal("something was published")
 	}
 }
@@ -343,7 +293,7 @@ func TestTokenFileIsReadAndTrimmed(t *testing.T) {
 	if err := r.col.Collect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.topic.all()) != 4 {
-		t.Fatalf("published %v", r.topic.keys())
+	if len(r.topic.All()) != 4 {
+		t.Fatalf("published %v", r.topic.Keys())
 	}
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -80,67 +80,8 @@ func (f *fakeMempool) reset() {
 	f.mu.Unlock()
 }
 
-// memTopic is the pool-stats topic in memory: a recording ingest.Publisher and the ingest.PoolStatsLog that
-// reads it back (the latest message per key).
-type memTopic struct {
-	mu       sync.Mutex
-	msgs     []schemas.PoolStats
-	batches  int
-	failNext error
-}
-
-func (m *memTopic) Publish(_ context.Context, msgs ...schemas.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.failNext != nil {
-		err := m.failNext
-		m.failNext = nil
-		return err
-	}
-	m.batches++
-	for _, x := range msgs {
-		s, ok := x.(schemas.PoolStats)
-		if !ok {
-			return errors.New("not a pool-stats message")
-		}
-		if err := s.Validate(); err != nil {
-			return err
-		}
-		m.msgs = append(m.msgs, s)
-	}
-	return nil
-}
-
-func (m *memTopic) PoolStats(_ context.Context, source string) ([]schemas.PoolStats, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	latest := map[string]schemas.PoolStats{}
-	for _, s := range m.msgs {
-		if s.Source == source {
-			latest[s.Key()] = s
-		}
-	}
-	out := make([]schemas.PoolStats, 0, len(latest))
-	for _, s := range latest {
-		out = append(out, s)
-	}
-	return out, nil
-}
-
-func (m *memTopic) all() []schemas.PoolStats {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]schemas.PoolStats(nil), m.msgs...)
-}
-
-func (m *memTopic) keys() []string {
-	var out []string
-	for _, s := range m.all() {
-		out = append(out, s.Key())
-	}
-	sort.Strings(out)
-	return out
-}
+// memTopic is the pool-stats topic in memory.
+type memTopic = ingesttest.PoolStatsTopic
 
 // clock is a settable Config.Now.
 type clock struct {
@@ -191,12 +132,12 @@ func newRig(t *testing.T, edit ...func(*Config)) *rig {
 
 func (r *rig) find(t *testing.T, key string) schemas.PoolStats {
 	t.Helper()
-	for _, s := range r.topic.all() {
+	for _, s := range r.topic.All() {
 		if s.Key() == key {
 			return s
 		}
 	}
-	t.Fatalf("no message %s on the topic; have %v", key, r.topic.keys())
+	t.Fatalf("no message %s on the topic; have %v", key, r.topic.Keys())
 	return schemas.PoolStats{}
 }
 
@@ -208,7 +149,7 @@ func TestFirstPassPublishesTheRankingAndAMonthOfHistory(t *testing.T) {
 	if got, want := strings.Join(r.api.recorded(), " "), "/api/v1/mining/pools/24h /api/v1/mining/hashrate/pools/1m"; got != want {
 		t.Fatalf("requests %q, want %q", got, want)
 	}
-	msgs := r.topic.all()
+	msgs := r.topic.All()
 	if len(msgs) != 8+12 {
 		t.Fatalf("%d messages, want 8 ranking + 12 history", len(msgs))
 	}
@@ -245,7 +186,7 @@ func TestLaterPassesPublishOnlyWhatIsNew(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.topic.all()); n != 20 {
+	if n := len(r.topic.All()); n != 20 {
 		t.Fatalf("after a second pass an hour later: %d messages, want the first pass's 20", n)
 	}
 	if got := r.api.recorded(); len(got) != 2 || got[1] != "/api/v1/mining/hashrate/pools/1m" {
@@ -257,12 +198,12 @@ func TestLaterPassesPublishOnlyWhatIsNew(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(r.topic.all()); n != 28 {
+	if n := len(r.topic.All()); n != 28 {
 		t.Fatalf("after a pass a day later: %d messages, want 20 + 8 ranking", n)
 	}
 	r.find(t, "foundryusa|mempool|86400|2025-09-24T10:15:30Z")
-	if r.topic.batches != 3 {
-		t.Fatalf("%d publish calls, want 3 (ranking, history, ranking)", r.topic.batches)
+	if r.topic.Batches() != 3 {
+		t.Fatalf("%d publish calls, want 3 (ranking, history, ranking)", r.topic.Batches())
 	}
 }
 
@@ -286,7 +227,7 @@ func TestRevisedFigureIsRepublishedAndLogged(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	all := r.topic.all()
+	all := r.topic.All()
 	if len(all) != 13 {
 		t.Fatalf("%d messages, want 12 + 1 revision", len(all))
 	}
@@ -329,13 +270,13 @@ func TestBackfillPublishesOnePagePerPoolWithinTheRange(t *testing.T) {
 	if got := r.api.recorded(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("requests %v, want %v", got, want)
 	}
-	if r.topic.batches != 3 {
-		t.Fatalf("%d publish calls, want one per page (3)", r.topic.batches)
+	if r.topic.Batches() != 3 {
+		t.Fatalf("%d publish calls, want one per page (3)", r.topic.Batches())
 	}
 	// Weeks starting 2025-01-06, -13, -20 and -27 of each of the three pools.
-	msgs := r.topic.all()
+	msgs := r.topic.All()
 	if len(msgs) != 12 {
-		t.Fatalf("%d messages, want 4 weeks × 3 pools: %v", len(msgs), r.topic.keys())
+		t.Fatalf("%d messages, want 4 weeks × 3 pools: %v", len(msgs), r.topic.Keys())
 	}
 	for _, m := range msgs {
 		if m.Time.Before(from) || !m.Time.Before(to) || m.IntervalSeconds != 604800 {
@@ -370,8 +311,8 @@ func TestBackfillStopsAtABadPageAndKeepsTheEarlierPages(t *testing.T) {
 		}
 	}
 	// Page 1 (foundryusa, 5 weeks from 2025-01-06 with no end) stays published; page 3 is not asked for.
-	if n := len(r.topic.all()); n != 5 {
-		t.Fatalf("%d messages published, want foundry's 5: %v", n, r.topic.keys())
+	if n := len(r.topic.All()); n != 5 {
+		t.Fatalf("%d messages published, want foundry's 5: %v", n, r.topic.Keys())
 	}
 	for _, p := range r.api.recorded() {
 		if strings.Contains(p, "carbonnegative") {
@@ -396,8 +337,8 @@ func TestEmptyResponsesPublishNothing(t *testing.T) {
 	if err := r.col.Collect(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r.topic.batches != 0 || len(r.topic.all()) != 0 {
-		t.Fatalf("%d publish calls, %d messages; want none", r.topic.batches, len(r.topic.all()))
+	if r.topic.Batches() != 0 || len(r.topic.All()) != 0 {
+		t.Fatalf("%d publish calls, %d messages; want none", r.topic.Batches(), len(r.topic.All()))
 	}
 }
 
@@ -428,7 +369,7 @@ func TestTooManyRequestsIsRetriedAfterTheServersRetryAfter(t *testing.T) {
 	if waited < 900*time.Millisecond {
 		t.Fatalf("the retry came after %v, before the server's Retry-After of 1 s", waited)
 	}
-	if n := len(r.topic.all()); n != 12 {
+	if n := len(r.topic.All()); n != 12 {
 		t.Fatalf("%d messages after the retry, want 12", n)
 	}
 }
@@ -470,20 +411,20 @@ func TestTruncatedResponseFailsThePassNamingTheRequestButOtherStepsPublish(t *te
 			t.Errorf("error %q does not say %q", err, want)
 		}
 	}
-	if n := len(r.topic.all()); n != 8 {
+	if n := len(r.topic.All()); n != 8 {
 		t.Fatalf("%d messages, want the ranking's 8 published despite the failed history", n)
 	}
 }
 
 func TestPublishFailureFailsThePass(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.History = false })
-	r.topic.failNext = errors.New("broker gone")
+	r.topic.FailNext(errors.New("broker gone"))
 	err := r.col.Collect(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "broker gone") || !strings.Contains(err.Error(), "publish 8 mempool messages") {
 		t.Fatalf("err = %v", err)
 	}
 	// The next pass publishes the snapshot: nothing was recorded as published.
-	if err := r.col.Collect(context.Background()); err != nil || len(r.topic.all()) != 8 {
-		t.Fatalf("retry pass: err %v, %d messages", err, len(r.topic.all()))
+	if err := r.col.Collect(context.Background()); err != nil || len(r.topic.All()) != 8 {
+		t.Fatalf("retry pass: err %v, %d messages", err, len(r.topic.All()))
 	}
 }
