@@ -196,13 +196,8 @@ func (b Block) Validate() error {
 }
 
 func checkAddress(a string) string {
-	if a == "" || len(a) > 128 {
+	if a == "" || len(a) > 128 || !isAlnum(a) {
 		return "must be 1 to 128 ASCII letters and digits, found " + strconv.Quote(truncate(a))
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') {
-			return "must be 1 to 128 ASCII letters and digits, found " + strconv.Quote(truncate(a))
-		}
 	}
 	return ""
 }

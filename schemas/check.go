@@ -104,15 +104,6 @@ var lowerHex = func() (t [256]bool) {
 	return t
 }()
 
-func isLowerHex(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !lowerHex[s[i]] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkHash: 64 lower-case hex characters (a block hash in RPC byte order).
 func checkHash(s string) string {
 	if len(s) != 64 || !isLowerHex(s) {

@@ -201,7 +201,9 @@ func (r *reader) strBytes() (b []byte, escaped bool, err error) {
 	ascii := true
 	d := r.data
 	for i := start; i < len(d); i++ {
-		// Skip plain ASCII quickly; fall into the switch on anything else.
+		// Skip plain ASCII quickly, a word and then a byte at a time; fall into the switch on
+		// anything else.
+		i += plainRun(d, i)
 		for i < len(d) && plainASCII[d[i]] {
 			i++
 		}

@@ -32,6 +32,10 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if n := htmlSafeRun(s, i); n > 0 {
+			i += n
+			continue
+		}
 		c := s[i]
 		if htmlSafe[c] {
 			i++

@@ -15,6 +15,8 @@ import (
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
+	kgcompress "github.com/segmentio/kafka-go/compress"
+	kgsnappy "github.com/segmentio/kafka-go/compress/snappy"
 	"github.com/sirupsen/logrus"
 )
 
@@ -52,6 +54,14 @@ type Writer struct {
 	retryFor  time.Duration // Config.RetryTimeout
 	pool      sync.Pool     // of *[]kafkago.Message
 }
+
+// Snappy batches are compressed with s2's snappy-compatible fast mode rather than kafka-go's
+// default (s2's "better" mode): on hashatlas' JSON it compresses 3.2× faster
+// (BenchmarkCompression: 2,270 against 710 MB/s) for batches 2 % larger (ratio 0.296 against
+// 0.291), which end to end (BenchmarkPublishConsume) is about 1 CPU-µs less per message. Any
+// snappy reader decodes both. kafka-go keeps its codecs in one table per process, so this
+// setting holds for every kafka-go writer in the binary.
+func init() { kgcompress.SnappyCodec.Compression = kgsnappy.FasterCompression }
 
 // NewWriter returns a Writer for cfg (validated here; zero fields take their defaults). It
 // logs to log (nil: discarded) and counts written messages, bytes and failures on reg (nil: not
