@@ -102,7 +102,7 @@ func (d *DifficultyEpoch) appendJSON(buf []byte) []byte {
 	buf = append(buf, `,"start_height":`...)
 	buf = strconv.AppendInt(buf, d.StartHeight, 10)
 	buf = append(buf, `,"bits":`...)
-	buf = appendString(buf, d.Bits)
+	buf = appendVerbatim(buf, d.Bits)
 	buf = append(buf, `,"difficulty":`...)
 	buf = appendFloat(buf, d.Difficulty)
 	if d.FirstBlockTime != nil {

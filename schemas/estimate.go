@@ -422,9 +422,9 @@ func (e *Estimate) appendJSON(buf []byte) []byte {
 	// Fixed text, numbers and times take at most about this much.
 	buf = grow(buf, 448+len(e.Metric)+len(e.Entity)+len(e.Method)+len(e.ModelVersion)+len(e.InputsDigest))
 	buf = append(buf, `{"schema":"`+SchemaEstimate+`","metric":`...)
-	buf = appendString(buf, e.Metric)
+	buf = appendVerbatim(buf, e.Metric)
 	buf = append(buf, `,"window":`...)
-	buf = appendString(buf, e.Window)
+	buf = appendVerbatim(buf, e.Window)
 	buf = append(buf, `,"window_start":`...)
 	buf = appendTime(buf, e.WindowStart)
 	buf = append(buf, `,"window_end":`...)
@@ -440,7 +440,7 @@ func (e *Estimate) appendJSON(buf []byte) []byte {
 	buf = append(buf, `,"upper":`...)
 	buf = appendFloat(buf, e.Upper)
 	buf = append(buf, `,"unit":`...)
-	buf = appendString(buf, e.Unit)
+	buf = appendVerbatim(buf, e.Unit)
 	buf = append(buf, `,"blocks":`...)
 	buf = strconv.AppendInt(buf, e.Blocks, 10)
 	buf = append(buf, `,"final":`...)
@@ -450,6 +450,6 @@ func (e *Estimate) appendJSON(buf []byte) []byte {
 	buf = append(buf, `,"computed_at":`...)
 	buf = appendTime(buf, e.ComputedAt)
 	buf = append(buf, `,"inputs_digest":`...)
-	buf = appendString(buf, e.InputsDigest)
+	buf = appendVerbatim(buf, e.InputsDigest)
 	return append(buf, '}')
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // reader is a strict JSON reader over one message, written for the shapes the
@@ -337,8 +338,12 @@ func (r *reader) str() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if escaped || len(b) == 0 {
-		return string(b), nil
+	if escaped {
+		// strSlow made b for this string alone: it becomes the string without a copy.
+		return unsafe.String(unsafe.SliceData(b), len(b)), nil
+	}
+	if len(b) == 0 {
+		return "", nil
 	}
 	if r.text == "" {
 		r.text = string(r.data)
@@ -586,6 +591,9 @@ func (r *reader) strings(at *int) ([]string, error) {
 	}
 	r.pos++
 	var out []string
+	if r.pos < len(r.data) && r.data[r.pos] != ']' {
+		out = make([]string, 0, 4) // a coinbase pays to a few addresses: one allocation
+	}
 	for i := 0; ; i++ {
 		r.skipWS()
 		if r.pos >= len(r.data) {

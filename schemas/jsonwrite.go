@@ -133,6 +133,30 @@ func appendStrings(b []byte, v []string) []byte {
 	return append(b, ']')
 }
 
+// appendVerbatim appends s in quotes without looking for bytes to escape. It is only for fields
+// whose rule in Validate admits nothing but bytes that need no escaping — hex and decimal
+// digits, ASCII letters and digits, pool slugs, and the constants of an enum — because
+// appendJSON runs only on messages that passed Validate (Encode). Skipping the scan saves about
+// a fifth of the cost of encoding a block (TestVerbatimFieldsNeedNoEscaping keeps the rules and
+// this shortcut in step).
+func appendVerbatim(b []byte, s string) []byte {
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendVerbatims is appendStrings with appendVerbatim.
+func appendVerbatims(b []byte, v []string) []byte {
+	b = append(b, '[')
+	for i, s := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendVerbatim(b, s)
+	}
+	return append(b, ']')
+}
+
 func appendBool(b []byte, v bool) []byte {
 	if v {
 		return append(b, "true"...)

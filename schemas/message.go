@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Schema names, carried in the "schema" field of every message. The name
@@ -145,6 +146,18 @@ func Encode(m Message) ([]byte, error) {
 // fault. The message does not alias data: the caller may reuse data after
 // Decode returns. Decode is safe for concurrent use.
 func Decode(data []byte) (Message, error) {
+	return decode(data, false)
+}
+
+// DecodeShared is Decode for a caller that hands data over: the message's strings share data's
+// memory instead of a copy of it (one allocation and copy of the whole message fewer, which the
+// Kafka consumer saves per record), so data must never be modified afterwards. On error nothing
+// refers to data.
+func DecodeShared(data []byte) (Message, error) {
+	return decode(data, true)
+}
+
+func decode(data []byte, shared bool) (Message, error) {
 	name, err := findSchema(data)
 	if err != nil {
 		return nil, err
@@ -170,7 +183,7 @@ func Decode(data []byte) (Message, error) {
 			Reason: "is not a known schema (known: " + strings.Join(knownSchemas, ", ") + ")",
 		}
 	}
-	if err := decodeInto(data, c); err != nil {
+	if err := decodeInto(data, c, shared); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -217,8 +230,11 @@ func deref(m Message) any {
 }
 
 // decodeInto decodes data into c and validates it.
-func decodeInto(data []byte, c codec) error {
+func decodeInto(data []byte, c codec, shared bool) error {
 	r := reader{data: data}
+	if shared && len(data) > 0 {
+		r.text = unsafe.String(unsafe.SliceData(data), len(data))
+	}
 	if err := decodeObject(&r, c); err != nil {
 		if de, ok := err.(*DecodeError); ok {
 			de.Schema = c.SchemaName()

@@ -109,7 +109,7 @@ func (p *PoolStats) appendJSON(buf []byte) []byte {
 	// Fixed text, numbers and times take at most about this much.
 	buf = grow(buf, 224+len(p.Pool)+len(p.Source))
 	buf = append(buf, `{"schema":"`+SchemaPoolStats+`","pool":`...)
-	buf = appendString(buf, p.Pool)
+	buf = appendVerbatim(buf, p.Pool)
 	buf = append(buf, `,"time":`...)
 	buf = appendTime(buf, p.Time)
 	buf = append(buf, `,"interval_seconds":`...)

@@ -17,7 +17,8 @@ import (
 )
 
 // Record is one consumed message, decoded and validated. The handler owns it: nothing in it is
-// reused by the consumer.
+// reused by the consumer. Message's strings share Value's memory (schemas.DecodeShared), so
+// Value must not be modified.
 type Record struct {
 	// Topic, Partition and Offset say where the message is.
 	Topic     string
@@ -455,7 +456,7 @@ func (s *session) generation(ctx context.Context, gen *kafkago.Generation) (stop
 			for b := range work {
 				for i := range b.recs {
 					f := &b.recs[i]
-					f.msg, f.err = schemas.Decode(f.m.Value)
+					f.msg, f.err = schemas.DecodeShared(f.m.Value)
 				}
 				close(b.done)
 			}

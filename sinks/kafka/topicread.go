@@ -277,7 +277,7 @@ func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionR
 		}
 		failing = time.Time{}
 		rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
-		msg, derr := schemas.Decode(m.Value)
+		msg, derr := schemas.DecodeShared(m.Value)
 		if derr == nil && msg.Topic() != topic {
 			derr = fmt.Errorf("a %s message does not belong on %s", msg.SchemaName(), topic)
 		}

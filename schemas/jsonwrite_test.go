@@ -1,0 +1,51 @@
+package schemas
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestVerbatimFieldsNeedNoEscaping proves that every byte the validation rules behind
+// appendVerbatim admit is written by appendString unchanged, so that skipping the escape scan
+// for those fields cannot change what Encode writes: the byte classes (hex, decimal, letters and
+// digits, pool slugs, ISO country codes) byte by byte, and the enums value by value.
+func TestVerbatimFieldsNeedNoEscaping(t *testing.T) {
+	classes := map[string]func(c byte) bool{
+		"lower hex (hashes, bits, scripts, digests)": func(c byte) bool { return isLowerHex(string([]byte{c})) },
+		"decimal (work)":                 func(c byte) bool { _, ok := parseU320(string([]byte{'1', c})); return ok },
+		"letters and digits (addresses)": func(c byte) bool { return checkAddress(string([]byte{c})) == "" },
+		"pool slug":                      func(c byte) bool { return checkSlug(string([]byte{c})) == "" },
+		"country code":                   func(c byte) bool { return checkCountry(string([]byte{c, c})) == "" },
+	}
+	for name, admits := range classes {
+		n := 0
+		for c := range 256 {
+			if !admits(byte(c)) {
+				continue
+			}
+			n++
+			if s := string([]byte{byte(c)}); string(appendString(nil, s)) != `"`+s+`"` {
+				t.Errorf("%s admits %q, which appendString escapes as %s", name, s, appendString(nil, s))
+			}
+		}
+		if n == 0 {
+			t.Errorf("%s admits no byte at all: the probe is wrong", name)
+		}
+	}
+	for name, values := range map[string][]string{
+		"attribution_method": attributionMethods, "estimate metric": estimateMetrics, "window": windows,
+		"estimate unit": estimateUnits, "grid metric": gridMetrics, "grid unit": gridUnits,
+	} {
+		for _, v := range values {
+			if got := string(appendString(nil, v)); got != `"`+v+`"` {
+				t.Errorf("%s %q is escaped by appendString as %s", name, v, got)
+			}
+		}
+	}
+	// Every estimate rule's unit is one of estimateUnits (checked above) or a constant of its own.
+	for _, m := range estimateMetrics {
+		if rule, ok := estimateRule(m); ok && strings.ContainsAny(rule.unit, "\"\\<>&") {
+			t.Errorf("metric %s has unit %q that needs escaping", m, rule.unit)
+		}
+	}
+}
