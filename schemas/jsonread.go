@@ -117,8 +117,9 @@ func (r *reader) openObject() error {
 // nextKey advances to the next member of the object opened by openObject:
 // it consumes the ',' separator (when first is false), the key and the ':'.
 // It returns ok == false after consuming the closing '}'. The key aliases
-// the input unless it contained escapes.
-func (r *reader) nextKey(first bool) (key []byte, ok bool, err error) {
+// the input unless it contained escapes. want, when not empty, is the name
+// the caller expects (it must need no escaping): it is matched directly.
+func (r *reader) nextKey(first bool, want string) (key []byte, ok bool, err error) {
 	r.skipWS()
 	if r.pos >= len(r.data) {
 		return nil, false, r.failAt("")
@@ -141,8 +142,13 @@ func (r *reader) nextKey(first bool) (key []byte, ok bool, err error) {
 	if r.data[r.pos] != '"' {
 		return nil, false, r.failAt("expected a member name in double quotes")
 	}
-	key, _, err = r.strBytes()
-	if err != nil {
+	// The encoder writes members in order, so the expected name followed by its closing quote
+	// is nearly always next: a member name has no escapes, so those raw bytes are the key.
+	if end := r.pos + 1 + len(want); want != "" && end < len(r.data) && r.data[end] == '"' &&
+		string(r.data[r.pos+1:end]) == want {
+		key = r.data[r.pos+1 : end]
+		r.pos = end + 1
+	} else if key, _, err = r.strBytes(); err != nil {
 		return nil, false, err
 	}
 	r.skipWS()
@@ -646,7 +652,7 @@ func (r *reader) skipValue(depth int) error {
 	case c == '{':
 		r.pos++
 		for first := true; ; first = false {
-			_, ok, err := r.nextKey(first)
+			_, ok, err := r.nextKey(first, "")
 			if err != nil {
 				return err
 			}
@@ -693,7 +699,7 @@ func findSchema(data []byte) ([]byte, error) {
 		return nil, err
 	}
 	for first := true; ; first = false {
-		key, ok, err := r.nextKey(first)
+		key, ok, err := r.nextKey(first, "schema") // the encoder writes it first
 		if err != nil {
 			return nil, err
 		}

@@ -49,3 +49,20 @@ func TestVerbatimFieldsNeedNoEscaping(t *testing.T) {
 		}
 	}
 }
+
+// TestMemberNamesNeedNoEscaping proves what the decoder's fast key match relies on: no member
+// name of any message type contains a byte that JSON would escape, so a name's raw bytes
+// followed by a quote are the whole key.
+func TestMemberNamesNeedNoEscaping(t *testing.T) {
+	for _, g := range goldens() {
+		c, ok := g.msg.(codec)
+		if !ok {
+			t.Fatalf("%s: %T is not a codec", g.file, g.msg)
+		}
+		for _, name := range c.fieldSet().names {
+			if name == "" || string(appendString(nil, name)) != `"`+name+`"` {
+				t.Errorf("%s: member name %q needs escaping", g.file, name)
+			}
+		}
+	}
+}

@@ -261,7 +261,11 @@ func decodeObject(r *reader, c codec) error {
 	var seen uint64
 	next := 0 // the encoder's order makes the next member the likely one
 	for first := true; ; first = false {
-		key, ok, err := r.nextKey(first)
+		want := ""
+		if next < len(fs.names) {
+			want = fs.names[next]
+		}
+		key, ok, err := r.nextKey(first, want)
 		if err != nil {
 			return err
 		}
