@@ -21,10 +21,10 @@ import (
 // Writer.Publish (encode, murmur2 keying, compression, RequireAll) and a Consumer in a new group
 // (decode, validate, handle, commit), against the test broker (kfake unless
 // HASHATLAS_TEST_KAFKA_BROKERS is set), with the default Config unless BENCH_COMPRESSION,
-// BENCH_BATCH_SIZE or BENCH_BATCH_TIMEOUT say otherwise. Each reports msgs/s and the CPU time
-// the whole process (publishers, broker, consumer) spent per message, which bounds msgs/s at
-// about cores / cpu-µs-per-msg and which other load on the machine changes much less than
-// msgs/s.
+// BENCH_BATCH_SIZE or BENCH_BATCH_TIMEOUT say otherwise, and the default ConsumerConfig unless
+// BENCH_FETCH_MAX_BYTES does. Each reports msgs/s and the CPU time the whole process
+// (publishers, broker, consumer) spent per message, which bounds msgs/s at about
+// cores / cpu-µs-per-msg and which other load on the machine changes much less than msgs/s.
 //
 //	go test -run='^$' -bench=. -benchtime=300000x ./sinks/kafka/
 
@@ -67,6 +67,7 @@ func startGroupAtEnd(tb testing.TB, cfg Config, group, topic string) {
 // benchSetup is what the benchmarks share: the config and the blocks to publish.
 type benchSetup struct {
 	cfg  Config
+	cc   ConsumerConfig    // Group and Topics are set per consumer
 	n    int               // messages to publish
 	pool []schemas.Message // distinct blocks, published round-robin
 }
@@ -92,6 +93,10 @@ func newBenchSetup(b *testing.B) *benchSetup {
 	if c := os.Getenv("BENCH_COMPRESSION"); c != "" {
 		cfg.Compression = c
 	}
+	var cc ConsumerConfig
+	if v := os.Getenv("BENCH_FETCH_MAX_BYTES"); v != "" {
+		cc.MaxBytes, _ = strconv.Atoi(v)
+	}
 	pool := make([]schemas.Message, benchPool)
 	size := 0
 	for i := range pool {
@@ -106,7 +111,7 @@ func newBenchSetup(b *testing.B) *benchSetup {
 		}
 	}
 	b.SetBytes(int64(size / 100))
-	return &benchSetup{cfg: cfg, n: b.N, pool: pool}
+	return &benchSetup{cfg: cfg, cc: cc, n: b.N, pool: pool}
 }
 
 // publish publishes s.n messages from 4 goroutines in chunks of benchChunk.
@@ -139,7 +144,9 @@ func (s *benchSetup) publish(b *testing.B, ctx context.Context, w *Writer) {
 func (s *benchSetup) consumer(b *testing.B, ctx context.Context, n int) (all chan struct{}, runErr chan error) {
 	group := uniqueName(b, "group")
 	startGroupAtEnd(b, s.cfg, group, schemas.TopicBlocks)
-	c, err := NewConsumer(s.cfg, ConsumerConfig{Group: group, Topics: []string{schemas.TopicBlocks}}, nil, nil)
+	cc := s.cc
+	cc.Group, cc.Topics = group, []string{schemas.TopicBlocks}
+	c, err := NewConsumer(s.cfg, cc, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -233,7 +240,9 @@ func BenchmarkConsume(b *testing.B) {
 	group := uniqueName(b, "group")
 	startGroupAtEnd(b, s.cfg, group, schemas.TopicBlocks)
 	s.publish(b, ctx, w)
-	c, err := NewConsumer(s.cfg, ConsumerConfig{Group: group, Topics: []string{schemas.TopicBlocks}}, nil, nil)
+	cc := s.cc
+	cc.Group, cc.Topics = group, []string{schemas.TopicBlocks}
+	c, err := NewConsumer(s.cfg, cc, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -103,7 +103,12 @@ type ConsumerConfig struct {
 	// QueueCapacity is how many fetched messages kafka-go buffers ahead of the handler, shared
 	// among the partitions assigned to the member (at least 64 each). Default: 4096.
 	QueueCapacity int
-	// MaxBytes caps one fetch response per partition. Default: 4 MiB.
+	// MaxBytes caps one fetch response per partition; a batch larger than it still comes whole
+	// (KIP-74). Default: 1 MiB, as Kafka's own consumer (max.partition.fetch.bytes) and the size
+	// of the batches Writer makes. Bigger responses gain nothing measurable and cost the
+	// embedded broker, which builds each one by appending its batches: with 4 MiB the
+	// consumer's side of BenchmarkPublishConsume allocated a fifth more per record and spent
+	// about 0.4 CPU-µs more per record.
 	MaxBytes int
 	// SessionTimeout is how long the broker waits for a silent member before it rebalances its
 	// partitions to others. Default: 30s (kafka-go's).
@@ -137,7 +142,7 @@ func (cc ConsumerConfig) withDefaults() ConsumerConfig {
 		cc.QueueCapacity = 4096
 	}
 	if cc.MaxBytes <= 0 {
-		cc.MaxBytes = 4 << 20
+		cc.MaxBytes = 1 << 20
 	}
 	if cc.SessionTimeout <= 0 {
 		cc.SessionTimeout = 30 * time.Second
