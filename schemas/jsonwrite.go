@@ -170,12 +170,13 @@ func appendKeyTime(b []byte, t time.Time) []byte {
 }
 
 // grow makes room for n more bytes in one allocation, so that appending a
-// message of about that size does not reallocate along the way.
+// message of about that size does not reallocate along the way. A buffer that
+// already holds messages (AppendEncode) at least doubles, as append would.
 func grow(b []byte, n int) []byte {
 	if cap(b)-len(b) >= n {
 		return b
 	}
-	nb := make([]byte, len(b), len(b)+n)
+	nb := make([]byte, len(b), max(len(b)+n, 2*cap(b)))
 	copy(nb, b)
 	return nb
 }

@@ -126,14 +126,22 @@ func asCodec(m Message) (codec, error) {
 // Validate (reach them with errors.As). The returned slice is newly
 // allocated and owned by the caller.
 func Encode(m Message) ([]byte, error) {
+	return AppendEncode(nil, m)
+}
+
+// AppendEncode is Encode appending to dst: it validates m and appends its JSON encoding to dst,
+// growing it as append does, and returns the extended slice (dst unchanged on error). A
+// publisher encodes a whole batch into one reused buffer with it instead of allocating every
+// message.
+func AppendEncode(dst []byte, m Message) ([]byte, error) {
 	c, err := asCodec(m)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("encode %s: %w", c.SchemaName(), err)
+		return dst, fmt.Errorf("encode %s: %w", c.SchemaName(), err)
 	}
-	return c.appendJSON(nil), nil
+	return c.appendJSON(dst), nil
 }
 
 // Decode reads one message: it finds the "schema" member, decodes the JSON

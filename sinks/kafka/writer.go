@@ -53,7 +53,13 @@ type Writer struct {
 	metrics   *writerMetrics
 	retryFor  time.Duration // Config.RetryTimeout
 	pool      sync.Pool     // of *[]kafkago.Message
+	values    sync.Pool     // of *[]byte: buffers Publish encodes values into
 }
+
+// maxPooledValues is the largest value buffer Publish keeps for reuse: a call with more bytes
+// than this (a replay publishing a whole history at once) gets a buffer of its own, so the pool
+// never holds on to hundreds of megabytes.
+const maxPooledValues = 4 << 20
 
 // Snappy batches are compressed with s2's snappy-compatible fast mode rather than kafka-go's
 // default (s2's "better" mode): on hashatlas' JSON it compresses 3.2× faster
@@ -144,22 +150,35 @@ func (w *Writer) Publish(ctx context.Context, ms ...schemas.Message) error {
 	}
 	kms := w.getMessages(len(ms))
 	defer w.putMessages(kms)
-	// The keys share one buffer: a slice taken before the buffer grew still points at the old
-	// array, which stays valid.
+	// The keys share one buffer and so do the values: a slice taken before a buffer grew still
+	// points at the old array, which stays valid.
 	keys := make([]byte, 0, 24*len(ms))
+	vp, _ := w.values.Get().(*[]byte)
+	if vp == nil {
+		vp = new([]byte)
+	}
+	values := (*vp)[:0]
 	for i, m := range ms {
 		if m == nil {
 			return fmt.Errorf("publish %d messages: message %d is nil", len(ms), i)
 		}
-		v, err := schemas.Encode(m)
-		if err != nil {
+		off := len(values)
+		var err error
+		if values, err = schemas.AppendEncode(values, m); err != nil {
 			return fmt.Errorf("publish %d messages: encode message %d (%s, key %q): %w", len(ms), i, m.SchemaName(), m.Key(), err)
 		}
-		off := len(keys)
+		koff := len(keys)
 		keys = append(keys, m.Key()...)
-		kms[i] = kafkago.Message{Topic: m.Topic(), Key: keys[off:len(keys):len(keys)], Value: v}
+		kms[i] = kafkago.Message{Topic: m.Topic(), Key: keys[koff:len(keys):len(keys)], Value: values[off:len(values):len(values)]}
 	}
-	return w.write(ctx, kms)
+	err := w.write(ctx, kms)
+	// Only a write that succeeded is sure to be done with the values: one that failed, or whose
+	// context ended, may have batches still queued in kafka-go that point into the buffer.
+	if err == nil && cap(values) <= maxPooledValues {
+		*vp = values[:0]
+		w.values.Put(vp)
+	}
+	return err
 }
 
 // getMessages returns a slice of n zero Messages from the writer's pool. The pool recycles the
