@@ -46,6 +46,13 @@ func StartEmbeddedIn(dir string, port int, log logrus.FieldLogger) (*Embedded, e
 	return startEmbedded(port, dir, log)
 }
 
+// embeddedSegmentBytes is the embedded broker's log.segment.bytes. kfake keeps a segment in one
+// growing byte slice (in memory, or in memory as well as in its directory) and copies it whole
+// each time it outgrows its capacity; at Kafka's 1 GiB, or kfake's 100 MiB, those copies were
+// a tenth of the CPU of BenchmarkPublishConsume once a partition held tens of megabytes. A
+// segment of 16 MiB bounds them (about 0.3 CPU-µs per record less at 900,000 records).
+const embeddedSegmentBytes = 16 << 20
+
 func startEmbedded(port int, dir string, log logrus.FieldLogger) (*Embedded, error) {
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("embedded broker port %d: want 0 to 65535", port)
@@ -56,6 +63,7 @@ func startEmbedded(port int, dir string, log logrus.FieldLogger) (*Embedded, err
 		kfake.Ports(port),
 		kfake.ClusterID("hashatlas-embedded"),
 		kfake.WithLogger(kfakeLogger{log}),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(embeddedSegmentBytes)}),
 	}
 	if dir != "" {
 		opts = append(opts, kfake.DataDir(dir))
