@@ -30,8 +30,8 @@ type metadataCache struct {
 }
 
 type metadataEntry struct {
-	resp    *metadataapi.Response
-	expires time.Time
+	resp   *metadataapi.Response
+	stored time.Time // with its monotonic reading: time.Since reads only the monotonic clock
 }
 
 func newMetadataCache(next kafkago.RoundTripper) *metadataCache {
@@ -48,10 +48,10 @@ func (c *metadataCache) RoundTrip(ctx context.Context, addr net.Addr, req kafkag
 	c.mu.RLock()
 	e, ok := c.entries[topic]
 	c.mu.RUnlock()
-	now := time.Now()
-	if ok && now.Before(e.expires) {
+	if ok && time.Since(e.stored) < metadataCacheTTL {
 		return e.resp, nil
 	}
+	now := time.Now()
 	resp, err := c.next.RoundTrip(ctx, addr, req)
 	if err != nil {
 		return resp, err
@@ -60,7 +60,7 @@ func (c *metadataCache) RoundTrip(ctx context.Context, addr net.Addr, req kafkag
 		for _, t := range r.Topics {
 			if t.Name == topic && t.ErrorCode == 0 && len(t.Partitions) > 0 {
 				c.mu.Lock()
-				c.entries[topic] = metadataEntry{resp: r, expires: now.Add(metadataCacheTTL)}
+				c.entries[topic] = metadataEntry{resp: r, stored: now}
 				c.mu.Unlock()
 			}
 		}
