@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,25 +32,54 @@ type BlockObs struct {
 
 // Chain is the estimator's windowed state: every block by height, which windows each falls
 // in, and which windows changed since the last Compute. It is not safe for concurrent use.
+//
+// It holds every block of the history (282,174 for 2021–2026) once by height and once per
+// window kind, so it keeps that small: the strings of a block are its own (a decoded message's
+// strings may share the memory of its whole record, which would stay alive with them), pool
+// slugs are interned, and a window's members are pointer-free 32-byte records that the garbage
+// collector does not scan.
 type Chain struct {
-	blocks  map[int64]BlockObs
-	members map[Window][]BlockObs // the blocks of each window, in no particular order
-	dirty   map[Window]struct{}
-	final   map[Window]bool // finality at the last Compute
-	first   time.Time       // earliest header time seen
-	maxTime time.Time       // latest header time seen: the event-time clock
-	tip     int64
+	blocks    map[int64]BlockObs
+	members   map[Window][]member // the blocks of each window, in no particular order
+	poolIDs   map[string]int32    // interned pool slugs: index in poolNames
+	poolNames []string
+	dirty     map[Window]struct{}
+	final     map[Window]bool // finality at the last Compute
+	first     time.Time       // earliest header time seen
+	maxTime   time.Time       // latest header time seen: the event-time clock
+	tip       int64
+}
+
+// member is what a window needs of one of its blocks (Stats).
+type member struct {
+	height int64
+	unix   int64 // header time, Unix seconds
+	work   float64
+	pool   int32 // index in Chain.poolNames
 }
 
 // NewChain returns an empty state.
 func NewChain() *Chain {
 	return &Chain{
 		blocks:  map[int64]BlockObs{},
-		members: map[Window][]BlockObs{},
+		members: map[Window][]member{},
+		poolIDs: map[string]int32{},
 		dirty:   map[Window]struct{}{},
 		final:   map[Window]bool{},
 		tip:     -1,
 	}
+}
+
+// internPool returns the id of a pool slug, and the chain's own copy of the slug.
+func (c *Chain) internPool(pool string) (int32, string) {
+	if id, ok := c.poolIDs[pool]; ok {
+		return id, c.poolNames[id]
+	}
+	pool = strings.Clone(pool)
+	id := int32(len(c.poolNames))
+	c.poolIDs[pool] = id
+	c.poolNames = append(c.poolNames, pool)
+	return id, pool
 }
 
 // Block returns the block held at height.
@@ -78,10 +108,16 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 		}
 		c.remove(old)
 	}
+	pool, slug := c.internPool(b.Pool)
+	b.Pool = slug
+	if b.Hash != "" {
+		b.Hash = strings.Clone(b.Hash)
+	}
 	c.blocks[b.Height] = b
+	m := member{height: b.Height, unix: b.Time.Unix(), work: b.Work, pool: pool}
 	for _, k := range WindowKinds {
 		w := WindowOf(k, b.Time)
-		c.members[w] = append(c.members[w], b)
+		c.members[w] = append(c.members[w], m)
 		c.dirty[w] = struct{}{}
 	}
 	if c.first.IsZero() || b.Time.Before(c.first) {
@@ -101,7 +137,7 @@ func (c *Chain) remove(b BlockObs) {
 		w := WindowOf(k, b.Time)
 		m := c.members[w]
 		for i := range m {
-			if m[i].Height == b.Height {
+			if m[i].height == b.Height {
 				m[i] = m[len(m)-1]
 				c.members[w] = m[:len(m)-1]
 				break
@@ -183,7 +219,7 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-func byHeight(a, b BlockObs) int { return cmp.Compare(a.Height, b.Height) }
+func byHeight(a, b member) int { return cmp.Compare(a.height, b.height) }
 
 func kindOrder(k WindowKind) int {
 	for i, x := range WindowKinds {
@@ -206,18 +242,17 @@ func (c *Chain) Stats(w Window) WindowStats {
 		slices.SortFunc(blocks, byHeight)
 	}
 	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(blocks)}
-	pools := map[string]int{}
+	pools := map[int32]int{}
 	hash := sha256.New()
 	var buf [24]byte
 	for _, b := range blocks {
-		h := b.Height
-		st.Work += b.Work
-		pools[b.Pool]++
-		binary.LittleEndian.PutUint64(buf[0:], uint64(h))
-		binary.LittleEndian.PutUint64(buf[8:], uint64(b.Time.Unix()))
-		binary.LittleEndian.PutUint64(buf[16:], math.Float64bits(b.Work))
+		st.Work += b.work
+		pools[b.pool]++
+		binary.LittleEndian.PutUint64(buf[0:], uint64(b.height))
+		binary.LittleEndian.PutUint64(buf[8:], uint64(b.unix))
+		binary.LittleEndian.PutUint64(buf[16:], math.Float64bits(b.work))
 		hash.Write(buf[:])
-		hash.Write([]byte(b.Pool))
+		hash.Write([]byte(c.poolNames[b.pool]))
 		hash.Write([]byte{0})
 	}
 	st.Digest = hex.EncodeToString(hash.Sum(nil)[:16])
@@ -235,7 +270,7 @@ func (c *Chain) Stats(w Window) WindowStats {
 		st.Seconds = 600
 	}
 	for p, n := range pools {
-		st.Pools = append(st.Pools, PoolCount{Pool: p, Blocks: n})
+		st.Pools = append(st.Pools, PoolCount{Pool: c.poolNames[p], Blocks: n})
 	}
 	sort.Slice(st.Pools, func(i, j int) bool {
 		if st.Pools[i].Blocks != st.Pools[j].Blocks {

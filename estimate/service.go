@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -213,18 +215,7 @@ func (s *Service) Flush(ctx context.Context) (Results, error) {
 	// The store and the topic are independent: write both at once, and keep the results for the
 	// next Flush unless both succeeded (a second write of either replaces by key).
 	pubErr := make(chan error, 1)
-	go func() {
-		msgs := EstimateMessages(r)
-		if s.pub == nil || len(msgs) == 0 {
-			pubErr <- nil
-			return
-		}
-		if err := s.pub.Publish(ctx, msgs...); err != nil {
-			pubErr <- fmt.Errorf("publish %d estimates: %w", len(msgs), err)
-			return
-		}
-		pubErr <- nil
-	}()
+	go func() { pubErr <- s.publish(ctx, r) }()
 	storeErr := s.store.WriteResults(ctx, r)
 	if storeErr != nil {
 		storeErr = fmt.Errorf("store estimates: %w", storeErr)
@@ -412,84 +403,159 @@ func mergeResults(old, newer Results) *Results {
 	return &m
 }
 
+// publishChunk is how many estimates one Publish call carries. A replay of the 2021–2026
+// history publishes 184,554 in one Flush: handed over at once, every message, its Kafka record
+// and its encoding were alive together (about 100 MB of heap at the replay's peak). A chunk
+// still fills the writer's batches (1,000 messages per partition, 6 partitions) several times
+// over.
+const publishChunk = 20000
+
+// publish sends the estimates of r to the topic, in the order of EstimateMessages, publishChunk
+// at a time. A nil error means all were acknowledged; on error some may have been (a second
+// publish replaces them by key).
+func (s *Service) publish(ctx context.Context, r Results) error {
+	if s.pub == nil {
+		return nil
+	}
+	total, sent := estimateCount(r), 0
+	var chunk []schemas.Message
+	send := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		if err := s.pub.Publish(ctx, chunk...); err != nil {
+			return fmt.Errorf("publish estimates %d to %d: %w", sent+1, sent+len(chunk), err)
+		}
+		sent += len(chunk)
+		chunk = nil // the publisher may keep the slice it was given
+		return nil
+	}
+	for m := range estimateMessages(r) {
+		if chunk == nil {
+			chunk = make([]schemas.Message, 0, min(publishChunk, total-sent))
+		}
+		chunk = append(chunk, m)
+		if len(chunk) == publishChunk {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	return send()
+}
+
 // EstimateMessages turns results into estimates-topic messages: per window the network
-// hashrate and luck, per pool its share and hashrate, and the last-n "now" estimate.
+// hashrate and luck, per pool its share and hashrate, per country its hashrate, share, power
+// and energy, per region its block share, the energy signals, and the last-n "now" estimate.
 func EstimateMessages(r Results) []schemas.Message {
-	out := make([]schemas.Message, 0, 2*len(r.Network)+2*len(r.Pools)+4*len(r.Countries)+len(r.Regions)+2*len(r.Signals)+1)
-	for _, n := range r.Network {
-		base := schemas.Estimate{
-			Window: string(n.Window.Kind), WindowStart: n.Window.Start, WindowEnd: n.Window.End,
-			Entity: schemas.EntityNetwork, Blocks: int64(n.Blocks), Final: n.Final,
-			ModelVersion: n.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: n.InputsDigest,
+	return slices.AppendSeq(make([]schemas.Message, 0, estimateCount(r)), estimateMessages(r))
+}
+
+// estimateCount is at least the number of messages of EstimateMessages (a curtailment signal
+// makes one, not two).
+func estimateCount(r Results) int {
+	return 2*len(r.Network) + 2*len(r.Pools) + 4*len(r.Countries) + len(r.Regions) + 2*len(r.Signals) + 1
+}
+
+// estimateMessages yields the messages of EstimateMessages one at a time, so that a caller
+// need not hold them all.
+func estimateMessages(r Results) iter.Seq[schemas.Message] {
+	return func(yield func(schemas.Message) bool) {
+		emit := func(es ...schemas.Estimate) bool {
+			for _, e := range es {
+				if !yield(e) {
+					return false
+				}
+			}
+			return true
 		}
-		h := base
-		h.Metric, h.Method, h.Unit = schemas.MetricNetworkHashrate, n.Method, schemas.UnitHashesPerSecond
-		h.Value, h.Lower, h.Upper = n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper
-		l := base
-		l.Metric, l.Method, l.Unit = schemas.MetricLuck, n.Method, schemas.UnitRatio
-		luck := n.LuckInterval()
-		l.Value, l.Lower, l.Upper = luck.Value, luck.Lower, luck.Upper
-		out = append(out, h, l)
-	}
-	for _, p := range r.Pools {
-		base := schemas.Estimate{
-			Window: string(p.Window.Kind), WindowStart: p.Window.Start, WindowEnd: p.Window.End,
-			Entity: p.Pool, Blocks: int64(p.Blocks), Final: p.Final, Method: p.Method,
-			ModelVersion: p.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: p.InputsDigest,
+		for _, n := range r.Network {
+			base := schemas.Estimate{
+				Window: string(n.Window.Kind), WindowStart: n.Window.Start, WindowEnd: n.Window.End,
+				Entity: schemas.EntityNetwork, Blocks: int64(n.Blocks), Final: n.Final,
+				ModelVersion: n.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: n.InputsDigest,
+			}
+			h := base
+			h.Metric, h.Method, h.Unit = schemas.MetricNetworkHashrate, n.Method, schemas.UnitHashesPerSecond
+			h.Value, h.Lower, h.Upper = n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper
+			l := base
+			l.Metric, l.Method, l.Unit = schemas.MetricLuck, n.Method, schemas.UnitRatio
+			luck := n.LuckInterval()
+			l.Value, l.Lower, l.Upper = luck.Value, luck.Lower, luck.Upper
+			if !emit(h, l) {
+				return
+			}
 		}
-		sh := base
-		sh.Metric, sh.Unit = schemas.MetricPoolShare, schemas.UnitRatio
-		sh.Value, sh.Lower, sh.Upper = p.Share.Value, p.Share.Lower, p.Share.Upper
-		hr := base
-		hr.Metric, hr.Unit = schemas.MetricPoolHashrate, schemas.UnitHashesPerSecond
-		hr.Value, hr.Lower, hr.Upper = p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper
-		out = append(out, sh, hr)
-	}
-	for _, c := range r.Countries {
-		base := schemas.Estimate{
-			Window: string(c.Window.Kind), WindowStart: c.Window.Start, WindowEnd: c.Window.End,
-			Entity: c.Country, Blocks: int64(c.Blocks), Final: c.Final, Method: c.Method,
-			ModelVersion: c.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: c.InputsDigest,
+		for _, p := range r.Pools {
+			base := schemas.Estimate{
+				Window: string(p.Window.Kind), WindowStart: p.Window.Start, WindowEnd: p.Window.End,
+				Entity: p.Pool, Blocks: int64(p.Blocks), Final: p.Final, Method: p.Method,
+				ModelVersion: p.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: p.InputsDigest,
+			}
+			sh := base
+			sh.Metric, sh.Unit = schemas.MetricPoolShare, schemas.UnitRatio
+			sh.Value, sh.Lower, sh.Upper = p.Share.Value, p.Share.Lower, p.Share.Upper
+			hr := base
+			hr.Metric, hr.Unit = schemas.MetricPoolHashrate, schemas.UnitHashesPerSecond
+			hr.Value, hr.Lower, hr.Upper = p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper
+			if !emit(sh, hr) {
+				return
+			}
 		}
-		out = append(out,
-			withValue(base, schemas.MetricCountryHashrate, schemas.UnitHashesPerSecond, c.Hashrate),
-			withValue(base, schemas.MetricCountryShare, schemas.UnitRatio, c.Share),
-			withValue(base, schemas.MetricPowerGW, schemas.UnitGW, Interval{Value: c.Power.GWBest, Lower: c.Power.GWLow, Upper: c.Power.GWHigh}),
-			withValue(base, schemas.MetricEnergyTWh, schemas.UnitTWhPerYear, Interval{Value: c.Power.TWhBest, Lower: c.Power.TWhLow, Upper: c.Power.TWhHigh}))
-	}
-	for _, g := range r.Regions {
-		out = append(out, withValue(schemas.Estimate{
-			Window: string(g.Window.Kind), WindowStart: g.Window.Start, WindowEnd: g.Window.End,
-			Entity: g.Region, Blocks: int64(g.Blocks), Final: g.Final, Method: g.Method,
-			ModelVersion: g.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: g.InputsDigest,
-		}, schemas.MetricRegionBlockShare, schemas.UnitRatio, g.Share))
-	}
-	for _, sg := range r.Signals {
-		base := schemas.Estimate{
-			Window: string(sg.Window.Kind), WindowStart: sg.Window.Start, WindowEnd: sg.Window.End,
-			Blocks: int64(sg.Blocks), Final: sg.Final, Method: sg.Method,
-			ModelVersion: sg.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: sg.InputsDigest,
+		for _, c := range r.Countries {
+			base := schemas.Estimate{
+				Window: string(c.Window.Kind), WindowStart: c.Window.Start, WindowEnd: c.Window.End,
+				Entity: c.Country, Blocks: int64(c.Blocks), Final: c.Final, Method: c.Method,
+				ModelVersion: c.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: c.InputsDigest,
+			}
+			ok := emit(
+				withValue(base, schemas.MetricCountryHashrate, schemas.UnitHashesPerSecond, c.Hashrate),
+				withValue(base, schemas.MetricCountryShare, schemas.UnitRatio, c.Share),
+				withValue(base, schemas.MetricPowerGW, schemas.UnitGW, Interval{Value: c.Power.GWBest, Lower: c.Power.GWLow, Upper: c.Power.GWHigh}),
+				withValue(base, schemas.MetricEnergyTWh, schemas.UnitTWhPerYear, Interval{Value: c.Power.TWhBest, Lower: c.Power.TWhLow, Upper: c.Power.TWhHigh}))
+			if !ok {
+				return
+			}
 		}
-		if sg.Signal == SignalCurtailment {
-			base.Entity = sg.Pool + "/" + sg.Region
-			out = append(out, withValue(base, schemas.MetricEnergyBeta, schemas.UnitRatio, sg.Beta))
-			continue
+		for _, g := range r.Regions {
+			ok := emit(withValue(schemas.Estimate{
+				Window: string(g.Window.Kind), WindowStart: g.Window.Start, WindowEnd: g.Window.End,
+				Entity: g.Region, Blocks: int64(g.Blocks), Final: g.Final, Method: g.Method,
+				ModelVersion: g.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: g.InputsDigest,
+			}, schemas.MetricRegionBlockShare, schemas.UnitRatio, g.Share))
+			if !ok {
+				return
+			}
 		}
-		base.Entity = sg.Region
-		out = append(out,
-			withValue(base, schemas.MetricShedHashrate, schemas.UnitHashesPerSecond, sg.Shed),
-			withValue(base, schemas.MetricShedPowerGW, schemas.UnitGW, sg.ShedPower))
+		for _, sg := range r.Signals {
+			base := schemas.Estimate{
+				Window: string(sg.Window.Kind), WindowStart: sg.Window.Start, WindowEnd: sg.Window.End,
+				Blocks: int64(sg.Blocks), Final: sg.Final, Method: sg.Method,
+				ModelVersion: sg.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: sg.InputsDigest,
+			}
+			if sg.Signal == SignalCurtailment {
+				base.Entity = sg.Pool + "/" + sg.Region
+				if !emit(withValue(base, schemas.MetricEnergyBeta, schemas.UnitRatio, sg.Beta)) {
+					return
+				}
+				continue
+			}
+			base.Entity = sg.Region
+			if !emit(withValue(base, schemas.MetricShedHashrate, schemas.UnitHashesPerSecond, sg.Shed),
+				withValue(base, schemas.MetricShedPowerGW, schemas.UnitGW, sg.ShedPower)) {
+				return
+			}
+		}
+		if rec := r.Recent; rec != nil {
+			emit(schemas.Estimate{
+				Metric: schemas.MetricNetworkHashrate, Window: schemas.WindowLastN, WindowStart: rec.From, WindowEnd: rec.To,
+				Entity: schemas.EntityNetwork, Method: rec.Method, Value: rec.Hashrate.Value, Lower: rec.Hashrate.Lower,
+				Upper: rec.Hashrate.Upper, Unit: schemas.UnitHashesPerSecond, Blocks: int64(rec.N + 1), Final: false,
+				ModelVersion: rec.ModelVersion, ComputedAt: r.ComputedAt,
+				InputsDigest: rec.InputsDigest,
+			})
+		}
 	}
-	if rec := r.Recent; rec != nil {
-		out = append(out, schemas.Estimate{
-			Metric: schemas.MetricNetworkHashrate, Window: schemas.WindowLastN, WindowStart: rec.From, WindowEnd: rec.To,
-			Entity: schemas.EntityNetwork, Method: rec.Method, Value: rec.Hashrate.Value, Lower: rec.Hashrate.Lower,
-			Upper: rec.Hashrate.Upper, Unit: schemas.UnitHashesPerSecond, Blocks: int64(rec.N + 1), Final: false,
-			ModelVersion: rec.ModelVersion, ComputedAt: r.ComputedAt,
-			InputsDigest: rec.InputsDigest,
-		})
-	}
-	return out
 }
 
 // withValue is base with a metric, its unit and its value and bounds.

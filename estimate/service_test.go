@@ -3,6 +3,7 @@ package estimate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -269,5 +270,51 @@ func TestAFailedBackgroundRawWriteLosesNothing(t *testing.T) {
 	}
 	if len(r.Raw) != 2 || r.Raw[0].(schemas.Block).Height != 1 {
 		t.Fatalf("after recovery %d raw inputs written (first %v), want 2 in order", len(r.Raw), r.Raw)
+	}
+}
+
+// chunkPublisher records every Publish call; the call numbered failAt (from 1) fails.
+type chunkPublisher struct {
+	calls  []int
+	msgs   []schemas.Message
+	failAt int
+}
+
+func (p *chunkPublisher) Publish(ctx context.Context, msgs ...schemas.Message) error {
+	p.calls = append(p.calls, len(msgs))
+	if len(p.calls) == p.failAt {
+		return errors.New("broker down")
+	}
+	p.msgs = append(p.msgs, msgs...)
+	return nil
+}
+
+// TestEstimatesArePublishedInChunks: the estimates of a flush go out publishChunk at a time
+// (a whole history's would otherwise all be held at once), in the order of EstimateMessages;
+// a failed chunk stops the publish and is reported with the estimates it held.
+func TestEstimatesArePublishedInChunks(t *testing.T) {
+	r := Results{ComputedAt: t0}
+	for i := range publishChunk + publishChunk/4 { // two messages each: 2.5 chunks
+		r.Network = append(r.Network, NetworkResult{Window: WindowOf(Day, t0.AddDate(0, 0, -i)), Blocks: 144,
+			Hashrate: Interval{Value: 1e20, Lower: 9e19, Upper: 1.1e20}, Luck: 1, Method: "m", ModelVersion: "v", InputsDigest: "d"})
+	}
+	pub := &chunkPublisher{}
+	if err := newTestService(&recordingStore{}, pub).publish(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{publishChunk, publishChunk, publishChunk / 2}; !reflect.DeepEqual(pub.calls, want) {
+		t.Fatalf("Publish calls of %v messages, want %v", pub.calls, want)
+	}
+	if !reflect.DeepEqual(pub.msgs, EstimateMessages(r)) {
+		t.Fatal("the chunks are not the estimate messages in order")
+	}
+
+	pub = &chunkPublisher{failAt: 2}
+	err := newTestService(&recordingStore{}, pub).publish(context.Background(), r)
+	if want := fmt.Sprintf("publish estimates %d to %d: broker down", publishChunk+1, 2*publishChunk); err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	if len(pub.calls) != 2 {
+		t.Fatalf("publishing went on after a failed chunk: calls %v", pub.calls)
 	}
 }

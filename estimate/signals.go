@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -91,8 +92,9 @@ func (g *GridState) Add(o schemas.GridObservation) bool {
 	}
 	r := g.regions[o.Region]
 	if r == nil {
-		r = &gridRegion{country: o.Country, demand: map[int64]float64{}, emergency: map[int64]float64{}}
-		g.regions[o.Region] = r
+		// Copies: a decoded observation's strings may share the memory of its whole record.
+		r = &gridRegion{country: strings.Clone(o.Country), demand: map[int64]float64{}, emergency: map[int64]float64{}}
+		g.regions[strings.Clone(o.Region)] = r
 	}
 	hour := o.Time.Unix() / 3600
 	m := r.demand
