@@ -384,10 +384,11 @@ func (s *session) run(ctx context.Context) error {
 	}
 }
 
-// The fetch pipeline: records are fetched in batches, handed on when batchMax records are in
-// or batchLinger after the first one arrived (so a lone record waits at most that long), decoded
-// by as many workers as there are CPUs, and handled in fetch order. At most batchesInFlight
-// batches are fetched ahead of the handler (on top of the partition readers' own queues).
+// The fetch pipeline: each partition's records are fetched in batches, handed on when batchMax
+// records are in or batchLinger after the first one arrived (so a lone record waits at most that
+// long), decoded by as many workers as there are CPUs, and handled in fetch order (per
+// partition: batches of different partitions interleave). At most batchesInFlight batches are
+// fetched ahead of the handler (on top of the partition readers' own queues).
 const (
 	batchMax        = 256
 	batchLinger     = time.Millisecond
@@ -398,14 +399,6 @@ const (
 type fetchBatch struct {
 	recs []fetched
 	done chan struct{}
-}
-
-// fetchResult is what a partition reader delivered: a message or an error.
-type fetchResult struct {
-	topic     string
-	partition int
-	m         kafkago.Message
-	err       error
 }
 
 // errGenerationEnded stops the handling of a generation's records when the group rebalances.
@@ -467,12 +460,13 @@ func (s *session) generation(ctx context.Context, gen *kafkago.Generation) (stop
 			}
 		}()
 	}
-	in := s.readPartitions(fctx, gen, nparts, &wg)
+	var readers sync.WaitGroup
+	s.readPartitions(fctx, gen, nparts, &readers, ordered, work, fetchErr)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		defer close(work)
-		fetchErr <- s.fetch(fctx, in, work, ordered)
+		readers.Wait()
+		close(work)
 	}()
 
 	cause, stop := s.consumeUntilEnd(ctx, ended, ordered, fetchErr)
@@ -574,11 +568,22 @@ func (s *session) finish(cause error) error {
 }
 
 // readPartitions starts a reader for every partition gen assigned, at its committed offset (the
-// first offset when the group has none), and returns the channel they all deliver to, each
-// partition in offset order. The readers stop and close when ctx ends; wg counts them.
-func (s *session) readPartitions(ctx context.Context, gen *kafkago.Generation, nparts int, wg *sync.WaitGroup) <-chan fetchResult {
-	in := make(chan fetchResult, batchMax)
+// first offset when the group has none). Each reads its partition in batches — batchMax records,
+// or what arrived within batchLinger of the first — and hands every batch, in offset order, to
+// the handling loop (ordered) and to the decoders (work): one hand-over per batch rather than
+// per record. A partition reader keeps retrying after a failure (it reconnects, finds the new
+// leader, waits for a restarting broker), so its errors are logged and reading goes on, unless
+// retrying cannot help (unrecoverable): then the error goes to fetchErr (the first one; Run
+// stops) and the reader ends. The readers stop and close when ctx ends; readers counts them.
+func (s *session) readPartitions(ctx context.Context, gen *kafkago.Generation, nparts int, readers *sync.WaitGroup,
+	ordered, work chan<- *fetchBatch, fetchErr chan<- error) {
 	queue := max(64, s.c.cc.QueueCapacity/max(1, nparts))
+	fail := func(err error) {
+		select {
+		case fetchErr <- err:
+		default: // Run is stopping for an earlier one
+		}
+	}
 	for topic, as := range gen.Assignments {
 		for _, a := range as {
 			r := kafkago.NewReader(kafkago.ReaderConfig{
@@ -595,60 +600,80 @@ func (s *session) readPartitions(ctx context.Context, gen *kafkago.Generation, n
 				Logger:          kafkaGoLogger(s.c.log, logrus.DebugLevel),
 				ErrorLogger:     kafkaGoLogger(s.c.log, logrus.WarnLevel),
 			})
-			wg.Add(1)
+			readers.Add(1)
 			go func() {
-				defer wg.Done()
+				defer readers.Done()
 				defer r.Close()
 				if err := r.SetOffset(a.Offset); err != nil {
-					select {
-					case in <- fetchResult{topic: topic, partition: a.ID, err: err}:
-					case <-ctx.Done():
-					}
+					fail(fmt.Errorf("read %s/%d from offset %d: %w", topic, a.ID, a.Offset, err))
 					return
 				}
 				for {
-					m, err := r.FetchMessage(ctx)
-					if ctx.Err() != nil {
+					b, err := s.readBatch(ctx, r, topic, a.ID)
+					if err != nil {
+						if ctx.Err() == nil {
+							fail(err)
+						}
 						return
 					}
-					select {
-					case in <- fetchResult{topic: topic, partition: a.ID, m: m, err: err}:
-					case <-ctx.Done():
-						return
+					for _, ch := range [...]chan<- *fetchBatch{ordered, work} {
+						select {
+						case ch <- b:
+						case <-ctx.Done():
+							return
+						}
 					}
 				}
 			}()
 		}
 	}
-	return in
 }
 
-// next returns the next fetched message. A partition reader keeps retrying after a failure (it
-// reconnects, finds the new leader, waits for a restarting broker), so its errors are logged
-// and fetching goes on, unless retrying cannot help (unrecoverable).
-func (s *session) next(ctx context.Context, in <-chan fetchResult) (kafkago.Message, error) {
+// readBatch reads the next batch of one partition from r: it waits for a first record as long
+// as it takes, then adds records until the batch holds batchMax or batchLinger has passed. It
+// returns an error only when ctx ended or reading failed for good.
+func (s *session) readBatch(ctx context.Context, r *kafkago.Reader, topic string, partition int) (*fetchBatch, error) {
+	var first kafkago.Message
 	for {
-		select {
-		case <-ctx.Done():
-			return kafkago.Message{}, ctx.Err()
-		case r := <-in:
-			if r.err == nil {
-				return r.m, nil
-			}
-			if err := s.fetchFailed(r); err != nil {
-				return kafkago.Message{}, err
-			}
+		m, err := r.FetchMessage(ctx)
+		if err == nil {
+			first = m
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err := s.fetchFailed(topic, partition, err); err != nil {
+			return nil, err
 		}
 	}
+	b := &fetchBatch{recs: make([]fetched, 1, batchMax), done: make(chan struct{})}
+	b.recs[0].m = first
+	linger, cancel := context.WithTimeout(ctx, batchLinger)
+	defer cancel()
+	for len(b.recs) < batchMax {
+		m, err := r.FetchMessage(linger)
+		if err != nil {
+			if linger.Err() != nil {
+				break // lingered long enough (or ctx ended: the caller sees it)
+			}
+			if err := s.fetchFailed(topic, partition, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b.recs = append(b.recs, fetched{m: m})
+	}
+	return b, nil
 }
 
 // fetchFailed logs a partition reader's error and returns nil when the reader will retry by
 // itself, or returns the error when retrying cannot help (unrecoverable).
-func (s *session) fetchFailed(r fetchResult) error {
-	if unrecoverable(r.err) {
-		return fmt.Errorf("read %s/%d: %w", r.topic, r.partition, r.err)
+func (s *session) fetchFailed(topic string, partition int, err error) error {
+	if unrecoverable(err) {
+		return fmt.Errorf("read %s/%d: %w", topic, partition, err)
 	}
-	s.c.log.WithFields(logrus.Fields{"topic": r.topic, "partition": r.partition, "err": r.err}).
+	s.c.log.WithFields(logrus.Fields{"topic": topic, "partition": partition, "err": err}).
 		Warn("reading a partition failed, retrying")
 	return nil
 }
@@ -668,53 +693,6 @@ func unrecoverable(err error) bool {
 		return true
 	}
 	return false
-}
-
-// fetch reads records into batches and passes each batch, in order, to the decoders (work) and
-// to the handling loop (ordered). It returns when ctx ends or fetching fails for good.
-func (s *session) fetch(ctx context.Context, in <-chan fetchResult, work, ordered chan<- *fetchBatch) error {
-	for {
-		// The first record of a batch is waited for as long as it takes.
-		m, err := s.next(ctx, in)
-		if err != nil {
-			return err
-		}
-		b := &fetchBatch{recs: make([]fetched, 1, batchMax), done: make(chan struct{})}
-		b.recs[0].m = m
-		if err := s.fill(ctx, in, b); err != nil {
-			return err
-		}
-		for _, ch := range [...]chan<- *fetchBatch{ordered, work} {
-			select {
-			case ch <- b:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-	}
-}
-
-// fill adds records to b until it is full or batchLinger has passed.
-func (s *session) fill(ctx context.Context, in <-chan fetchResult, b *fetchBatch) error {
-	linger := time.NewTimer(batchLinger)
-	defer linger.Stop()
-	for len(b.recs) < batchMax {
-		select {
-		case r := <-in:
-			if r.err != nil {
-				if err := s.fetchFailed(r); err != nil {
-					return err
-				}
-				continue
-			}
-			b.recs = append(b.recs, fetched{m: r.m})
-		case <-linger.C:
-			return nil // lingered long enough: hand on what we have
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
 }
 
 // consume handles one fetched message: dead-letters it if it did not decode or belongs
