@@ -121,18 +121,6 @@ func appendBytes(b []byte, v []byte) []byte {
 	return append(b, '"')
 }
 
-// appendStrings appends a list of strings; nil is written as [].
-func appendStrings(b []byte, v []string) []byte {
-	b = append(b, '[')
-	for i, s := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, s)
-	}
-	return append(b, ']')
-}
-
 // appendVerbatim appends s in quotes without looking for bytes to escape. It is only for fields
 // whose rule in Validate admits nothing but bytes that need no escaping — hex and decimal
 // digits, ASCII letters and digits, pool slugs, and the constants of an enum — because
@@ -145,7 +133,7 @@ func appendVerbatim(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// appendVerbatims is appendStrings with appendVerbatim.
+// appendVerbatims appends a list of strings with appendVerbatim; nil is written as [].
 func appendVerbatims(b []byte, v []string) []byte {
 	b = append(b, '[')
 	for i, s := range v {
