@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -232,7 +233,41 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	}
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
-	return &estimator{w: w, svc: svc, db: db, src: &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc}}, nil
+	src := &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc}
+	if err := registerLagGauge(reg, ef.group, src.Lag, log); err != nil {
+		return nil, err
+	}
+	return &estimator{w: w, svc: svc, db: db, src: src}, nil
+}
+
+// lagAskTimeout bounds asking Kafka for the estimator's lag at one metrics scrape.
+const lagAskTimeout = 5 * time.Second
+
+// registerLagGauge exports lag — the input messages not yet reflected in written estimates
+// (kafkaSource.Lag), asked of Kafka at every scrape — as hashatlas_estimator_lag_messages, so
+// that the lag alert needs nothing but the estimator's own metrics. When Kafka cannot be asked
+// the gauge is NaN (an alert on it then stays quiet rather than fire on a stale value; the
+// readiness alert covers an estimator cut off from Kafka) and the failure is logged.
+func registerLagGauge(reg prometheus.Registerer, group string, lag func(context.Context) (int64, error), log logrus.FieldLogger) error {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "hashatlas", Subsystem: "estimator", Name: "lag_messages",
+		Help: "Input messages (blocks, difficulty, pool stats, grid) not yet reflected in written estimates: " +
+			"the input topics' end offsets less what the estimator's group committed, asked of Kafka at each scrape; NaN when Kafka could not be asked.",
+		ConstLabels: prometheus.Labels{"group": group},
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), lagAskTimeout)
+		defer cancel()
+		n, err := lag(ctx)
+		if err != nil {
+			log.WithError(err).Warn("asking Kafka for the estimator's lag for the metrics failed")
+			return math.NaN()
+		}
+		return float64(n)
+	})
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register the estimator lag gauge: %w", err)
+	}
+	return nil
 }
 
 func setupEstimate(c *cli) (runFunc, error) {

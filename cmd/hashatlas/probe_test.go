@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -133,5 +137,61 @@ func TestEstimateIsLiveButNotReadyWhileConnecting(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("the estimator did not give up on a broker that never answers")
+	}
+}
+
+// gaugeValue returns the value of the gauge name with label group=group gathered from reg, and
+// whether there is one.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name, group string) (float64, bool) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" && l.GetValue() == group {
+					return m.GetGauge().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+// TestLagGaugeAsksAtEveryScrapeAndIsNaNWhenKafkaCannotBeAsked: the estimator's lag gauge
+// carries its group, reads the lag anew at each scrape, and is NaN (with a warning logged) when
+// asking fails.
+func TestLagGaugeAsksAtEveryScrapeAndIsNaNWhenKafkaCannotBeAsked(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	var logs lockedBuffer
+	log := logrus.New()
+	log.SetOutput(&logs)
+	lag, fail := int64(20001), false
+	if err := registerLagGauge(reg, "g1", func(context.Context) (int64, error) {
+		if fail {
+			return 0, errors.New("broker unreachable")
+		}
+		return lag, nil
+	}, log); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := gaugeValue(t, reg, "hashatlas_estimator_lag_messages", "g1"); !ok || v != 20001 {
+		t.Fatalf("lag gauge = %v (present %v), want 20001", v, ok)
+	}
+	lag = 0
+	if v, _ := gaugeValue(t, reg, "hashatlas_estimator_lag_messages", "g1"); v != 0 {
+		t.Fatalf("lag gauge after catching up = %v, want 0", v)
+	}
+	fail = true
+	if v, _ := gaugeValue(t, reg, "hashatlas_estimator_lag_messages", "g1"); !math.IsNaN(v) {
+		t.Fatalf("lag gauge when Kafka cannot be asked = %v, want NaN", v)
+	}
+	if !strings.Contains(logs.String(), "broker unreachable") {
+		t.Fatalf("the failure was not logged: %q", logs.String())
 	}
 }

@@ -70,6 +70,14 @@ func TestRunCollectsOnScheduleAndEstimatesLive(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Caught up: the lag gauge the lag alert watches says so too.
+	reg, err := c.metrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := gaugeValue(t, reg, "hashatlas_estimator_lag_messages", "hashatlas-estimator"); !ok || v != 0 {
+		t.Fatalf("hashatlas_estimator_lag_messages = %v (present %v) once caught up, want 0", v, ok)
+	}
 	cancel()
 	select {
 	case err := <-done:

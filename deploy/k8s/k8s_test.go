@@ -1026,11 +1026,11 @@ func TestClickHouseInstallationServesTheConfiguredDatabase(t *testing.T) {
 
 // TestPrometheusRuleAlertsOnEveryCollectorAndTheEstimator: one staleness alert per CronJob on
 // the last-success gauge its runs push, firing after 3 intervals of its schedule; a lag alert
-// on the estimator's consumer group and input topics with the estimator's own bound; a
-// not-ready alert on the estimator's Deployment.
+// on the estimator's own lag gauge for its group, with the estimator's own bound; a not-ready
+// alert on the estimator's Deployment.
 func TestPrometheusRuleAlertsOnEveryCollectorAndTheEstimator(t *testing.T) {
 	stale := regexp.MustCompile(`^time\(\) - max by \(collector\) \(hashatlas_collector_last_success_timestamp_seconds\{job="hashatlas-collect", collector="([^"]+)"\}\) > (\d+)$`)
-	lag := regexp.MustCompile(`kafka_consumergroup_lag\{consumergroup="([^"]+)", topic=~"([^"]+)"\}\) > (\d+)$`)
+	lag := regexp.MustCompile(`^max by \(namespace, group\) \(hashatlas_estimator_lag_messages\{group="([^"]+)"\}\) > (\d+)$`)
 	for _, m := range decoded(t) {
 		pr := m.rules[0]
 		staleAfter := map[string]time.Duration{}
@@ -1077,22 +1077,10 @@ func TestPrometheusRuleAlertsOnEveryCollectorAndTheEstimator(t *testing.T) {
 		}
 		l := lag.FindStringSubmatch(lagRule)
 		if l == nil {
-			t.Fatalf("%s: HashatlasEstimatorLagging %q: want a bound on kafka_consumergroup_lag of the group and topics", m.dir, lagRule)
+			t.Fatalf("%s: HashatlasEstimatorLagging %q: want a bound on hashatlas_estimator_lag_messages of the estimator's group", m.dir, lagRule)
 		}
-		if l[1] != est.config["estimate.group"].value || l[3] != est.config["estimate.max-lag"].value {
-			t.Errorf("%s: lag alert on group %s above %s; the estimator's group is %s and its bound %s", m.dir, l[1], l[3], est.config["estimate.group"].value, est.config["estimate.max-lag"].value)
-		}
-		topics := regexp.MustCompile(`^(?:` + strings.ReplaceAll(l[2], `\\`, `\`) + `)$`) // PromQL anchors =~
-		// The estimator's inputs (cmd/hashatlas estimatorInputs), not its outputs.
-		for _, tp := range []string{schemas.TopicBlocks, schemas.TopicDifficulty, schemas.TopicGrid, schemas.TopicPoolStats} {
-			if !topics.MatchString(tp) {
-				t.Errorf("%s: the lag alert's topics %q miss input %s", m.dir, l[2], tp)
-			}
-		}
-		for _, tp := range []string{schemas.TopicEstimates, schemas.TopicDLQ} {
-			if topics.MatchString(tp) {
-				t.Errorf("%s: the lag alert's topics %q include %s, which the estimator does not consume", m.dir, l[2], tp)
-			}
+		if l[1] != est.config["estimate.group"].value || l[2] != est.config["estimate.max-lag"].value {
+			t.Errorf("%s: lag alert on group %s above %s; the estimator's group is %s and its bound %s", m.dir, l[1], l[2], est.config["estimate.group"].value, est.config["estimate.max-lag"].value)
 		}
 		if !strings.Contains(readyRule, `deployment="`+m.deployments[0].Name+`"`) {
 			t.Errorf("%s: HashatlasEstimatorNotReady %q does not watch Deployment %s", m.dir, readyRule, m.deployments[0].Name)
