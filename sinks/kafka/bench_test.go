@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -139,13 +140,19 @@ func (s *benchSetup) publish(b *testing.B, ctx context.Context, w *Writer) {
 	wg.Wait()
 }
 
-// consumer starts a consumer of a new group positioned at the end of the blocks topic; the
-// returned channel is closed once it handled n records.
+// consumer starts a consumer of a new group positioned at the end of the topics the pool's
+// messages go to; the returned channel is closed once it handled n records.
 func (s *benchSetup) consumer(b *testing.B, ctx context.Context, n int) (all chan struct{}, runErr chan error) {
 	group := uniqueName(b, "group")
-	startGroupAtEnd(b, s.cfg, group, schemas.TopicBlocks)
+	var topics []string
+	for _, m := range s.pool {
+		if !slices.Contains(topics, m.Topic()) {
+			topics = append(topics, m.Topic())
+			startGroupAtEnd(b, s.cfg, group, m.Topic())
+		}
+	}
 	cc := s.cc
-	cc.Group, cc.Topics = group, []string{schemas.TopicBlocks}
+	cc.Group, cc.Topics = group, topics
 	c, err := NewConsumer(s.cfg, cc, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -156,8 +163,8 @@ func (s *benchSetup) consumer(b *testing.B, ctx context.Context, n int) (all cha
 	runErr = make(chan error, 1)
 	go func() {
 		runErr <- c.Run(ctx, func(_ context.Context, r Record) error {
-			if _, ok := r.Message.(*schemas.Block); !ok {
-				b.Errorf("got %T", r.Message)
+			if r.Message.Topic() != r.Topic {
+				b.Errorf("a %T on topic %s", r.Message, r.Topic)
 			}
 			if handled.Add(1) == int64(n) {
 				close(all)
@@ -209,6 +216,75 @@ func BenchmarkPublishConsume(b *testing.B) {
 	if err := <-runErr; err != nil {
 		b.Fatalf("consumer run: %v", err)
 	}
+}
+
+// BenchmarkPublishConsumeMixed is BenchmarkPublishConsume on the message types that make up
+// most of the traffic, in equal parts and interleaved: blocks (about 750 bytes of JSON), pool
+// statistics (about 200), grid observations (about 220) and estimates (about 400), each type on
+// its own topic, all read by one consumer group.
+func BenchmarkPublishConsumeMixed(b *testing.B) {
+	s := newBenchSetup(b)
+	s.pool = mixedPool(b, len(s.pool))
+	size := 0
+	for _, m := range s.pool[:100] {
+		v, err := schemas.Encode(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size += len(v)
+	}
+	b.SetBytes(int64(size / 100))
+	w, err := NewWriter(s.cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	all, runErr := s.consumer(b, ctx, b.N)
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0, start := processCPU(), time.Now()
+	s.publish(b, ctx, w)
+	waitAll(b, all, runErr)
+	report(b, start, cpu0)
+	cancel()
+	if err := <-runErr; err != nil {
+		b.Fatalf("consumer run: %v", err)
+	}
+}
+
+// mixedPool returns n distinct messages cycling through a block, a pool's daily statistics, a
+// region's hourly demand and a pool's daily hashrate estimate.
+func mixedPool(b *testing.B, n int) []schemas.Message {
+	pools := []string{"foundryusa", "antpool", "viabtc", "f2pool", "marapool", "spiderpool", "luxor", "binancepool"}
+	regions := []string{"ERCO", "PJM", "MISO", "CISO", "NYIS", "ISNE", "SWPP", "SOCO"}
+	day0 := time.Date(2024, 4, 20, 0, 0, 0, 0, time.UTC)
+	out := make([]schemas.Message, n)
+	for i := range out {
+		k := i / 4
+		day := day0.AddDate(0, 0, k/len(pools))
+		switch i % 4 {
+		case 0:
+			out[i] = sampleBlock(b, 840000+int64(k))
+		case 1:
+			hr, blocks := 6.2e19+float64(k), int64(30+k%20)
+			out[i] = &schemas.PoolStats{Pool: pools[k%len(pools)], Time: day, IntervalSeconds: 86400, HashrateHS: &hr, Blocks: &blocks, Source: "mempool"}
+		case 2:
+			out[i] = &schemas.GridObservation{Region: regions[k%len(regions)], Country: "US", Time: day0.Add(time.Duration(k/len(regions)) * time.Hour),
+				IntervalSeconds: 3600, Metric: schemas.GridDemand, Value: 40000 + float64(k%9000), Unit: schemas.UnitMWh, Source: "eia"}
+		case 3:
+			v := 0.05 + float64(k%100)/1000
+			out[i] = &schemas.Estimate{
+				Metric: schemas.MetricPoolShare, Window: schemas.WindowDay, WindowStart: day, WindowEnd: day.AddDate(0, 0, 1),
+				Entity: pools[k%len(pools)], Method: "clopper-pearson", Value: v, Lower: v * 0.8, Upper: v * 1.2,
+				Unit: schemas.UnitRatio, Blocks: 144, Final: true, ModelVersion: "1.1.0",
+				ComputedAt: day.Add(25 * time.Hour), InputsDigest: "9f86d081884c7d659a2feaa0c55ad015",
+			}
+		}
+	}
+	return out
 }
 
 // BenchmarkPublish publishes b.N blocks from 4 concurrent publishers, nobody consuming.
