@@ -177,19 +177,24 @@ func BenchmarkRebuildHistory(b *testing.B) {
 	b.ReportMetric(float64(len(hist)), "blocks")
 }
 
+// historyChain returns a chain holding the whole shared history.
+func historyChain(b *testing.B) *estimate.Chain {
+	chain := estimate.NewChain()
+	for _, hb := range loadHistory(b) {
+		if _, err := chain.Add(hb.obs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return chain
+}
+
 // BenchmarkRecomputeAllWindows measures recomputing every day, week and month window of
 // 2021–2026 from blocks already in memory: everything a window has (network, pools with 2,000
 // Monte Carlo draws each, countries, power and regions), as ComputeAll does on every CPU.
 // BenchmarkRecomputeNetworkAndPoolsAllWindows is the part of it that issue 3's target (1 s)
 // was set for.
 func BenchmarkRecomputeAllWindows(b *testing.B) {
-	hist := loadHistory(b)
-	chain := estimate.NewChain()
-	for _, hb := range hist {
-		if _, err := chain.Add(hb.obs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	chain := historyChain(b)
 	model := estimate.NewModel()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -205,13 +210,7 @@ func BenchmarkRecomputeAllWindows(b *testing.B) {
 // (2,000 draws) and power of every day, week and month 2021–2026 on every CPU, from window
 // aggregates already made (ComputeAll adds the network, pool and region estimates on top).
 func BenchmarkCountryEstimatesAllWindows(b *testing.B) {
-	hist := loadHistory(b)
-	chain := estimate.NewChain()
-	for _, hb := range hist {
-		if _, err := chain.Add(hb.obs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	chain := historyChain(b)
 	stats := chain.Changed()
 	model := estimate.NewModel()
 	b.ReportAllocs()
@@ -241,13 +240,7 @@ func BenchmarkCountryEstimatesAllWindows(b *testing.B) {
 // estimates (2,000 Monte Carlo draws each) of every day, week and month window of 2021–2026 from
 // blocks already in memory, on every CPU: issue 3's speed target (≤ 1 s).
 func BenchmarkRecomputeNetworkAndPoolsAllWindows(b *testing.B) {
-	hist := loadHistory(b)
-	chain := estimate.NewChain()
-	for _, hb := range hist {
-		if _, err := chain.Add(hb.obs); err != nil {
-			b.Fatal(err)
-		}
-	}
+	chain := historyChain(b)
 	model := estimate.NewModel()
 	b.ReportAllocs()
 	b.ResetTimer()

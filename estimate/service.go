@@ -472,17 +472,11 @@ func estimateMessages(r Results) iter.Seq[schemas.Message] {
 		for _, n := range r.Network {
 			base := schemas.Estimate{
 				Window: string(n.Window.Kind), WindowStart: n.Window.Start, WindowEnd: n.Window.End,
-				Entity: schemas.EntityNetwork, Blocks: int64(n.Blocks), Final: n.Final,
+				Entity: schemas.EntityNetwork, Blocks: int64(n.Blocks), Final: n.Final, Method: n.Method,
 				ModelVersion: n.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: n.InputsDigest,
 			}
-			h := base
-			h.Metric, h.Method, h.Unit = schemas.MetricNetworkHashrate, n.Method, schemas.UnitHashesPerSecond
-			h.Value, h.Lower, h.Upper = n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper
-			l := base
-			l.Metric, l.Method, l.Unit = schemas.MetricLuck, n.Method, schemas.UnitRatio
-			luck := n.LuckInterval()
-			l.Value, l.Lower, l.Upper = luck.Value, luck.Lower, luck.Upper
-			if !emit(h, l) {
+			if !emit(withValue(base, schemas.MetricNetworkHashrate, schemas.UnitHashesPerSecond, n.Hashrate),
+				withValue(base, schemas.MetricLuck, schemas.UnitRatio, n.LuckInterval())) {
 				return
 			}
 		}
@@ -492,13 +486,8 @@ func estimateMessages(r Results) iter.Seq[schemas.Message] {
 				Entity: p.Pool, Blocks: int64(p.Blocks), Final: p.Final, Method: p.Method,
 				ModelVersion: p.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: p.InputsDigest,
 			}
-			sh := base
-			sh.Metric, sh.Unit = schemas.MetricPoolShare, schemas.UnitRatio
-			sh.Value, sh.Lower, sh.Upper = p.Share.Value, p.Share.Lower, p.Share.Upper
-			hr := base
-			hr.Metric, hr.Unit = schemas.MetricPoolHashrate, schemas.UnitHashesPerSecond
-			hr.Value, hr.Lower, hr.Upper = p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper
-			if !emit(sh, hr) {
+			if !emit(withValue(base, schemas.MetricPoolShare, schemas.UnitRatio, p.Share),
+				withValue(base, schemas.MetricPoolHashrate, schemas.UnitHashesPerSecond, p.Hashrate)) {
 				return
 			}
 		}

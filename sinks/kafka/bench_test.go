@@ -81,7 +81,18 @@ const (
 	benchChunk = 2000 // messages per Publish call; divides benchPool
 )
 
-func newBenchSetup(b *testing.B) *benchSetup {
+// blockPool returns n distinct blocks.
+func blockPool(b *testing.B, n int) []schemas.Message {
+	pool := make([]schemas.Message, n)
+	for i := range pool {
+		pool[i] = sampleBlock(b, 840000+int64(i))
+	}
+	return pool
+}
+
+// newBenchSetup returns the benchmark's config and a pool of benchPool messages from makePool;
+// the bytes per op are the mean encoded size of the pool's first 100.
+func newBenchSetup(b *testing.B, makePool func(b *testing.B, n int) []schemas.Message) *benchSetup {
 	cfg := testConfig(b)
 	cfg.BatchSize = DefaultBatchSize
 	cfg.BatchTimeout = DefaultBatchTimeout
@@ -98,18 +109,14 @@ func newBenchSetup(b *testing.B) *benchSetup {
 	if v := os.Getenv("BENCH_FETCH_MAX_BYTES"); v != "" {
 		cc.MaxBytes, _ = strconv.Atoi(v)
 	}
-	pool := make([]schemas.Message, benchPool)
+	pool := makePool(b, benchPool)
 	size := 0
-	for i := range pool {
-		blk := sampleBlock(b, 840000+int64(i))
-		pool[i] = blk
-		if i < 100 {
-			v, err := schemas.Encode(blk)
-			if err != nil {
-				b.Fatal(err)
-			}
-			size += len(v)
+	for _, m := range pool[:100] {
+		v, err := schemas.Encode(m)
+		if err != nil {
+			b.Fatal(err)
 		}
+		size += len(v)
 	}
 	b.SetBytes(int64(size / 100))
 	return &benchSetup{cfg: cfg, cc: cc, n: b.N, pool: pool}
@@ -195,45 +202,18 @@ func report(b *testing.B, start time.Time, cpu0 time.Duration) {
 // BenchmarkPublishConsume publishes b.N blocks from 4 concurrent publishers while a consumer
 // group reads them; msgs/s is b.N over the time from the first publish to the last record
 // handled.
-func BenchmarkPublishConsume(b *testing.B) {
-	s := newBenchSetup(b)
-	w, err := NewWriter(s.cfg, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	all, runErr := s.consumer(b, ctx, b.N)
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0, start := processCPU(), time.Now()
-	s.publish(b, ctx, w)
-	waitAll(b, all, runErr)
-	report(b, start, cpu0)
-	cancel()
-	if err := <-runErr; err != nil {
-		b.Fatalf("consumer run: %v", err)
-	}
-}
+func BenchmarkPublishConsume(b *testing.B) { benchPublishConsume(b, newBenchSetup(b, blockPool)) }
 
 // BenchmarkPublishConsumeMixed is BenchmarkPublishConsume on the message types that make up
 // most of the traffic, in equal parts and interleaved: blocks (about 750 bytes of JSON), pool
 // statistics (about 200), grid observations (about 220) and estimates (about 400), each type on
 // its own topic, all read by one consumer group.
 func BenchmarkPublishConsumeMixed(b *testing.B) {
-	s := newBenchSetup(b)
-	s.pool = mixedPool(b, len(s.pool))
-	size := 0
-	for _, m := range s.pool[:100] {
-		v, err := schemas.Encode(m)
-		if err != nil {
-			b.Fatal(err)
-		}
-		size += len(v)
-	}
-	b.SetBytes(int64(size / 100))
+	benchPublishConsume(b, newBenchSetup(b, mixedPool))
+}
+
+// benchPublishConsume publishes s's messages while a new group reads them.
+func benchPublishConsume(b *testing.B, s *benchSetup) {
 	w, err := NewWriter(s.cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -289,7 +269,7 @@ func mixedPool(b *testing.B, n int) []schemas.Message {
 
 // BenchmarkPublish publishes b.N blocks from 4 concurrent publishers, nobody consuming.
 func BenchmarkPublish(b *testing.B) {
-	s := newBenchSetup(b)
+	s := newBenchSetup(b, blockPool)
 	w, err := NewWriter(s.cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -305,7 +285,7 @@ func BenchmarkPublish(b *testing.B) {
 // BenchmarkConsume reads b.N blocks published beforehand (a replay, as the estimator does on
 // start).
 func BenchmarkConsume(b *testing.B) {
-	s := newBenchSetup(b)
+	s := newBenchSetup(b, blockPool)
 	w, err := NewWriter(s.cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
