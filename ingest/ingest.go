@@ -48,11 +48,7 @@ type Runner struct {
 // NewRunner makes a Runner whose metrics are registered on reg (nil: not registered) and whose
 // passes are cut off after passTimeout (0: no limit beyond the context's).
 func NewRunner(log logrus.FieldLogger, reg prometheus.Registerer, passTimeout time.Duration) (*Runner, error) {
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(discard{})
-		log = l
-	}
+	log = OrDiscard(log)
 	r := &Runner{
 		log: log,
 		duration: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -79,10 +75,6 @@ func NewRunner(log logrus.FieldLogger, reg prometheus.Registerer, passTimeout ti
 	}
 	return r, nil
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // RunOnce does one pass of c and records its outcome. It returns the pass's error.
 func (r *Runner) RunOnce(ctx context.Context, c Collector) error {

@@ -65,11 +65,7 @@ func New(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) (*Clie
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	c := &Client{
 		cfg:     cfg,
 		url:     cfg.URL,

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
@@ -66,11 +65,7 @@ func New(cfg Config, src ingest.BlockSource, registry *pools.Registry, pub inges
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	c := &Collector{
 		cfg: cfg, src: src, registry: registry, pub: pub, blocks: blocks,
 		log: log.WithField("source", src.Name()),

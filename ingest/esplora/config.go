@@ -57,11 +57,6 @@ func (c Config) withDefaults() Config {
 		c.BaseURL = DefaultBaseURL
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
-	switch {
-	case c.HTTP.RequestsPerSecond == 0:
-		c.HTTP.RequestsPerSecond = DefaultRequestsPerSecond
-	case c.HTTP.RequestsPerSecond < 0:
-		c.HTTP.RequestsPerSecond = 0 // ingest.HTTPClient: unlimited
-	}
+	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	return c
 }

@@ -3,7 +3,6 @@ package replay
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -50,11 +49,7 @@ func NewCollector(cfg Config, pub ingest.Publisher, blocks ingest.BlockLog, log 
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	return &Collector{cfg: cfg, pub: pub, blocks: blocks, log: log.WithField("source", "file")}
 }
 

@@ -3,7 +3,6 @@ package simulate
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/schemas"
@@ -30,11 +29,7 @@ func NewCollector(w *World, pub ingest.Publisher, batchSize int, log logrus.Fiel
 	if batchSize <= 0 {
 		batchSize = DefaultBatchSize
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = ingest.OrDiscard(log)
 	return &Collector{w: w, pub: pub, batch: batchSize, log: log.WithField("source", "simulate")}
 }
 

@@ -87,11 +87,7 @@ func Open(ctx context.Context, cfg Config, log logrus.FieldLogger, reg prometheu
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = orDiscard(log)
 	var (
 		b   backend
 		err error
@@ -246,4 +242,14 @@ func registerOrExisting[C prometheus.Collector](reg prometheus.Registerer, c C) 
 		}
 	}
 	return c
+}
+
+// orDiscard returns log, or a logger that discards everything when log is nil.
+func orDiscard(log logrus.FieldLogger) logrus.FieldLogger {
+	if log != nil {
+		return log
+	}
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
 }

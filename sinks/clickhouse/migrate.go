@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"io"
 	"regexp"
 	"sort"
 	"strconv"
@@ -72,11 +71,7 @@ func AppliedMigrations(ctx context.Context, db *DB) ([]AppliedMigration, error) 
 // fails half-way through a migration, that migration is not recorded and its idempotent
 // statements run again next time. log may be nil.
 func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log logrus.FieldLogger) ([]string, error) {
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = orDiscard(log)
 	log = log.WithFields(logrus.Fields{"component": "migrate", "database": db.database})
 	ms := append([]schemas.Migration(nil), migrations...)
 	if err := schemas.CheckMigrations(ms); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -110,11 +109,7 @@ func NewWriter(ctx context.Context, db *DB, table string, columns []string, cfg 
 	if err != nil {
 		return nil, fmt.Errorf("writer for %s: %w", table, err)
 	}
-	if log == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		log = l
-	}
+	log = orDiscard(log)
 	cfg = cfg.withDefaults()
 	names := append([]string(nil), columns...)
 	buf := newRowBuffer(names, types)
