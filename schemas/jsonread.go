@@ -517,6 +517,11 @@ func (r *reader) time() (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
+	if !escaped {
+		if t, ok := parseUTC(b); ok {
+			return t, nil
+		}
+	}
 	var t time.Time
 	if escaped || t.UnmarshalText(b) != nil {
 		return time.Time{}, r.fail("must be an RFC 3339 time like \"2024-04-20T00:09:27Z\", found " + strconv.Quote(string(b)))
