@@ -77,12 +77,14 @@ test: services fmt-check vet lint
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the
 # rates the benchmarks report themselves (rows/s, msgs/s, MB/s).
 # It ends with the full replay of the shared history (file -> Kafka -> estimator -> ClickHouse
-# server), which prints its wall time and peak RSS.
+# server), which prints its wall time and peak RSS, into a database of its own that it drops
+# afterwards (left behind, each would keep a whole replay's tables on the local server).
 bench: services build
 	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem -count 1 -timeout 20m $(PKGS) \
 	  | grep -E '^(Benchmark|ok|FAIL|pkg:|---)'
-	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(BIN) replay --kafka.embedded --kafka.embedded-port=0 --log.level=warn \
-	  --clickhouse.database=hashatlas_bench_$$(date +%s)
+	db=hashatlas_bench_$$(date +%s); export CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh); \
+	$(BIN) replay --kafka.embedded --kafka.embedded-port=0 --log.level=warn --clickhouse.database=$$db; rc=$$?; \
+	$(BIN) sql "DROP DATABASE IF EXISTS $$db" --log.level=warn >/dev/null; exit $$rc
 
 clean:
 	rm -rf bin

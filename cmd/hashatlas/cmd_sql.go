@@ -28,6 +28,9 @@ func setupSQL(c *cli, args []string) (runFunc, []string, error) {
 		if err != nil {
 			return err
 		}
+		if !clickhouse.ReturnsRows(query) {
+			return db.Exec(ctx, query) // DDL, INSERT …: nothing to print
+		}
 		res, err := db.Query(ctx, query)
 		if err != nil {
 			return err

@@ -118,6 +118,18 @@ func TestSQLPrintsResultsAndFailsInOneLine(t *testing.T) {
 	if code != exitOK || out != "name\nnetwork_hashrate\nnetwork_hashrate_latest\n" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
+	// Statements without rows run too (on 18.16 a query for rows would end in EOF): an analyst's
+	// own view, read back, dropped.
+	for _, q := range []string{"CREATE VIEW my_view AS SELECT 1 AS x", "/* mine */ SELECT x FROM my_view", "DROP TABLE my_view"} {
+		code, out, stderr := runCmd(t, nil, append([]string{"sql", q, "--format", "csv"}, chArgs...)...)
+		want := ""
+		if strings.Contains(q, "SELECT x") {
+			want = "x\n1\n"
+		}
+		if code != exitOK || out != want {
+			t.Fatalf("sql %q: exit %d, stdout %q (want %q), stderr %q", q, code, out, want, stderr)
+		}
+	}
 	for name, query := range map[string]string{
 		"bad SQL":       "SELEC 1",
 		"missing table": "SELECT * FROM no_such_table",

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // Output formats of WriteResult.
@@ -87,4 +88,40 @@ func formatValue(v any, short bool) string {
 		return x
 	}
 	return fmt.Sprint(v)
+}
+
+// ReturnsRows reports whether the statement sql answers with rows (SELECT, WITH, SHOW,
+// DESCRIBE, EXISTS, EXPLAIN, or one of them in parentheses), judged by its first word after
+// white space and comments. Other statements (CREATE, DROP, INSERT, ALTER, OPTIMIZE, …) are
+// run with Exec: asked for rows, the 18.16 server ends such a statement without a result
+// block, which the driver reports as EOF although the statement ran.
+func ReturnsRows(sql string) bool {
+	s := sql
+	for {
+		s = strings.TrimLeft(s, " \t\r\n(")
+		switch {
+		case strings.HasPrefix(s, "--"):
+			if i := strings.IndexByte(s, '\n'); i >= 0 {
+				s = s[i+1:]
+				continue
+			}
+			return false
+		case strings.HasPrefix(s, "/*"):
+			if i := strings.Index(s, "*/"); i >= 0 {
+				s = s[i+2:]
+				continue
+			}
+			return false
+		}
+		break
+	}
+	end := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsLetter(r) })
+	if end < 0 {
+		end = len(s)
+	}
+	switch strings.ToUpper(s[:end]) {
+	case "SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXISTS", "EXPLAIN":
+		return true
+	}
+	return false
 }
