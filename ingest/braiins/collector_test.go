@@ -3,7 +3,6 @@ package braiins
 import (
 	"bytes"
 	"context"
-	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/sirupsen/logrus"
 )
 
@@ -32,7 +32,7 @@ type fakeBraiins struct {
 }
 
 func newFakeBraiins(t *testing.T) *fakeBraiins {
-	f := &fakeBraiins{body: fixture(t, "stats_btc.json")}
+	f := &fakeBraiins{body: ingesttest.Fixture(t, "stats_btc.json")}
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -147,7 +147,7 @@ func TestLaterPassesPublishOnlyNewSamplesAndRounds(t *testing.T) {
 	}
 	// Later in the same hour, with a different reading: the hour keeps its first sample.
 	r.now = r.now.Add(30 * time.Minute)
-	r.api.set(bytes.Replace(fixture(t, "stats_btc.json"), []byte("14862291830.4512"), []byte("15062291830.4512"), 1))
+	r.api.set(bytes.Replace(ingesttest.Fixture(t, "stats_btc.json"), []byte("14862291830.4512"), []byte("15062291830.4512"), 1))
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestLaterPassesPublishOnlyNewSamplesAndRounds(t *testing.T) {
 	}
 	// The next hour gets its sample, and a newly found block its round.
 	r.now = r.now.Add(time.Hour)
-	withNewBlock := strings.Replace(string(fixture(t, "stats_btc.json")), `"blocks": {`,
+	withNewBlock := strings.Replace(string(ingesttest.Fixture(t, "stats_btc.json")), `"blocks": {`,
 		`"blocks": {"915130": {"date_found": 1758709800, "mining_duration": 4590, "state": "confirmed", "pool_scoring_hash_rate": 14902291830.1},`, 1)
 	r.api.set([]byte(withNewBlock))
 	if err := r.col.Collect(ctx); err != nil {
@@ -178,13 +178,13 @@ func TestOrphanedBlockRevisesItsRoundAndIsLogged(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	orphaned := strings.Replace(string(fixture(t, "stats_btc.json")),
+	orphaned := strings.Replace(string(ingesttest.Fixture(t, "stats_btc.json")),
 		`"mining_duration": 31822,
         "total_shares": 3040519832114,
         "state": "confirmed"`, `"mining_duration": 31822,
         "total_shares": 3040519832114,
         "state": "orphaned"`, 1)
-	if orphaned == string(fixture(t, "stats_btc.json")) {
+	if orphaned == string(ingesttest.Fixture(t, "stats_btc.json")) {
 		t.Fatal("the fixture does not hold the block to orphan")
 	}
 	r.api.set([]byte(orphaned))

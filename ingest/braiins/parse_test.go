@@ -10,32 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 )
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// errorCase checks err against want, a case's expected error: one containing want, or none when
-// want is "". It reports whether the case is over (an expected error).
-func errorCase(t *testing.T, err error, want string) bool {
-	t.Helper()
-	if want != "" {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("err = %v, want one containing %q", err, want)
-		}
-		return true
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return false
-}
 
 func parseF(t *testing.T, s string) float64 {
 	t.Helper()
@@ -74,7 +51,7 @@ func TestToHS(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ToHS(json.Number(tc.num), tc.unit)
-			if errorCase(t, err, tc.wantErr) {
+			if ingesttest.ErrorCase(t, err, tc.wantErr) {
 				return
 			}
 			if want := parseF(t, tc.want); got != want || math.Signbit(got) {
@@ -99,7 +76,7 @@ func TestToHSIsExactWhereMultiplicationIsNot(t *testing.T) {
 }
 
 func TestParseStats(t *testing.T) {
-	full := fixture(t, "stats_btc.json")
+	full := ingesttest.Fixture(t, "stats_btc.json")
 	const good = `"hash_rate_unit":"Gh/s","pool_scoring_hash_rate":1`
 	block := func(fields string) string { return `{"btc":{` + good + `,"blocks":{"915102":{` + fields + `}}}}` }
 	cases := []struct {
@@ -127,7 +104,7 @@ func TestParseStats(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ParseStats([]byte(tc.body), "btc")
-			if errorCase(t, err, tc.wantErr) {
+			if ingesttest.ErrorCase(t, err, tc.wantErr) {
 				return
 			}
 			if len(s.Blocks) != tc.wantBlocks {
@@ -151,11 +128,11 @@ func TestParseStats(t *testing.T) {
 // TestTheSameAnswerInGhAndThGivesTheSameHashRates: the Th/s fixture is the Gh/s one with every
 // hash rate divided by 1000 in decimal, so exact conversion must give identical H/s.
 func TestTheSameAnswerInGhAndThGivesTheSameHashRates(t *testing.T) {
-	gh, err := ParseStats(fixture(t, "stats_btc.json"), "btc")
+	gh, err := ParseStats(ingesttest.Fixture(t, "stats_btc.json"), "btc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	th, err := ParseStats(fixture(t, "stats_btc_ths.json"), "btc")
+	th, err := ParseStats(ingesttest.Fixture(t, "stats_btc_ths.json"), "btc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +170,7 @@ func TestSampleIsFiledUnderTheUTCIntervalOfTheFetch(t *testing.T) {
 }
 
 func TestRoundsCoverTheTimeBeforeEachBlock(t *testing.T) {
-	s, err := ParseStats(fixture(t, "stats_btc.json"), "btc")
+	s, err := ParseStats(ingesttest.Fixture(t, "stats_btc.json"), "btc")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,9 +249,9 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func FuzzParseStats(f *testing.F) {
-	body := fixture(f, "stats_btc.json")
+	body := ingesttest.Fixture(f, "stats_btc.json")
 	f.Add(body)
-	f.Add(fixture(f, "stats_btc_ths.json"))
+	f.Add(ingesttest.Fixture(f, "stats_btc_ths.json"))
 	f.Add(body[:len(body)/2])
 	f.Add([]byte(`{"btc":{"hash_rate_unit":"EH/s","pool_scoring_hash_rate":1e300,"blocks":{"0":{"date_found":1231006505,"mining_duration":0,"state":"x","pool_scoring_hash_rate":0}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

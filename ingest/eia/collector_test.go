@@ -17,6 +17,7 @@ import (
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/eia/eiatest"
 	"github.com/hashatlas/hashatlas/ingest/grid"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
 )
@@ -615,7 +616,7 @@ func TestWarningsInAnAnswerAreLogged(t *testing.T) {
 	// page comes back empty, which ends the pass with an error.
 	h.srv.Fault = func(n int, w http.ResponseWriter, r *http.Request) bool {
 		if n == 0 {
-			_, _ = w.Write(fixture(t, "warnings_page.json"))
+			_, _ = w.Write(ingesttest.Fixture(t, "warnings_page.json"))
 		} else {
 			_, _ = w.Write([]byte(`{"response":{"total":"12000","frequency":"hourly","data":[]}}`))
 		}

@@ -12,19 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/schemas"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
@@ -109,7 +101,7 @@ func golden(t *testing.T, name string, v any) {
 
 func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 	t.Run("region-data: four types over two hours, values as strings", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "region_data_page.json"), RegionData)
+		p, err := ParsePage(ingesttest.Fixture(t, "region_data_page.json"), RegionData)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -126,7 +118,7 @@ func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 		golden(t, "region_data_page.golden.json", p)
 	})
 	t.Run("fuel-type-data: a null value is missing and an unmapped code keeps an empty metric", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "fuel_type_data_page.json"), FuelTypeData)
+		p, err := ParsePage(ingesttest.Fixture(t, "fuel_type_data_page.json"), FuelTypeData)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +138,7 @@ func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 		golden(t, "fuel_type_data_page.golden.json", p)
 	})
 	t.Run("local-hourly: offsets convert to UTC, the repeated fall-back hour included", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "local_hourly_page.json"), RegionData)
+		p, err := ParsePage(ingesttest.Fixture(t, "local_hourly_page.json"), RegionData)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,13 +153,13 @@ func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 		}
 	})
 	t.Run("an empty page has total 0 and no rows", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "empty_page.json"), RegionData)
+		p, err := ParsePage(ingesttest.Fixture(t, "empty_page.json"), RegionData)
 		if err != nil || p.Total != 0 || len(p.Rows) != 0 {
 			t.Fatalf("page %+v, %v; want total 0, no rows", p, err)
 		}
 	})
 	t.Run("warnings are returned as text", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "warnings_page.json"), RegionData)
+		p, err := ParsePage(ingesttest.Fixture(t, "warnings_page.json"), RegionData)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,7 +168,7 @@ func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 		}
 	})
 	t.Run("answers from before v2.1.6 with numbers are read too", func(t *testing.T) {
-		p, err := ParsePage(fixture(t, "numeric_values_page.json"), RegionData)
+		p, err := ParsePage(ingesttest.Fixture(t, "numeric_values_page.json"), RegionData)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,7 +179,7 @@ func TestParsePageReadsTheDocumentedFormat(t *testing.T) {
 }
 
 func TestParsePageRefusesBadAnswersNamingTheFault(t *testing.T) {
-	page := string(fixture(t, "region_data_page.json"))
+	page := string(ingesttest.Fixture(t, "region_data_page.json"))
 	row := `{"period":"2024-01-01T01","respondent":"ERCO","type":"D","value":"1","value-units":"megawatthours"}`
 	wrap := func(rows string) []byte {
 		return []byte(`{"response":{"total":"1","frequency":"hourly","data":[` + rows + `]}}`)
@@ -200,8 +192,8 @@ func TestParsePageRefusesBadAnswersNamingTheFault(t *testing.T) {
 		{"a truncated body says where it ends", []byte(page[:len(page)/2]), "truncated"},
 		{"an empty body is truncated", []byte(``), "truncated"},
 		{"HTML is malformed JSON", []byte(`<html>Service Unavailable</html>`), "malformed JSON"},
-		{"a 400 error body is quoted", fixture(t, "error_bad_request.json"), "Invalid frequency 'daily'"},
-		{"a key gateway error object is quoted", fixture(t, "error_invalid_key.json"), "API_KEY_INVALID"},
+		{"a 400 error body is quoted", ingesttest.Fixture(t, "error_bad_request.json"), "Invalid frequency 'daily'"},
+		{"a key gateway error object is quoted", ingesttest.Fixture(t, "error_invalid_key.json"), "API_KEY_INVALID"},
 		{"no response member", []byte(`{"request":{}}`), `"response" is missing`},
 		{"no data member", []byte(`{"response":{"total":"1"}}`), `"response.data" is missing`},
 		{"no total", []byte(`{"response":{"data":[]}}`), `"response.total" is missing`},
@@ -236,7 +228,7 @@ func TestParsePageRefusesBadAnswersNamingTheFault(t *testing.T) {
 func FuzzParsePage(f *testing.F) {
 	for _, name := range []string{"region_data_page.json", "fuel_type_data_page.json", "local_hourly_page.json",
 		"empty_page.json", "warnings_page.json", "numeric_values_page.json", "error_bad_request.json"} {
-		b := fixture(f, name)
+		b := ingesttest.Fixture(f, name)
 		f.Add(b, false)
 		f.Add(b[:len(b)*2/3], true)
 	}

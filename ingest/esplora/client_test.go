@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 )
 
 // fakeAPI is an Esplora stand-in under /api that answers from testdata/ by default; answer
@@ -42,13 +43,13 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
 	case "/api/blocks/tip/height":
 		w.Header().Set("Content-Type", "text/plain")
-		_, _ = w.Write(fixture(f.t, "tip_height.txt"))
+		_, _ = w.Write(ingesttest.Fixture(f.t, "tip_height.txt"))
 	case "/api/blocks/900123":
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(fixture(f.t, "blocks_900123.json"))
+		_, _ = w.Write(ingesttest.Fixture(f.t, "blocks_900123.json"))
 	case "/api/block/" + hash900123 + "/txs/0":
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(fixture(f.t, "block_txs_900123.json"))
+		_, _ = w.Write(ingesttest.Fixture(f.t, "block_txs_900123.json"))
 	default:
 		// electrs' answer for a height it does not have.
 		w.Header().Set("Content-Type", "text/plain")
@@ -120,7 +121,7 @@ func TestBlockAtAboveMempoolSpacesTipIsHeightOutOfRange(t *testing.T) {
 	api := newFakeAPI(t)
 	api.answer = func(n int, path string, w http.ResponseWriter, r *http.Request) bool {
 		if path == "/api/blocks/900200" {
-			_, _ = w.Write(fixture(t, "blocks_900123.json"))
+			_, _ = w.Write(ingesttest.Fixture(t, "blocks_900123.json"))
 			return true
 		}
 		return false
@@ -175,7 +176,7 @@ func TestTruncatedTransactionsNameSourceHeightAndFault(t *testing.T) {
 	api := newFakeAPI(t)
 	api.answer = func(n int, path string, w http.ResponseWriter, r *http.Request) bool {
 		if strings.HasSuffix(path, "/txs/0") {
-			body := fixture(t, "block_txs_900123.json")
+			body := ingesttest.Fixture(t, "block_txs_900123.json")
 			_, _ = w.Write(body[:len(body)/2])
 			return true
 		}
@@ -199,7 +200,7 @@ func TestBlockAtRefusesABlockAtAnotherHeight(t *testing.T) {
 	api := newFakeAPI(t)
 	api.answer = func(n int, path string, w http.ResponseWriter, r *http.Request) bool {
 		if path == "/api/blocks/900122" { // an API that answers with the wrong list
-			_, _ = w.Write(fixture(t, "blocks_900123.json"))
+			_, _ = w.Write(ingesttest.Fixture(t, "blocks_900123.json"))
 			return true
 		}
 		return false

@@ -14,20 +14,12 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const hash900123 = "00000000000000000000eee624774c52ce5cc0da8427b1f97620ed2739e9f0ad"
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // goldenBlock is ChainBlock as the golden files show it: the script in hex, the time in RFC 3339.
 type goldenBlock struct {
@@ -69,11 +61,11 @@ func checkGolden(t *testing.T, name string, got []byte) {
 // parseFixtures parses the block 900123 fixtures as BlockAt does.
 func parseFixtures(t *testing.T) ingest.ChainBlock {
 	t.Helper()
-	b, err := parseBlockList(fixture(t, "blocks_900123.json"), 900123)
+	b, err := parseBlockList(ingesttest.Fixture(t, "blocks_900123.json"), 900123)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb, err := parseBlockTxs(fixture(t, "block_txs_900123.json"), b.Hash, 900123)
+	cb, err := parseBlockTxs(ingesttest.Fixture(t, "block_txs_900123.json"), b.Hash, 900123)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +103,7 @@ func TestParseBlockListConvertsNumericBitsToHex(t *testing.T) {
 func blockJSON(t *testing.T, edit func(m map[string]any)) []byte {
 	t.Helper()
 	var list []map[string]any
-	if err := json.Unmarshal(fixture(t, "blocks_900123.json"), &list); err != nil {
+	if err := json.Unmarshal(ingesttest.Fixture(t, "blocks_900123.json"), &list); err != nil {
 		t.Fatal(err)
 	}
 	edit(list[0])
@@ -178,7 +170,7 @@ func TestParseBlockList(t *testing.T) {
 	if _, err := parseBlockList([]byte(`[]`), 900200); !errors.Is(err, ErrHeightOutOfRange) {
 		t.Errorf("empty list: err = %v, want ErrHeightOutOfRange", err)
 	}
-	body := fixture(t, "blocks_900123.json")
+	body := ingesttest.Fixture(t, "blocks_900123.json")
 	if _, err := parseBlockList(body[:len(body)/3], 900123); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("truncated list: err = %v, want it to say truncated", err)
 	}
@@ -188,7 +180,7 @@ func TestParseBlockList(t *testing.T) {
 func txsJSON(t *testing.T, edit func(tx map[string]any)) []byte {
 	t.Helper()
 	var txs []map[string]any
-	if err := json.Unmarshal(fixture(t, "block_txs_900123.json"), &txs); err != nil {
+	if err := json.Unmarshal(ingesttest.Fixture(t, "block_txs_900123.json"), &txs); err != nil {
 		t.Fatal(err)
 	}
 	edit(txs[0])
@@ -281,7 +273,7 @@ var (
 )
 
 func FuzzParseBlockList(f *testing.F) {
-	body := fixture(f, "blocks_900123.json")
+	body := ingesttest.Fixture(f, "blocks_900123.json")
 	f.Add(body, int64(900123))
 	f.Add(body[:len(body)/2], int64(900123))
 	f.Add([]byte(`[{"id":"`+hash900123+`","height":0,"timestamp":1,"tx_count":1,"previousblockhash":null,"bits":1}]`), int64(0))
@@ -306,7 +298,7 @@ func FuzzParseBlockList(f *testing.F) {
 }
 
 func FuzzParseBlockTxs(f *testing.F) {
-	body := fixture(f, "block_txs_900123.json")
+	body := ingesttest.Fixture(f, "block_txs_900123.json")
 	f.Add(body, hash900123, int64(900123))
 	f.Add(body[:len(body)/2], hash900123, int64(900123))
 	f.Add([]byte(`[{"vin":[{"is_coinbase":true,"scriptsig":"0101"}],"vout":[{"scriptpubkey_address":"bc1qa2waq5uuv9qk6"}],"status":{"block_height":1}}]`), "", int64(1))
@@ -327,7 +319,7 @@ func FuzzParseBlockTxs(f *testing.F) {
 }
 
 func FuzzParseTipHeight(f *testing.F) {
-	f.Add(fixture(f, "tip_height.txt"))
+	f.Add(ingesttest.Fixture(f, "tip_height.txt"))
 	f.Add([]byte("0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h, err := parseTipHeight(data)

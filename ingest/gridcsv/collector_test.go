@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/grid"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
 )
@@ -69,7 +70,7 @@ func writeFile(t *testing.T, body string) string {
 }
 
 func TestAFilePassPublishesEachRowOnceAndThenOnlyChanges(t *testing.T) {
-	path := writeFile(t, string(fixture(t, "default_columns.csv")))
+	path := writeFile(t, string(ingesttest.Fixture(t, "default_columns.csv")))
 	tp := &memTopic{}
 	c, _ := newCollector(t, Config{Location: path}, tp)
 	if err := c.Collect(context.Background()); err != nil {
@@ -85,7 +86,7 @@ func TestAFilePassPublishesEachRowOnceAndThenOnlyChanges(t *testing.T) {
 		t.Fatalf("a second pass over the same file published %d more", len(tp.msgs)-5)
 	}
 	// The operator corrects a value and appends an hour.
-	body := strings.Replace(string(fixture(t, "default_columns.csv")), "41234", "41000", 1) +
+	body := strings.Replace(string(ingesttest.Fixture(t, "default_columns.csv")), "41234", "41000", 1) +
 		"ERCO,2024-01-01T02:00:00Z,demand,39000,MWh\n"
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestABadRowStopsThePassAfterPublishingTheRowsBeforeIt(t *testing.T) {
 }
 
 func TestFromAndToKeepOnlyTheirRange(t *testing.T) {
-	path := writeFile(t, string(fixture(t, "default_columns.csv")))
+	path := writeFile(t, string(ingesttest.Fixture(t, "default_columns.csv")))
 	tp := &memTopic{}
 	c, _ := newCollector(t, Config{Location: path, From: utc("2024-01-01T01:00:00Z"), To: utc("2024-01-01T02:00:00Z")}, tp)
 	if err := c.Collect(context.Background()); err != nil {
@@ -133,7 +134,7 @@ func TestFromAndToKeepOnlyTheirRange(t *testing.T) {
 
 func TestAURLIsFetchedWithRetriesAndNamedInErrors(t *testing.T) {
 	var n atomic.Int32
-	body := fixture(t, "default_columns.csv")
+	body := ingesttest.Fixture(t, "default_columns.csv")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch n.Add(1) {
 		case 1:

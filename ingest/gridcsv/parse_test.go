@@ -5,24 +5,14 @@ import (
 	"compress/gzip"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest/grid"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/schemas"
 )
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func utc(s string) time.Time {
 	t, err := time.Parse(time.RFC3339, s)
@@ -52,7 +42,7 @@ func readAll(t *testing.T, body []byte, f Format) ([]readRow, Stats, error) {
 }
 
 func TestReadTheDefaultColumns(t *testing.T) {
-	rows, st, err := readAll(t, fixture(t, "default_columns.csv"), defaultFormat())
+	rows, st, err := readAll(t, ingesttest.Fixture(t, "default_columns.csv"), defaultFormat())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +73,7 @@ func TestReadAnOperatorExportWithMappedColumnsLocalTimesAndHourEndingLabels(t *t
 	}
 	f := defaultFormat()
 	f.Columns, f.Metric, f.Unit, f.TimeFormat, f.Location, f.LabelEnd = cols, schemas.GridDemand, schemas.UnitMW, "01/02/2006 15:04", chicago, true
-	rows, _, err := readAll(t, fixture(t, "operator_export.csv"), f)
+	rows, _, err := readAll(t, ingesttest.Fixture(t, "operator_export.csv"), f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +151,7 @@ func TestReadTimeFormatsIntervalsAndOverrides(t *testing.T) {
 func TestReadGzip(t *testing.T) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
-	_, _ = zw.Write(fixture(t, "default_columns.csv"))
+	_, _ = zw.Write(ingesttest.Fixture(t, "default_columns.csv"))
 	_ = zw.Close()
 	rows, _, err := readAll(t, buf.Bytes(), defaultFormat())
 	if err != nil || len(rows) != 5 {
@@ -214,7 +204,7 @@ func TestReadRowNumbersCountLinesOfQuotedFields(t *testing.T) {
 func TestReadStopsAtTheCallbacksError(t *testing.T) {
 	stop := errors.New("stop")
 	n := 0
-	_, err := Read(bytes.NewReader(fixture(t, "default_columns.csv")), "x", defaultFormat(), func(int, schemas.GridObservation) error {
+	_, err := Read(bytes.NewReader(ingesttest.Fixture(t, "default_columns.csv")), "x", defaultFormat(), func(int, schemas.GridObservation) error {
 		n++
 		return stop
 	})
@@ -242,8 +232,8 @@ func TestParseColumns(t *testing.T) {
 // FuzzRead checks Read's promise: no panic, and every observation it hands out is valid,
 // its time in UTC.
 func FuzzRead(f *testing.F) {
-	f.Add(fixture(f, "default_columns.csv"), false)
-	f.Add(fixture(f, "operator_export.csv"), true)
+	f.Add(ingesttest.Fixture(f, "default_columns.csv"), false)
+	f.Add(ingesttest.Fixture(f, "operator_export.csv"), true)
 	f.Add([]byte("region,time,metric,value,unit,interval_seconds,country\nX,2024-01-01T00:00:00Z,demand,1,MW,60,FR\n"), false)
 	regions := grid.DefaultRegions()
 	f.Fuzz(func(t *testing.T, data []byte, operator bool) {

@@ -1,11 +1,15 @@
-// Package ingesttest holds test doubles shared by the collectors' tests.
+// Package ingesttest holds test doubles and helpers shared by the collectors' tests.
 package ingesttest
 
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
+	"testing"
 
 	"github.com/hashatlas/hashatlas/schemas"
 )
@@ -90,4 +94,30 @@ func (m *PoolStatsTopic) Keys() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// Fixture returns the content of testdata/name of the calling package's directory.
+func Fixture(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// ErrorCase checks err against want, a case's expected error: one containing want, or none when
+// want is "". It reports whether the case is over (an expected error).
+func ErrorCase(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want != "" {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one containing %q", err, want)
+		}
+		return true
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/ingest/pools"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
@@ -56,7 +56,7 @@ func newFakeMempool(t *testing.T) *fakeMempool {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(fixture(t, name))
+		_, _ = w.Write(ingesttest.Fixture(t, name))
 	}))
 	t.Cleanup(f.srv.Close)
 	return f
@@ -213,8 +213,8 @@ func TestRevisedFigureIsRepublishedAndLogged(t *testing.T) {
 	if err := r.col.Collect(ctx); err != nil {
 		t.Fatal(err)
 	}
-	revised := bytes.Replace(fixture(t, "hashrate_pools_1m.json"), []byte("156130110875412430000"), []byte("156230110875412430000"), 1)
-	if bytes.Equal(revised, fixture(t, "hashrate_pools_1m.json")) {
+	revised := bytes.Replace(ingesttest.Fixture(t, "hashrate_pools_1m.json"), []byte("156130110875412430000"), []byte("156230110875412430000"), 1)
+	if bytes.Equal(revised, ingesttest.Fixture(t, "hashrate_pools_1m.json")) {
 		t.Fatal("the fixture does not hold the figure to revise")
 	}
 	r.api.setAnswer(func(path string, w http.ResponseWriter) bool {
@@ -394,7 +394,7 @@ func TestUnauthorizedFailsAtOnceWithoutRetries(t *testing.T) {
 
 func TestTruncatedResponseFailsThePassNamingTheRequestButOtherStepsPublish(t *testing.T) {
 	r := newRig(t)
-	body := fixture(t, "hashrate_pools_1m.json")
+	body := ingesttest.Fixture(t, "hashrate_pools_1m.json")
 	r.api.setAnswer(func(path string, w http.ResponseWriter) bool {
 		if path != "/api/v1/mining/hashrate/pools/1m" {
 			return false

@@ -2,44 +2,18 @@ package mempool
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/ingest/pools"
 )
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// errorCase checks err against want, a case's expected error: one containing want, or none when
-// want is "". It reports whether the case is over (an expected error).
-func errorCase(t *testing.T, err error, want string) bool {
-	t.Helper()
-	if want != "" {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("err = %v, want one containing %q", err, want)
-		}
-		return true
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return false
-}
-
 func TestParseRanking(t *testing.T) {
-	full := fixture(t, "pools_24h.json")
+	full := ingesttest.Fixture(t, "pools_24h.json")
 	cases := []struct {
 		name      string
 		body      string
@@ -63,7 +37,7 @@ func TestParseRanking(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := ParseRanking([]byte(tc.body))
-			if errorCase(t, err, tc.wantErr) {
+			if ingesttest.ErrorCase(t, err, tc.wantErr) {
 				return
 			}
 			if len(r.Pools) != tc.wantPools {
@@ -82,7 +56,7 @@ func TestParseRanking(t *testing.T) {
 }
 
 func TestParseHashrates(t *testing.T) {
-	full := fixture(t, "hashrate_pools_1m.json")
+	full := ingesttest.Fixture(t, "hashrate_pools_1m.json")
 	cases := []struct {
 		name     string
 		body     string
@@ -104,7 +78,7 @@ func TestParseHashrates(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rows, err := ParseHashrates([]byte(tc.body))
-			if errorCase(t, err, tc.wantErr) {
+			if ingesttest.ErrorCase(t, err, tc.wantErr) {
 				return
 			}
 			if len(rows) != tc.wantRows {
@@ -118,7 +92,7 @@ func TestParseHashrates(t *testing.T) {
 // timestamp is the week's end (a Monday 00:00 UTC), the message's time is the Monday before, in
 // UTC, and avgHashrate is taken as H/s to the last digit.
 func TestHistoryRowsBecomeWeeksStartingOnMondayUTC(t *testing.T) {
-	rows, err := ParseHashrates(fixture(t, "hashrate_pools_1m.json"))
+	rows, err := ParseHashrates(ingesttest.Fixture(t, "hashrate_pools_1m.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +122,7 @@ func TestHistoryRowsBecomeWeeksStartingOnMondayUTC(t *testing.T) {
 // TestRankingSnapshotCoversTheTrailingWindowInUTC checks that a snapshot fetched at a local time
 // with a fraction of a second covers [fetch − 24h, fetch) in whole UTC seconds.
 func TestRankingSnapshotCoversTheTrailingWindowInUTC(t *testing.T) {
-	r, err := ParseRanking(fixture(t, "pools_24h.json"))
+	r, err := ParseRanking(ingesttest.Fixture(t, "pools_24h.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +247,7 @@ func TestConfigValidate(t *testing.T) {
 var slugRe = regexp.MustCompile(`^[a-z0-9]+$`)
 
 func FuzzParseRanking(f *testing.F) {
-	body := fixture(f, "pools_24h.json")
+	body := ingesttest.Fixture(f, "pools_24h.json")
 	f.Add(body)
 	f.Add(body[:len(body)/3])
 	f.Add([]byte(`{}`))
@@ -306,7 +280,7 @@ func FuzzParseRanking(f *testing.F) {
 }
 
 func FuzzParseHashrates(f *testing.F) {
-	body := fixture(f, "hashrate_pools_1m.json")
+	body := ingesttest.Fixture(f, "hashrate_pools_1m.json")
 	f.Add(body)
 	f.Add(body[:len(body)/2])
 	f.Add([]byte(`[]`))

@@ -105,6 +105,26 @@ func kafkaScript(t *testing.T, cfg Config, command string) {
 	t.Logf("kafka.sh %s took %.1f s", command, time.Since(start).Seconds())
 }
 
+// restartIn stops the broker e (started with StartEmbeddedIn(dir, …)) and starts it again on
+// the same port and directory after down; the channel delivers the new broker (nil if it could
+// not start, which fails t).
+func restartIn(t *testing.T, e *Embedded, dir string, down time.Duration) <-chan *Embedded {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(e.Addr())
+	p, _ := strconv.Atoi(port)
+	e.Close()
+	restarted := make(chan *Embedded, 1)
+	go func() {
+		time.Sleep(down)
+		e, err := StartEmbeddedIn(dir, p, testLogger(t))
+		if err != nil {
+			t.Errorf("start the broker again: %v", err)
+		}
+		restarted <- e
+	}()
+	return restarted
+}
+
 // TestWriterWaitsForABrokerThatIsDown starts a write while the broker is down (a new writer, so
 // nothing is cached: kafka-go's own retries would fail it at once) and brings the broker back a
 // second later, with its data: the write must wait for it and succeed, and the record must be
@@ -124,19 +144,7 @@ func TestWriterWaitsForABrokerThatIsDown(t *testing.T) {
 	if err := EnsureTopics(ctx, cfg, schemas.Topics()); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(e.Addr())
-	p, _ := strconv.Atoi(port)
-	e.Close()
-
-	restarted := make(chan *Embedded, 1)
-	go func() {
-		time.Sleep(time.Second)
-		e, err := StartEmbeddedIn(dir, p, testLogger(t))
-		if err != nil {
-			t.Errorf("start the broker again: %v", err)
-		}
-		restarted <- e
-	}()
+	restarted := restartIn(t, e, dir, time.Second)
 	w := newTestWriter(t, cfg)
 	block := sampleBlock(t, 900000)
 	start := time.Now()
@@ -196,19 +204,7 @@ func TestTopicReaderWaitsForABrokerThatIsDown(t *testing.T) {
 	if err := newTestWriter(t, cfg).Publish(ctx, blocks...); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(e.Addr())
-	p, _ := strconv.Atoi(port)
-	e.Close()
-
-	restarted := make(chan *Embedded, 1)
-	go func() {
-		time.Sleep(time.Second)
-		e, err := StartEmbeddedIn(dir, p, testLogger(t))
-		if err != nil {
-			t.Errorf("start the broker again: %v", err)
-		}
-		restarted <- e
-	}()
+	restarted := restartIn(t, e, dir, time.Second)
 	tr, err := NewTopicReader(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
