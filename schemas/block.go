@@ -41,7 +41,7 @@ const PoolUnknown = "unknown"
 type Block struct {
 	// Schema is SchemaBlock ("hashatlas.block.v1"); Encode fills it in.
 	Schema string `json:"schema"`
-	// Height is the block height, >= 0.
+	// Height is the block height, 0 to MaxHeight (stored as UInt32).
 	Height int64 `json:"height"`
 	// Hash is the block hash, 64 lower-case hex characters in the usual
 	// (RPC, big-endian) order. Optional for file and simulated blocks.
@@ -118,8 +118,8 @@ func (b *Block) observed() bool {
 func (b Block) Validate() error {
 	var fe fieldErrors
 	fe.check("schema", checkSchemaField(b.Schema, SchemaBlock))
-	if b.Height < 0 {
-		fe.add("height", "must be >= 0, found "+strconv.FormatInt(b.Height, 10))
+	if b.Height < 0 || b.Height > MaxHeight {
+		fe.add("height", "must be between 0 and "+strconv.FormatInt(MaxHeight, 10)+", found "+strconv.FormatInt(b.Height, 10))
 	}
 	observed := b.observed()
 	switch {
@@ -142,8 +142,8 @@ func (b Block) Validate() error {
 		fe.check("work", checkWork(b.Work, c))
 	}
 	switch {
-	case b.TxCount < 0:
-		fe.add("tx_count", "must be >= 0, found "+strconv.FormatInt(b.TxCount, 10))
+	case b.TxCount < 0 || b.TxCount > MaxCount:
+		fe.check("tx_count", checkCount(b.TxCount))
 	case b.TxCount == 0 && observed:
 		fe.add("tx_count", "must be >= 1 (the coinbase) for attribution_method "+b.AttributionMethod)
 	}

@@ -11,12 +11,40 @@ import (
 // otherwise. They are plain loops over bytes, so that validating a valid
 // message allocates nothing.
 
-// Bounds every time in every message must fall within. They catch zero
-// times, local-time mix-ups far off and seconds/milliseconds confusions.
+// Bounds every time in every message must fall within: from the genesis block
+// (nothing hashatlas stores is older than Bitcoin) to FutureAllowance past
+// the validating machine's clock. They catch zero times, local-time mix-ups,
+// seconds/milliseconds confusions and far-future header times, and they keep
+// every accepted time inside the range of ClickHouse's DateTime columns
+// (1970-01-01 to 2106-02-07), so that a valid message can always be stored.
 var (
-	minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
-	maxTime = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+	// GenesisTime is the header time of block 0, the earliest time accepted.
+	GenesisTime = time.Date(2009, 1, 3, 18, 15, 5, 0, time.UTC)
+	minTime     = GenesisTime
+	// maxStorableTime is the last second a DateTime column holds.
+	maxStorableTime = time.Date(2106, 2, 7, 6, 28, 15, 0, time.UTC)
 )
+
+// FutureAllowance is how far past the validating machine's clock a time may
+// lie. Block header times may run two hours ahead of the network's clock by
+// consensus; a week more covers collectors with skewed clocks and grid
+// operators' day-ahead rows. Estimates' window ends lie further (a year
+// window ends on the next 1 January): see maxWindowEnd.
+const FutureAllowance = 7 * 24 * time.Hour
+
+// MaxHeight is the largest block height accepted: heights are stored as
+// UInt32 (at one block every ten minutes, reached in the year 83,700).
+const MaxHeight = math.MaxUint32
+
+// MaxCount is the largest count (transactions, blocks) accepted: counts are
+// stored as UInt32.
+const MaxCount = math.MaxUint32
+
+// now is the clock of the time bounds; tests may replace it.
+var now = time.Now
+
+// latestTime is the latest time accepted now.
+func latestTime() time.Time { return now().Add(FutureAllowance) }
 
 const (
 	// MaxNameLen is the longest pool slug, source, region, entity, method,
@@ -28,16 +56,34 @@ const (
 	MaxIntervalSeconds = 10 * 366 * 24 * 3600
 )
 
-// checkTime requires a time within [minTime, maxTime). Its location does not
-// matter: times are instants, written in UTC by Encode and in keys, so a
-// time.Time in time.Local is as good as one in time.UTC (validation must not
-// depend on the machine's time zone).
+// checkTime requires a time within [GenesisTime, now + FutureAllowance]. Its
+// location does not matter: times are instants, written in UTC by Encode and
+// in keys, so a time.Time in time.Local is as good as one in time.UTC
+// (validation must not depend on the machine's time zone).
 func checkTime(t time.Time) string {
+	return checkTimeUntil(t, latestTime())
+}
+
+// checkTimeUntil requires a time within [GenesisTime, limit] (limit capped at
+// the last storable second).
+func checkTimeUntil(t, limit time.Time) string {
 	if t.IsZero() {
 		return "is required"
 	}
-	if t.Before(minTime) || !t.Before(maxTime) {
-		return "must be between 2000-01-01T00:00:00Z and 2200-01-01T00:00:00Z, found " + t.Format(time.RFC3339Nano)
+	if limit.After(maxStorableTime) {
+		limit = maxStorableTime
+	}
+	if t.Before(minTime) || t.After(limit) {
+		return "must be between the genesis block (2009-01-03T18:15:05Z) and " + limit.UTC().Format(time.RFC3339) +
+			" (" + FutureAllowance.String() + " past now), found " + t.UTC().Format(time.RFC3339Nano)
+	}
+	return ""
+}
+
+// checkCount requires a count within [0, MaxCount].
+func checkCount(n int64) string {
+	if n < 0 || n > MaxCount {
+		return "must be between 0 and " + strconv.FormatInt(MaxCount, 10) + ", found " + strconv.FormatInt(n, 10)
 	}
 	return ""
 }

@@ -106,7 +106,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"a control character in a string is rejected", replaceOnce(t, block, `"source":"bitcoind"`, "\"source\":\"bit\ncoind\""),
 			SchemaBlock, "source", "control character"},
 		{"a value breaking a rule is a decode error naming the field", replaceOnce(t, block, `"height":840000`, `"height":-1`),
-			SchemaBlock, "height", "must be >= 0"},
+			SchemaBlock, "height", "must be between 0 and"},
 		{"a boolean given as a string is rejected", replaceOnce(t, estimate, `"final":true`, `"final":"yes"`),
 			SchemaEstimate, "final", "must be true or false, found a string"},
 		{"an optional field of the wrong type is rejected", replaceOnce(t, poolStats, `"blocks":39`, `"blocks":"39"`),
@@ -157,7 +157,7 @@ func TestDecodeValidationErrorUnwraps(t *testing.T) {
 	if got := fieldsOf(t, de.Err); !reflect.DeepEqual(got, []string{"height", "source"}) {
 		t.Errorf("wrapped field errors name %q, want height and source", got)
 	}
-	want := "decode hashatlas.block.v1: field height: must be >= 0, found -1 (and 1 more)"
+	want := "decode hashatlas.block.v1: field height: must be between 0 and 4294967295, found -1 (and 1 more)"
 	if err.Error() != want {
 		t.Errorf("Error() = %q, want %q", err.Error(), want)
 	}

@@ -48,8 +48,8 @@ func (d DifficultyEpoch) Validate() error {
 	var fe fieldErrors
 	fe.check("schema", checkSchemaField(d.Schema, SchemaDifficultyEpoch))
 	switch {
-	case d.StartHeight < 0:
-		fe.add("start_height", "must be >= 0, found "+strconv.FormatInt(d.StartHeight, 10))
+	case d.StartHeight < 0 || d.StartHeight > MaxHeight:
+		fe.add("start_height", "must be between 0 and "+strconv.FormatInt(MaxHeight, 10)+", found "+strconv.FormatInt(d.StartHeight, 10))
 	case d.StartHeight%EpochBlocks != 0:
 		fe.add("start_height", "must be a multiple of 2016, found "+strconv.FormatInt(d.StartHeight, 10))
 	case d.Epoch != d.StartHeight/EpochBlocks:

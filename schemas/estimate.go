@@ -232,7 +232,8 @@ func (e Estimate) Validate() error {
 		fe.add("metric", checkEnum(e.Metric, estimateMetrics))
 	}
 	fe.check("window", checkEnum(e.Window, windows))
-	startOK, endOK := checkTime(e.WindowStart), checkTime(e.WindowEnd)
+	// A window may end up to a year past now (the year window of this year).
+	startOK, endOK := checkTime(e.WindowStart), checkTimeUntil(e.WindowEnd, latestTime().AddDate(1, 0, 1))
 	fe.check("window_start", startOK)
 	fe.check("window_end", endOK)
 	if startOK == "" && endOK == "" {
@@ -273,9 +274,7 @@ func (e Estimate) Validate() error {
 	} else {
 		fe.check("unit", checkEnum(e.Unit, estimateUnits))
 	}
-	if e.Blocks < 0 {
-		fe.add("blocks", "must be >= 0, found "+strconv.FormatInt(e.Blocks, 10))
-	}
+	fe.check("blocks", checkCount(e.Blocks))
 	fe.check("model_version", checkName(e.ModelVersion))
 	fe.check("computed_at", checkTime(e.ComputedAt))
 	if n := len(e.InputsDigest); n < 16 || n > 128 || !isLowerHex(e.InputsDigest) {

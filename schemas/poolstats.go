@@ -71,8 +71,8 @@ func (p PoolStats) Validate() error {
 			fe.add("hashrate_hs", "must be >= 0, found "+fmtFloat(h))
 		}
 	}
-	if p.Blocks != nil && *p.Blocks < 0 {
-		fe.add("blocks", "must be >= 0, found "+strconv.FormatInt(*p.Blocks, 10))
+	if p.Blocks != nil {
+		fe.check("blocks", checkCount(*p.Blocks))
 	}
 	fe.check("source", checkName(p.Source))
 	return fe.err()

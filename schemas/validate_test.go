@@ -69,6 +69,11 @@ func TestValidateRejects(t *testing.T) {
 	}{
 		// Block.
 		{"a negative height is rejected", blockWith(func(b *Block) { b.Height = -1 }), []string{"height"}},
+		{"a height beyond the UInt32 column is rejected", blockWith(func(b *Block) { b.Height = 9e18 }), []string{"height"}},
+		{"a header time before the genesis block is rejected", blockWith(func(b *Block) { b.Time = utc("2009-01-03T18:15:04Z") }), []string{"time"}},
+		{"a header time more than the allowance past now is rejected", blockWith(func(b *Block) { b.Time = time.Now().Add(FutureAllowance + time.Minute) }), []string{"time"}},
+		{"a header time in 2150 (past the DateTime column) is rejected", blockWith(func(b *Block) { b.Time = utc("2150-01-01T00:00:00Z") }), []string{"time"}},
+		{"a transaction count beyond the UInt32 column is rejected", blockWith(func(b *Block) { b.TxCount = 1 << 32 }), []string{"tx_count"}},
 		{"a hash that is not 64 hex characters is rejected", blockWith(func(b *Block) { b.Hash = "abc" }), []string{"hash"}},
 		{"an upper-case hash is rejected", blockWith(func(b *Block) { b.Hash = strings.ToUpper(b.Hash) }), []string{"hash"}},
 		{"an observed block without hash is rejected", blockWith(func(b *Block) { b.Hash = "" }), []string{"hash"}},
@@ -367,7 +372,7 @@ func normalizeEmpty(v reflect.Value) {
 // documented "field <path>: <reason>" form.
 func TestFieldErrorText(t *testing.T) {
 	err := blockWith(func(b *Block) { b.Height = -1 }).Validate()
-	if got, want := err.Error(), "field height: must be >= 0, found -1"; got != want {
+	if got, want := err.Error(), "field height: must be between 0 and 4294967295, found -1"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }

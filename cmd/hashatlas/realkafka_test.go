@@ -394,13 +394,13 @@ func (e *testEstimator) end(t *testing.T) error {
 	}
 }
 
-// testBlocks returns blocks [from, to) of a made-up chain, 144 a day from 2030-01-01, mined
+// testBlocks returns blocks [from, to) of a made-up chain, 144 a day from 2012-01-01 (a past date: validation refuses times past now), mined
 // by two pools in turn.
 func testBlocks(from, to int64) []schemas.Message {
 	bits := "17034219"
 	work, _ := schemas.WorkFromBits(bits)
 	diff, _ := schemas.DifficultyFromBits(bits)
-	day0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	day0 := time.Date(2012, 1, 1, 0, 0, 0, 0, time.UTC)
 	var out []schemas.Message
 	for h := from; h < to; h++ {
 		out = append(out, schemas.Block{Height: h, Time: day0.Add(time.Duration(h) * 10 * time.Minute),
