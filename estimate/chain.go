@@ -155,6 +155,14 @@ func (c *Chain) MarkAll() {
 	}
 }
 
+// Remark marks the windows of stats for recompute again: the compute that Changed returned them
+// for failed, and they must not be forgotten.
+func (c *Chain) Remark(stats []WindowStats) {
+	for _, st := range stats {
+		c.dirty[st.Window] = struct{}{}
+	}
+}
+
 // IsFinal reports whether the window is past the watermark of the event-time clock.
 func (c *Chain) IsFinal(w Window) bool {
 	return !c.maxTime.Before(w.End.Add(Watermark))

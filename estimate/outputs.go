@@ -56,8 +56,18 @@ func (m Model) AllocationRows(counts []PoolCount, t time.Time) map[string]Alloca
 
 // Fleet is the fleet efficiency the model uses on day t: the hardware table without the
 // profitability filter (hashatlas has no revenue or electricity-price input yet, so every model
-// released 60 days to 5 years before t counts).
-func (m Model) Fleet(t time.Time) (Fleet, error) {
+// released 60 days to 5 years before t counts). On a day no model of the table counts (before
+// mid-2016 with the built-in table: the history from the genesis block replays through it) it
+// is UnknownFleet: every other estimate of the window is made, its power is unknown.
+func (m Model) Fleet(t time.Time) Fleet {
+	f, err := m.fleetOn(t)
+	if err != nil {
+		return UnknownFleet
+	}
+	return f
+}
+
+func (m Model) fleetOn(t time.Time) (Fleet, error) {
 	hw := m.Data.Hardware()
 	models := make([]MinerModel, len(hw))
 	for i, h := range hw {
@@ -80,10 +90,7 @@ func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, m
 	if err != nil {
 		return nil, fmt.Errorf("countries of window %s: %w", st.Window, err)
 	}
-	fleet, err := m.Fleet(midpoint(st.Window))
-	if err != nil {
-		return nil, fmt.Errorf("power of window %s: %w", st.Window, err)
-	}
+	fleet := m.Fleet(midpoint(st.Window))
 	blocks := map[string]int{}
 	for _, c := range st.Pools {
 		row, ok := rows[c.Pool]

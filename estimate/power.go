@@ -1,10 +1,15 @@
 package estimate
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"time"
 )
+
+// ErrNoMinerModel is FleetOn's error when no hardware model counts on the day (before the
+// first model of the table is 60 days old, or 5 years after the last one's release).
+var ErrNoMinerModel = errors.New("no miner model counts")
 
 // MinerModel is what the power model needs of a hardware table row: when a model was
 // released and how many joules it spends per terahash.
@@ -64,11 +69,18 @@ func FleetOn(t time.Time, models []MinerModel, revenuePerTH, pricePerJ float64) 
 		f.Models++
 	}
 	if f.Models == 0 {
-		return Fleet{}, fmt.Errorf("no miner model counts on %s (released 60 days to 5 years before, and profitable)", t.Format("2006-01-02"))
+		return Fleet{}, fmt.Errorf("%w on %s (released 60 days to 5 years before, and profitable)", ErrNoMinerModel, t.Format("2006-01-02"))
 	}
 	f.Best = esum / wsum
 	return f, nil
 }
+
+// UnknownFleet is the fleet of a day no hardware model counts on: its efficiencies are NaN, so
+// the power computed with it is NaN too — unknown, never a made-up figure.
+var UnknownFleet = Fleet{Low: math.NaN(), Best: math.NaN(), High: math.NaN()}
+
+// Known reports whether the fleet's efficiency is known.
+func (f Fleet) Known() bool { return f.Models > 0 }
 
 // Power is the electric power behind a hashrate, low/best/high, in GW, and the same
 // annualised in TWh per year.
@@ -76,6 +88,10 @@ type Power struct {
 	GWLow, GWBest, GWHigh    float64
 	TWhLow, TWhBest, TWhHigh float64
 }
+
+// Known reports whether the power is known (the fleet of its window was): unknown power is NaN
+// in the tables and left out of the estimates topic.
+func (p Power) Known() bool { return !math.IsNaN(p.GWBest) }
 
 // PowerOf converts a hashrate interval (H/s) into power with the fleet's efficiency: the low
 // bound takes the lower hashrate, the most efficient model and PUE 1.01; the best the estimate,

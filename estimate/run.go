@@ -46,7 +46,7 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *
 			return err
 		}
 		if svc.RawPending() >= rawFlushEvery {
-			return svc.FlushRaw(ctx)
+			return flushRawRetrying(ctx, svc, log)
 		}
 		return nil
 	})
@@ -75,8 +75,38 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *
 // many while the state is rebuilt, and the estimates once at the end.
 const rawFlushEvery = 50000
 
+// retryWait is the first wait after a failed write; it doubles up to retryWaitMax.
+const (
+	retryWait    = 200 * time.Millisecond
+	retryWaitMax = 30 * time.Second
+)
+
+// flushRawRetrying hands the raw inputs to the store in the background (Service.FlushRaw); when
+// the previous background write failed (its inputs were taken back), it waits and tries again
+// until ctx ends, so that a ClickHouse outage during the rebuild delays the start instead of
+// failing it (a restart during an outage would otherwise crash-loop).
+func flushRawRetrying(ctx context.Context, svc *Service, log logrus.FieldLogger) error {
+	wait := retryWait
+	for {
+		err := svc.FlushRaw(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing raw inputs during the rebuild failed, retrying")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, retryWaitMax)
+	}
+}
+
 func flushRetrying(ctx context.Context, svc *Service, health *Health, log logrus.FieldLogger) error {
-	wait := 200 * time.Millisecond
+	wait := retryWait
 	for {
 		_, err := svc.Flush(ctx)
 		health.recordFlush(err)
@@ -92,6 +122,6 @@ func flushRetrying(ctx context.Context, svc *Service, health *Health, log logrus
 			return err
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, 30*time.Second)
+		wait = min(2*wait, retryWaitMax)
 	}
 }

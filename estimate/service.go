@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"maps"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -177,7 +179,10 @@ func (s *Service) applyBlock(b schemas.Block) error {
 	if err != nil {
 		return &InvalidInput{err}
 	}
-	if had && old.Hash != "" && b.Hash != "" && old.Hash != b.Hash {
+	// A block replaced by one with another hash left the best chain — a hash-less one (a file
+	// replay or a simulation) replaced by one read from a node included: its row would otherwise
+	// stay beside the new one in blocks_canonical, which filters by (height, hash).
+	if had && changed && old.Hash != b.Hash {
 		s.orphans = append(s.orphans, Orphan{Height: b.Height, Hash: old.Hash, ReplacedBy: b.Hash, DetectedAt: s.cfg.Now().UTC()})
 		s.log.WithFields(logrus.Fields{"height": b.Height, "hash": old.Hash, "replaced_by": b.Hash}).Info("block replaced by a reorg")
 	}
@@ -282,23 +287,36 @@ func (s *Service) waitRaw() error {
 	return nil
 }
 
+// compute recomputes what changed since the last compute. It is all or nothing: when it fails,
+// the batch — raw inputs, orphans, the windows to recompute, the years whose signals to refit
+// and the signals themselves — is left as it was, so that the next Flush computes it again and
+// nothing applied is committed without its results.
 func (s *Service) compute() (Results, error) {
 	r := Results{ComputedAt: s.cfg.Now().UTC(), Raw: s.raw, Orphans: s.orphans}
-	s.raw, s.orphans = nil, nil
 	if s.partial {
+		s.raw, s.orphans = nil, nil
 		return r, nil // raw inputs only; the windows stay marked for after the rebuild
 	}
 	stats := s.chain.Changed()
-	sigs, more, err := s.computeSignals(stats)
-	if err != nil {
+	signalsBefore := maps.Clone(s.signals)
+	var touched []int
+	fail := func(err error) (Results, error) {
+		s.chain.Remark(stats)
+		s.grid.Retouch(touched)
+		s.signals = signalsBefore
 		return Results{}, err
+	}
+	sigs, more, touched, err := s.computeSignals(stats)
+	if err != nil {
+		return fail(err)
 	}
 	r.Signals = sigs
 	stats = append(stats, more...)
 	all, err := s.cfg.Model.ComputeAll(stats, func(w Window) []Adjustment { return Adjustments(s.signals, w) })
 	if err != nil {
-		return Results{}, err
+		return fail(err)
 	}
+	s.raw, s.orphans = nil, nil
 	for _, wr := range all {
 		if wr.Network.Blocks == 0 {
 			continue // every block of the window moved away (a reorg): nothing to estimate
@@ -323,14 +341,16 @@ func (s *Service) compute() (Results, error) {
 // computeSignals recomputes the energy signals of every year whose blocks or grid
 // observations changed, and returns them with the windows to recompute beyond those changed:
 // every window of a year whose significant curtailment fits changed (its energy-adjusted
-// country estimates depend on them).
-func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats, error) {
+// country estimates depend on them). It also returns the years whose grid observations changed
+// (taken from the grid state: a failed compute gives them back).
+func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats, []int, error) {
+	touched := s.grid.Touched()
 	yearSet := map[int]bool{}
-	for _, y := range s.grid.Touched() {
+	for _, y := range touched {
 		yearSet[y] = true
 	}
 	if len(s.grid.Regions()) == 0 {
-		return nil, nil, nil
+		return nil, nil, touched, nil
 	}
 	for _, st := range changed {
 		if st.Window.Kind == Day {
@@ -340,7 +360,7 @@ func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats
 		}
 	}
 	if len(yearSet) == 0 {
-		return nil, nil, nil
+		return nil, nil, touched, nil
 	}
 	years := make([]int, 0, len(yearSet))
 	for y := range yearSet {
@@ -349,7 +369,7 @@ func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats
 	sort.Ints(years)
 	sigs, err := s.cfg.Model.ComputeSignals(s.chain, s.grid, years)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, touched, err
 	}
 	byYear := map[int][]Signal{}
 	for _, sg := range sigs {
@@ -369,7 +389,7 @@ func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats
 			more = append(more, s.chain.StatsIn(ref.Start, ref.End, skip)...)
 		}
 	}
-	return sigs, more, nil
+	return sigs, more, touched, nil
 }
 
 // adjustmentKey identifies a set of adjustments (order-independent).
@@ -497,9 +517,14 @@ func estimateMessages(r Results) iter.Seq[schemas.Message] {
 				Entity: c.Country, Blocks: int64(c.Blocks), Final: c.Final, Method: c.Method,
 				ModelVersion: c.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: c.InputsDigest,
 			}
+			if !emit(withValue(base, schemas.MetricCountryHashrate, schemas.UnitHashesPerSecond, c.Hashrate),
+				withValue(base, schemas.MetricCountryShare, schemas.UnitRatio, c.Share)) {
+				return
+			}
+			if !c.Power.Known() {
+				continue // no hardware model for the window: power and energy are unknown, not zero
+			}
 			ok := emit(
-				withValue(base, schemas.MetricCountryHashrate, schemas.UnitHashesPerSecond, c.Hashrate),
-				withValue(base, schemas.MetricCountryShare, schemas.UnitRatio, c.Share),
 				withValue(base, schemas.MetricPowerGW, schemas.UnitGW, Interval{Value: c.Power.GWBest, Lower: c.Power.GWLow, Upper: c.Power.GWHigh}),
 				withValue(base, schemas.MetricEnergyTWh, schemas.UnitTWhPerYear, Interval{Value: c.Power.TWhBest, Lower: c.Power.TWhLow, Upper: c.Power.TWhHigh}))
 			if !ok {
@@ -530,8 +555,13 @@ func estimateMessages(r Results) iter.Seq[schemas.Message] {
 				continue
 			}
 			base.Entity = sg.Region
-			if !emit(withValue(base, schemas.MetricShedHashrate, schemas.UnitHashesPerSecond, sg.Shed),
-				withValue(base, schemas.MetricShedPowerGW, schemas.UnitGW, sg.ShedPower)) {
+			if !emit(withValue(base, schemas.MetricShedHashrate, schemas.UnitHashesPerSecond, sg.Shed)) {
+				return
+			}
+			if math.IsNaN(sg.ShedPower.Value) {
+				continue // no hardware model for the day: the shed power is unknown
+			}
+			if !emit(withValue(base, schemas.MetricShedPowerGW, schemas.UnitGW, sg.ShedPower)) {
 				return
 			}
 		}

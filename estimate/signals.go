@@ -125,6 +125,14 @@ func (g *GridState) Touched() []int {
 	return out
 }
 
+// Retouch marks years as having new observations again (a compute that used Touched's years
+// failed and must run again).
+func (g *GridState) Retouch(years []int) {
+	for _, y := range years {
+		g.touched[y] = struct{}{}
+	}
+}
+
 // Regions returns the region codes, sorted.
 func (g *GridState) Regions() []string {
 	out := make([]string, 0, len(g.regions))
@@ -303,10 +311,7 @@ func (m Model) curtailmentFits(c *Chain, g *GridState, w Window, days map[time.T
 		}
 	}
 	sort.Strings(pools)
-	fleet, err := m.Fleet(midpoint(w))
-	if err != nil {
-		return nil, err
-	}
+	fleet := m.Fleet(midpoint(w))
 	netRate := work / seconds
 	var out []Signal
 	for _, region := range g.Regions() {
@@ -408,10 +413,7 @@ func (m Model) networkDips(g *GridState, yw Window, days map[time.Time]dayCounts
 				Lower: math.Max(0, 1-hi/expected),
 				Upper: math.Max(0, 1-lo/expected),
 			}
-			fleet, err := m.Fleet(d)
-			if err != nil {
-				return nil, err
-			}
+			fleet := m.Fleet(d)
 			var buf [16]byte
 			binary.LittleEndian.PutUint64(buf[0:], uint64(dc.blocks))
 			binary.LittleEndian.PutUint64(buf[8:], math.Float64bits(dc.work))
