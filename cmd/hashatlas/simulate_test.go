@@ -33,7 +33,8 @@ func TestSimulateCheckConfigAndBadSettings(t *testing.T) {
 	}{
 		{"a malformed date names the flag and the variable", []string{"--sim.from=2024-13-01"}, []string{"--sim.from", "HASHATLAS_SIM_FROM", "YYYY-MM-DD"}},
 		{"an end before the start names --sim.to", []string{"--sim.from=2025-01-01", "--sim.to=2024-01-01"}, []string{"--sim.to", "HASHATLAS_SIM_TO", "after --sim.from"}},
-		{"a span beyond the schemas' years is refused by the simulator", []string{"--sim.from=1999-01-01", "--sim.to=2000-01-01"}, []string{"--sim.*", "2000-2199"}},
+		{"a span before the genesis block is refused by the simulator", []string{"--sim.from=1999-01-01", "--sim.to=2000-01-01"}, []string{"--sim.*", "genesis block"}},
+		{"a span into the future is refused by the simulator", []string{"--sim.from=2026-01-01", "--sim.to=2040-01-01"}, []string{"--sim.*", "and now"}},
 		{"a seed that is not a number", []string{"--sim.seed=x"}, []string{"--sim.seed", "HASHATLAS_SIM_SEED"}},
 	}
 	for _, tc := range cases {

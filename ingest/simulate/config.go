@@ -187,8 +187,8 @@ func (c Config) Validate() error {
 		bad("start %s must be before end %s", c.Start.Format(time.DateOnly), c.End.Format(time.DateOnly))
 	case c.End.Sub(c.Start) > maxSpan:
 		bad("span %s to %s is longer than 30 years", c.Start.Format(time.DateOnly), c.End.Format(time.DateOnly))
-	case c.Start.Year() < 2000 || c.End.Year() > 2199:
-		bad("span %s to %s must lie within 2000-2199 (the schemas' time range)", c.Start.Format(time.DateOnly), c.End.Format(time.DateOnly))
+	case c.Start.Before(schemas.GenesisTime) || c.End.After(time.Now().Add(schemas.FutureAllowance)):
+		bad("span %s to %s must lie between the day after the genesis block (2009-01-04) and now (the times the schemas accept)", c.Start.Format(time.DateOnly), c.End.Format(time.DateOnly))
 	}
 	if c.StartHeight < 0 || c.StartHeight%EpochBlocks != 0 {
 		bad("start height %d must be a non-negative multiple of 2016", c.StartHeight)
