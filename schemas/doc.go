@@ -23,7 +23,8 @@
 //     decimal string of an exact integer (2^256/(target+1)) because it does
 //     not fit 64 bits; see WorkFromBits.
 //   - Optional members are documented as such; they are omitted (pointer
-//     fields) or empty (strings), never absent by accident: every other
+//     fields, and a dead letter's sizes, digest and truncation flags when
+//     zero) or empty (strings), never absent by accident: every other
 //     member must be present when decoding.
 //
 // # Codec
@@ -59,6 +60,22 @@
 // change may stay within a version only if every consumer is deployed with
 // it before any producer writes it. ClickHouse migrations follow the same
 // schemas (the tables and their natural keys mirror these types).
+//
+// # Dead letters
+//
+// A DeadLetter is bounded whatever the record it records: it keeps the first
+// MaxDeadLetterKeyBytes (1 KiB) of the key and MaxDeadLetterValueBytes
+// (4 KiB) of the value, their sizes (key_size, value_size), the SHA-256 of
+// the whole value (value_sha256), key_truncated and value_truncated when it
+// cut them, and a reason of at most MaxDeadLetterReasonBytes (1 KiB, cut
+// with "…"), so that it encodes to at most MaxDeadLetterBytes (16 KiB): a
+// record as large as the broker admits, or a compressed one of any size,
+// still fits the dead-letter topic. Build one with NewDeadLetter (or
+// Bounded). The members were added within hashatlas.dead-letter.v1: letters
+// written before, without them (whole key and value), still decode, and
+// value_sha256 tells the two forms apart. Nothing in hashatlas decodes the
+// dead-letter topic; an outside reader that decodes strictly needs the new
+// members, one that reads plain JSON sees only more of them.
 //
 // # Topics
 //
