@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -154,6 +155,9 @@ func reportSeries(res *clickhouse.Result, entity string, values [3]string) ([]ch
 			if v[i], err = cellFloat(res, r, cols[1+i]); err != nil {
 				return nil, err
 			}
+		}
+		if math.IsNaN(v[0]) {
+			continue // unknown (power before the hardware table): no point rather than a made-up one
 		}
 		i, ok := index[name]
 		if !ok {
