@@ -42,27 +42,7 @@ func processCPU() time.Duration {
 // so that the group reads only what is produced afterwards.
 func startGroupAtEnd(tb testing.TB, cfg Config, group, topic string) {
 	tb.Helper()
-	end := endOffsets(tb, cfg, topic)
-	var commits []kafkago.OffsetCommit
-	for p, off := range end {
-		commits = append(commits, kafkago.OffsetCommit{Partition: p, Offset: off})
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tr := newTransport(cfg)
-	defer tr.CloseIdleConnections()
-	c := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr}
-	resp, err := c.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: map[string][]kafkago.OffsetCommit{topic: commits}})
-	if err != nil {
-		tb.Fatalf("position group %s at the end of %s: %v", group, topic, err)
-	}
-	for _, ps := range resp.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				tb.Fatalf("position group %s at the end of %s/%d: %v", group, topic, p.Partition, p.Error)
-			}
-		}
-	}
+	startGroupAt(tb, cfg, group, map[string]map[int]int64{topic: endOffsets(tb, cfg, topic)})
 }
 
 // benchSetup is what the benchmarks share: the config and the blocks to publish.

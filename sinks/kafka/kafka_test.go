@@ -73,6 +73,7 @@ func TestEveryMessageTypeRoundTripsKeyedThroughAGroupAndIsCommitted(t *testing.T
 	}
 
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	var mu sync.Mutex
 	got := map[string]Record{}
 	rc := startConsumer(t, cfg, ConsumerConfig{Group: group, Topics: topics, DeadLetters: deadLettersTo(t, cfg, group)},
@@ -149,6 +150,7 @@ func TestRestartedConsumerResumesAfterLastCommitAndGetsUncommittedAgain(t *testi
 	}
 
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	dlq := deadLettersTo(t, cfg, group)
 	cc := ConsumerConfig{Group: group, Topics: []string{topic}, DeadLetters: dlq, MaxAttempts: 1, CommitEvery: 3}
 
@@ -290,6 +292,7 @@ func TestBadRecordsGoToTheDeadLetterTopicAndTheConsumerGoesOn(t *testing.T) {
 	}
 
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	dlq := deadLettersTo(t, cfg, group)
 	var mu sync.Mutex
 	var handled []Record
@@ -396,6 +399,7 @@ func TestPermanentHandlerErrorIsDeadLetteredAndRetryableOneRetried(t *testing.T)
 		t.Fatal(err)
 	}
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	dlq := deadLettersTo(t, cfg, group)
 	reg := prometheus.NewRegistry()
 	var mu sync.Mutex
@@ -688,6 +692,7 @@ func TestHandledRecordsAreCommittedByTimeWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	var mu sync.Mutex
 	var last *Record
 	rc := startConsumer(t, cfg, ConsumerConfig{Group: group, Topics: []string{topic}, DeadLetters: deadLettersTo(t, cfg, group), CommitEvery: 1000, CommitInterval: 50 * time.Millisecond},
@@ -725,6 +730,7 @@ func TestBeforeCommitFailureKeepsOffsetsUncommittedUntilItSucceeds(t *testing.T)
 		t.Fatal(err)
 	}
 	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
 	var mu sync.Mutex
 	var last *Record
 	durable := false // what BeforeCommit would flush: fails until the test allows it
@@ -781,7 +787,10 @@ func TestConcurrentPublishersEachDeliverTheBytesTheyEncoded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const publishers, rounds, perRound = 4, 10, 200
-	base := 1_000_000 + time.Now().UnixNano()%500*10_000 // heights no other test uses
+	// Heights no other test uses, and whose header times (sampleBlock: ten minutes a block from
+	// height 840,000 in April 2024) lie before now, which validation requires: at most 8,000
+	// heights from 860,000 to 948,000, up to early 2026.
+	base := 860_000 + time.Now().UnixNano()%10*8_000
 	want := map[string][]byte{}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -816,7 +825,9 @@ func TestConcurrentPublishersEachDeliverTheBytesTheyEncoded(t *testing.T) {
 	}
 
 	got := map[string][]byte{}
-	rc := startConsumer(t, cfg, ConsumerConfig{Group: uniqueName(t, "group"), Topics: []string{schemas.TopicBlocks}},
+	group := uniqueName(t, "group")
+	startGroupAt(t, cfg, group, start)
+	rc := startConsumer(t, cfg, ConsumerConfig{Group: group, Topics: []string{schemas.TopicBlocks}},
 		func(_ context.Context, r Record) error {
 			if fresh(start, r.Topic, r.Partition, r.Offset) {
 				mu.Lock()
