@@ -777,23 +777,23 @@ func backoff(attempt int, min, max time.Duration) time.Duration {
 }
 
 // deadLetter sends rec to the dead-letter topic; records of the dead-letter topic itself are
-// logged and skipped instead (they are already there).
+// logged and skipped instead (they are already there). The letter is bounded
+// (schemas.NewDeadLetter): a record of any size, a compressed one included, gives a letter of
+// at most schemas.MaxDeadLetterBytes, with the first bytes of its key and value, their sizes
+// and the value's SHA-256, so that the broker never refuses it for its size.
 func (s *session) deadLetter(ctx context.Context, rec Record, stage, reason string) error {
+	dl := schemas.NewDeadLetter(rec.Topic, int32(rec.Partition), rec.Offset, rec.Key, rec.Value, stage, reason)
+	dl.ConsumerGroup = s.c.cc.Group
 	log := s.c.log.WithFields(logrus.Fields{
 		"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset,
-		"stage": stage, "reason": reason,
+		"stage": stage, "reason": dl.Reason, "value_size": dl.ValueSize, "value_sha256": dl.ValueSHA256,
 	})
 	if rec.Topic == s.c.dlq.Topic() {
 		log.Warn("unreadable record on the dead-letter topic skipped, it stays there")
 		return nil
 	}
-	dl := schemas.DeadLetter{
-		OriginalTopic: rec.Topic, Partition: int32(rec.Partition), Offset: rec.Offset,
-		OriginalKey: rec.Key, OriginalValue: rec.Value, Reason: reason, Stage: stage,
-		ConsumerGroup: s.c.cc.Group,
-	}
 	if err := s.c.dlq.Send(ctx, dl); err != nil {
-		return fmt.Errorf("dead-letter %s/%d/%d (%s: %s): %w", rec.Topic, rec.Partition, rec.Offset, stage, reason, err)
+		return fmt.Errorf("dead-letter %s/%d/%d (%s: %s): %w", rec.Topic, rec.Partition, rec.Offset, stage, dl.Reason, err)
 	}
 	s.c.metrics.deadLetters.WithLabelValues(s.c.cc.Group, rec.Topic, stage).Inc()
 	log.Warn("record refused, sent to the dead-letter topic")

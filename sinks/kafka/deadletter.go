@@ -9,11 +9,16 @@ import (
 )
 
 // DeadLetters writes messages that could not be consumed to the dead-letter topic
-// (schemas.TopicDLQ unless told otherwise), each as a schemas.DeadLetter carrying the original
-// key and value bytes, where the message was (topic, partition, offset), why and at which stage
-// it was refused (schemas.StageDecode, StageValidate or StageProcess), when, and by which
-// consumer group. Dead letters are keyed by DeadLetter.Key(), "topic|partition|offset" of the
-// original record, so the same failure recorded twice (after a restart) has the same key.
+// (schemas.TopicDLQ unless told otherwise), each as a bounded schemas.DeadLetter: the first
+// bytes of the original key and value (schemas.MaxDeadLetterKeyBytes, MaxDeadLetterValueBytes),
+// their sizes and the value's SHA-256, where the message was (topic, partition, offset), why
+// and at which stage it was refused (schemas.StageDecode, StageValidate or StageProcess; the
+// reason cut to schemas.MaxDeadLetterReasonBytes), when, and by which consumer group. A letter
+// encodes to at most schemas.MaxDeadLetterBytes (16 KiB) whatever the message was, so the
+// broker's limit on a message (message.max.bytes, 1 MiB by default) never refuses one: a
+// message of any size, a compressed one that is far larger decompressed included, can be
+// dead-lettered and passed. Dead letters are keyed by DeadLetter.Key(), "topic|partition|offset"
+// of the original record, so the same failure recorded twice (after a restart) has the same key.
 //
 // Safe for concurrent use; it shares the Writer it was given, which its owner closes.
 type DeadLetters struct {
@@ -36,15 +41,17 @@ func NewDeadLetters(w *Writer, topic, group string) *DeadLetters {
 // Topic returns the topic dead letters are written to.
 func (d *DeadLetters) Topic() string { return d.topic }
 
-// Send writes the letters and returns nil only once the broker acknowledged all of them. Empty
-// FailedAt becomes now (UTC) and empty ConsumerGroup the group given to NewDeadLetters. A letter
-// that fails validation is an error and nothing is written. A consumer must not commit the
+// Send writes the letters and returns nil only once the broker acknowledged all of them. Each
+// is bounded first (DeadLetter.Bounded: a letter without ValueSHA256 is taken to hold the whole
+// record, which is cut to its first bytes, sizes and digest). Empty FailedAt becomes now (UTC)
+// and empty ConsumerGroup the group given to NewDeadLetters. A letter that fails validation is
+// an error and nothing is written. A consumer must not commit the
 // offset of a refused message unless Send returned nil for it, or the message would vanish.
 // Send does not keep the letters or their byte slices after it returns.
 func (d *DeadLetters) Send(ctx context.Context, letters ...schemas.DeadLetter) error {
 	msgs := make([]Message, len(letters))
 	for i := range letters {
-		dl := letters[i]
+		dl := letters[i].Bounded()
 		if dl.FailedAt.IsZero() {
 			dl.FailedAt = d.now().UTC()
 		}

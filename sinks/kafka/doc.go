@@ -25,6 +25,17 @@
 // record was safely dead-lettered; what was handled but not committed when a process stopped is
 // delivered again. Keys make that harmless: consumers upsert by key.
 //
+// A dead letter is bounded whatever the record it records (schemas.NewDeadLetter): the first
+// 1 KiB of the key and 4 KiB of the value, their sizes, the SHA-256 of the whole value, flags
+// saying what was cut, and a reason of at most 1 KiB; it encodes to at most 16 KiB
+// (schemas.MaxDeadLetterBytes). The broker's limit on a message (message.max.bytes, 1 MiB by
+// default) therefore never refuses one, so a record as large as the broker admits, or a
+// compressed one of any size decompressed, is dead-lettered and committed like any other
+// (TestOversizedRecordsAreDeadLetteredBoundedAndTheConsumerGoesOn). Before, a letter carried
+// the whole value in base64: a 920 KB value or a 10 MB zstd-compressed one made a letter the
+// broker refused ("[10] Message Size Too Large"), and the consumer stopped at that record on
+// every restart. Letters written before still decode (schemas.DeadLetter).
+//
 // # The embedded broker (kfake)
 //
 // kfake is an in-process Kafka implementation that speaks the wire protocol, so the same code
