@@ -18,7 +18,12 @@
 //     fractional seconds only when present; Decode rejects other offsets and
 //     returns times in time.UTC. In Go a time.Time in any location is valid:
 //     it is an instant, and Encode and Key write it in UTC. Every time must
-//     lie in [2000-01-01, 2200-01-01).
+//     lie between the genesis block (GenesisTime, 2009-01-03T18:15:05Z) and
+//     FutureAllowance (a week) past the validating clock; an estimate's
+//     window may end up to a year later. Heights and counts must fit UInt32
+//     (MaxHeight, MaxCount). So every message Validate accepts can be stored
+//     in the ClickHouse columns and computed by the model: a rule that is
+//     looser than storage would let one message stop the estimator.
 //   - Hashrates are float64 hashes per second (H/s). Block work is the
 //     decimal string of an exact integer (2^256/(target+1)) because it does
 //     not fit 64 bits; see WorkFromBits.
