@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
@@ -32,8 +33,14 @@ const (
 type Config struct {
 	// Location is a file path or an http(s) URL. Required.
 	Location string
+	// Preset is the file's format (Presets): PresetHashatlas ("" too), read as Columns, the
+	// fixed fields and the time settings below say, or an operator's published format
+	// (PresetEIA930Balance, PresetERCOTLoad), which fixes all of them: with a preset they must
+	// be left unset (or at their defaults).
+	Preset string
 	// SourceName is the source of the observations (schemas.GridObservation.Source); use one
-	// name per operator's series when several files are collected. Default: "csv".
+	// name per operator's series when several files are collected. Default: "csv", or the
+	// preset's name for an operator's preset ("eia930-balance", "ercot-load").
 	SourceName string
 	// Columns maps fields to columns (ParseColumns). Default: DefaultColumns.
 	Columns map[string]string
@@ -59,8 +66,14 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.Preset == "" {
+		c.Preset = PresetHashatlas
+	}
 	if c.SourceName == "" {
-		c.SourceName = DefaultSourceName
+		c.SourceName = presetSources[c.Preset]
+		if c.SourceName == "" { // an unknown preset, which Validate refuses
+			c.SourceName = DefaultSourceName
+		}
 	}
 	if c.Columns == nil {
 		c.Columns = DefaultColumns()
@@ -87,6 +100,13 @@ func (c Config) isURL() bool {
 
 // Validate checks c after defaults are applied. It does not open the file.
 func (c Config) Validate() error {
+	if _, err := checkPreset(c.Preset); err != nil {
+		return err
+	}
+	if set := c.presetConflicts(); len(set) > 0 {
+		return fmt.Errorf("preset %s reads its own columns, times and units: %s do not apply to it (leave them unset, or use preset %s)",
+			c.Preset, strings.Join(set, ", "), PresetHashatlas)
+	}
 	c = c.withDefaults()
 	if c.Location == "" {
 		return errors.New("no file or URL to read")
@@ -152,6 +172,36 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// presetConflicts names the settings of the configurable format that c sets although its
+// preset is an operator's (which fixes them); their defaults count as unset.
+func (c Config) presetConflicts() []string {
+	if c.Preset == "" || c.Preset == PresetHashatlas {
+		return nil
+	}
+	var set []string
+	if c.Columns != nil && !maps.Equal(c.Columns, DefaultColumns()) {
+		set = append(set, "the column mapping")
+	}
+	for _, f := range []struct{ name, v string }{{"region", c.Region}, {"country", c.Country}, {"metric", c.Metric}, {"unit", c.Unit}} {
+		if f.v != "" {
+			set = append(set, "a fixed "+f.name)
+		}
+	}
+	if c.Interval != 0 && c.Interval != time.Hour {
+		set = append(set, "the interval")
+	}
+	if c.TimeFormat != "" && c.TimeFormat != TimeRFC3339 {
+		set = append(set, "the time format")
+	}
+	if c.TimeZone != "" && c.TimeZone != "UTC" {
+		set = append(set, "the time zone")
+	}
+	if c.TimeLabel != "" && c.TimeLabel != "start" {
+		set = append(set, "the time label")
+	}
+	return set
+}
+
 // fieldError keeps only the errors about field from a validation error.
 func fieldError(err error, field string) error {
 	if err == nil {
@@ -177,8 +227,9 @@ func unjoin(err error) []error {
 // Collector is the grid-csv source: each pass reads the whole file and publishes the rows the
 // grid topic does not have under its source name, and the rows whose content changed (each
 // logged as a revision); rows already published with the same content are skipped. A bad row
-// stops the pass with an error naming it, after publishing the rows before it. It implements
-// ingest.Collector.
+// stops the pass with an error naming it, after publishing the rows before it; with a preset,
+// values the grid schema refuses are the source's data and are logged, counted and skipped
+// instead. It implements ingest.Collector.
 type Collector struct {
 	cfg    Config
 	format Format
@@ -199,10 +250,10 @@ func NewCollector(cfg Config, regions *grid.Regions, pub ingest.Publisher, topic
 	cfg = cfg.withDefaults()
 	loc, _ := time.LoadLocation(cfg.TimeZone)
 	log = ingest.OrDiscard(log)
-	log = log.WithFields(logrus.Fields{"collector": CollectorName, "source": cfg.SourceName})
+	log = log.WithFields(logrus.Fields{"collector": CollectorName, "source": cfg.SourceName, "preset": cfg.Preset})
 	return &Collector{
 		cfg: cfg,
-		format: Format{Columns: cfg.Columns, Region: cfg.Region, Country: cfg.Country, Metric: cfg.Metric, Unit: cfg.Unit,
+		format: Format{Preset: cfg.Preset, Columns: cfg.Columns, Region: cfg.Region, Country: cfg.Country, Metric: cfg.Metric, Unit: cfg.Unit,
 			Interval: cfg.Interval, TimeFormat: cfg.TimeFormat, Location: loc, LabelEnd: cfg.TimeLabel == "end",
 			Source: cfg.SourceName, Regions: regions},
 		http:  ingest.NewHTTPClient(CollectorName, cfg.HTTP, transport, log),
@@ -249,6 +300,11 @@ func (c *Collector) Collect(ctx context.Context) error {
 	counts := w.Counts()
 	fields := logrus.Fields{"file": name, "rows": st.Rows, "empty": st.Empty, "outside_range": outside,
 		"new": counts.New, "revised": counts.Revised, "unchanged": counts.Unchanged}
+	if st.Refused > 0 {
+		fields["refused"] = st.Refused
+		c.log.WithFields(logrus.Fields{"file": name, "refused": st.Refused, "first": st.FirstRefused}).
+			Warn("grid csv values the grid schema refuses were skipped (the source's data, such as a negative demand)")
+	}
 	if err != nil {
 		c.log.WithFields(fields).WithField("err", err).Warn("grid csv pass stopped early: what it published stays published")
 		return fmt.Errorf("%s: %w", CollectorName, err)

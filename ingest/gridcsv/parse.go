@@ -1,7 +1,9 @@
 // Package gridcsv is a generic source of grid observations: a CSV file, local or at an
 // http(s) URL, in which a grid operator publishes a series. Its columns are mapped to the
 // fields of a grid observation by configuration (default header: region,time,metric,value,
-// unit); region, country, metric and unit can instead be fixed for the whole file. Every row
+// unit); region, country, metric and unit can instead be fixed for the whole file. Presets read
+// files as operators publish them, without a mapping: EIA-930's six-month BALANCE files
+// (PresetEIA930Balance) and ERCOT's hourly load by weather zone (PresetERCOTLoad). Every row
 // is validated and an error names its row. Read is the pure parser (table-tested and fuzzed);
 // Collector publishes a file's rows that the grid topic does not have yet.
 package gridcsv
@@ -80,6 +82,10 @@ const (
 
 // Format says how to read a file's rows.
 type Format struct {
+	// Preset is the file's format: PresetHashatlas ("" too), read by the fields below, or a
+	// preset of an operator's published format (PresetEIA930Balance, PresetERCOTLoad), which
+	// fixes the columns, times, units and intervals: only Source and Regions apply to it.
+	Preset string
 	// Columns maps fields to column names (DefaultColumns, ParseColumns).
 	Columns map[string]string
 	// Region, Country, Metric and Unit, when set, are the value of that field on every row
@@ -108,8 +114,14 @@ type Format struct {
 type Stats struct {
 	// Rows is the number of data rows (the header excluded).
 	Rows int
-	// Empty counts rows whose value is empty: the operator published no value; skipped.
+	// Empty counts the values left empty (a row's value; with a preset, each metric of a row):
+	// the operator published no value; skipped.
 	Empty int
+	// Refused counts the values a preset skipped because the grid schema refuses them (a
+	// negative demand: the source's data, not a malformed file); FirstRefused says why the
+	// first was. Without a preset such a row is an error.
+	Refused      int
+	FirstRefused error
 }
 
 // column indexes of a file.
@@ -121,13 +133,22 @@ type layout struct {
 // the observation of every data row and its row number (the header is row 1). Rows with an
 // empty value are counted and skipped. Every other row must make a valid observation: an
 // error names the input, the row, the column and the rule. fn's error stops the read.
+//
+// With a preset a row may make several observations (one per metric of an EIA-930 row): each
+// is validated, and the row's are handed to fn once all of them are read.
 func Read(r io.Reader, name string, f Format, fn func(row int, o schemas.GridObservation) error) (Stats, error) {
 	var st Stats
-	if f.Interval <= 0 || f.Interval%time.Second != 0 {
-		return st, fmt.Errorf("%s: interval %v must be a positive whole number of seconds", name, f.Interval)
+	preset, err := checkPreset(f.Preset)
+	if err != nil {
+		return st, fmt.Errorf("%s: %w", name, err)
 	}
-	if f.Location == nil {
-		f.Location = time.UTC
+	if preset == PresetHashatlas {
+		if f.Interval <= 0 || f.Interval%time.Second != 0 {
+			return st, fmt.Errorf("%s: interval %v must be a positive whole number of seconds", name, f.Interval)
+		}
+		if f.Location == nil {
+			f.Location = time.UTC
+		}
 	}
 	br := bufio.NewReader(r)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -147,10 +168,11 @@ func Read(r io.Reader, name string, f Format, fn func(row int, o schemas.GridObs
 	if err != nil {
 		return st, csvError(name, err)
 	}
-	lay, err := f.layout(header)
+	parse, err := f.bind(preset, header)
 	if err != nil {
 		return st, fmt.Errorf("%s row 1: %w", name, err)
 	}
+	var obs []schemas.GridObservation
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -161,18 +183,46 @@ func Read(r io.Reader, name string, f Format, fn func(row int, o schemas.GridObs
 		}
 		row, _ := cr.FieldPos(0)
 		st.Rows++
-		o, empty, err := f.observation(rec, lay)
+		var rs rowStats
+		obs, rs, err = parse(rec, obs[:0])
 		if err != nil {
 			return st, fmt.Errorf("%s row %d: %w", name, row, err)
 		}
-		if empty {
-			st.Empty++
-			continue
+		st.Empty += rs.empty
+		st.Refused += rs.refused
+		if st.FirstRefused == nil && rs.firstRefused != nil {
+			st.FirstRefused = fmt.Errorf("%s row %d: %w", name, row, rs.firstRefused)
 		}
-		if err := fn(row, o); err != nil {
-			return st, err
+		for _, o := range obs {
+			if err := fn(row, o); err != nil {
+				return st, err
+			}
 		}
 	}
+}
+
+// bind checks the header against the format and returns the parser of its rows.
+func (f Format) bind(preset string, cols []string) (rowParser, error) {
+	switch preset {
+	case PresetEIA930Balance:
+		return readEIA930Balance(newHeader(cols), f)
+	case PresetERCOTLoad:
+		return readERCOTLoad(newHeader(cols), f)
+	}
+	lay, err := f.layout(cols)
+	if err != nil {
+		return nil, err
+	}
+	return func(rec []string, out []schemas.GridObservation) ([]schemas.GridObservation, rowStats, error) {
+		o, empty, err := f.observation(rec, lay)
+		switch {
+		case err != nil:
+			return out, rowStats{}, err
+		case empty:
+			return out, rowStats{empty: 1}, nil
+		}
+		return append(out, o), rowStats{}, nil
+	}, nil
 }
 
 func csvError(name string, err error) error {
@@ -230,8 +280,8 @@ func (f Format) layout(header []string) (layout, error) {
 	if len(missing) > 0 {
 		have := append([]string(nil), header...)
 		sort.Strings(have)
-		return layout{}, fmt.Errorf("the header lacks %s; it has %s (map columns with field=column, or fix a field's value)",
-			strings.Join(missing, ", "), strings.Join(have, ", "))
+		return layout{}, &HeaderError{Preset: PresetHashatlas, Missing: missing, Have: have,
+			Hint: "map columns with field=column, or fix a field's value"}
 	}
 	return lay, nil
 }
