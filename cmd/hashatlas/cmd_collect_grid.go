@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +17,8 @@ import (
 )
 
 // The grid-power sources of `hashatlas collect`: eia (EIA Open Data API v2, Form EIA-930) and
-// grid-csv (any operator's CSV, file or URL).
+// grid-csv (any operator's CSV, file or URL, or a file as an operator publishes it, by preset:
+// EIA-930's six-month BALANCE files, ERCOT's hourly load by weather zone).
 func init() {
 	registerCollector("eia", setupCollectEIA)
 	registerCollector(gridcsv.CollectorName, setupCollectGridCSV)
@@ -123,12 +126,20 @@ func setupCollectEIA(c *cli) collectorBuilder {
 	}
 }
 
+// gridCSVFormatFlags are the flags of the configurable format, which a preset fixes.
+var gridCSVFormatFlags = []string{"gridcsv.columns", "gridcsv.region", "gridcsv.country", "gridcsv.metric", "gridcsv.unit",
+	"gridcsv.interval", "gridcsv.time-format", "gridcsv.time-zone", "gridcsv.time-label"}
+
 func setupCollectGridCSV(c *cli) collectorBuilder {
 	var cfg gridcsv.Config
 	var g gridFlags
 	g.register(c)
 	var columns string
 	c.fs.StringVar(&cfg.Location, "gridcsv.file", "", "the CSV: a file path or an http(s) URL (gzip is detected)")
+	c.fs.StringVar(&cfg.Preset, "gridcsv.preset", gridcsv.PresetHashatlas, "the file's format: "+gridcsv.PresetHashatlas+
+		" (the columns of --gridcsv.columns, region,time,metric,value,unit by default), "+gridcsv.PresetEIA930Balance+
+		" (an EIA-930 six-month BALANCE file as EIA publishes it: every balancing authority's demand, forecast, net generation, interchange and generation by fuel, hourly, in MW) or "+
+		gridcsv.PresetERCOTLoad+" (ERCOT's hourly load by weather zone, OperDay/HourEnding/DSTFlag in US Central time: the ERCOT total as region ERCO's demand, in MW); a preset reads its own columns, times and units")
 	c.fs.StringVar(&columns, "gridcsv.columns", "", "column mapping field=column,… for fields region, country, time, metric, value, unit, interval (default: each field's own name; interval_seconds)")
 	c.fs.StringVar(&cfg.Region, "gridcsv.region", "", "fixed region for every row (instead of a column)")
 	c.fs.StringVar(&cfg.Country, "gridcsv.country", "", "fixed country for every row (default: a country column, else the regions table)")
@@ -138,10 +149,24 @@ func setupCollectGridCSV(c *cli) collectorBuilder {
 	c.fs.StringVar(&cfg.TimeFormat, "gridcsv.time-format", gridcsv.TimeRFC3339, "rfc3339, unix, unix_ms or a Go layout such as \"2006-01-02 15:04\"")
 	c.fs.StringVar(&cfg.TimeZone, "gridcsv.time-zone", "UTC", "IANA time zone of times written without an offset")
 	c.fs.StringVar(&cfg.TimeLabel, "gridcsv.time-label", "start", "what a row's time marks: the start or the end of its interval")
-	c.fs.StringVar(&cfg.SourceName, "gridcsv.source-name", gridcsv.DefaultSourceName, "source name of the observations (one per operator's series)")
+	c.fs.StringVar(&cfg.SourceName, "gridcsv.source-name", "", "source name of the observations, one per operator's series (empty: "+gridcsv.DefaultSourceName+", or the preset's name)")
 	c.fs.Float64Var(&cfg.HTTP.RequestsPerSecond, "gridcsv.requests-per-second", gridcsv.DefaultRequestsPerSecond, "request rate limit for a URL (negative: none)")
 	c.fs.DurationVar(&cfg.HTTP.Timeout, "gridcsv.timeout", 60*time.Second, "timeout of the request for a URL, body included")
 	c.addValidator(func() error {
+		if cfg.Preset == "" {
+			cfg.Preset = gridcsv.PresetHashatlas
+		}
+		if !slices.Contains(gridcsv.Presets(), cfg.Preset) {
+			return flagErr("gridcsv.preset", cfg.Preset, "want one of "+strings.Join(gridcsv.Presets(), ", "))
+		}
+		if cfg.Preset != gridcsv.PresetHashatlas {
+			for _, name := range gridCSVFormatFlags {
+				if f := c.fs.Lookup(name); f.Value.String() != f.DefValue {
+					return flagErr(name, f.Value.String(), fmt.Sprintf("does not apply to --gridcsv.preset=%s, which reads its own columns, times and units (leave it unset, or use --gridcsv.preset=%s)",
+						cfg.Preset, gridcsv.PresetHashatlas))
+				}
+			}
+		}
 		m, err := gridcsv.ParseColumns(columns)
 		if err != nil {
 			return flagErr("gridcsv.columns", columns, err.Error())
@@ -154,6 +179,27 @@ func setupCollectGridCSV(c *cli) collectorBuilder {
 		if err != nil {
 			return nil, err
 		}
-		return gridcsv.NewCollector(cfg, regions, pub, gridTopic{log}, nil, c.logger())
+		col, err := gridcsv.NewCollector(cfg, regions, pub, gridTopic{log}, nil, c.logger())
+		if err != nil {
+			return nil, err
+		}
+		return gridCSVCollector{col, cfg.Preset}, nil
 	}
+}
+
+// gridCSVCollector is the grid-csv collector whose header errors say which preset read the
+// file and which flag chooses another.
+type gridCSVCollector struct {
+	*gridcsv.Collector
+	preset string
+}
+
+func (g gridCSVCollector) Collect(ctx context.Context) error {
+	err := g.Collector.Collect(ctx)
+	var he *gridcsv.HeaderError
+	if errors.As(err, &he) {
+		return fmt.Errorf("%w (read as --gridcsv.preset=%s, env %s; presets: %s)", err, g.preset, envName("gridcsv.preset"),
+			strings.Join(gridcsv.Presets(), ", "))
+	}
+	return err
 }
