@@ -30,7 +30,9 @@ type HTTPConfig struct {
 	MaxBackoff time.Duration
 	// RequestsPerSecond limits the request rate to the source (0: unlimited).
 	RequestsPerSecond float64
-	// MaxBodyBytes refuses larger response bodies. Default: 64 MiB.
+	// MaxBodyBytes refuses larger response bodies, after reading at most that many bytes (at
+	// once when the Content-Length says so). Default: 64 MiB; the sources set their own, to fit
+	// the largest answer they get, so that a hostile or broken server costs little memory.
 	MaxBodyBytes int64
 	// UserAgent is sent with every request. Default: "hashatlas".
 	UserAgent string
@@ -59,14 +61,17 @@ func (c HTTPConfig) WithDefaults() HTTPConfig {
 	return c
 }
 
-// HTTPClient makes GET requests to one source with timeouts, a rate limit, and retries with
-// backoff for failures worth retrying. It is safe for concurrent use.
+// HTTPClient makes GET requests to one source with timeouts, a rate limit, a bound on the
+// body, and retries with backoff for failures worth retrying, within the deadline of the
+// context. Everything it puts in an error or a log line goes through its Redactor. It is safe
+// for concurrent use.
 type HTTPClient struct {
 	source  string
 	cfg     HTTPConfig
 	client  *http.Client
 	limiter *rate.Limiter
 	log     logrus.FieldLogger
+	redact  *Redactor
 	sleep   func(ctx context.Context, d time.Duration) error
 }
 
@@ -85,16 +90,23 @@ func NewHTTPClient(source string, cfg HTTPConfig, transport http.RoundTripper, l
 		client:  &http.Client{Timeout: cfg.Timeout, Transport: transport},
 		limiter: lim,
 		log:     log.WithField("source", source),
+		redact:  NewRedactor(),
 		sleep:   sleepCtx,
 	}
 }
 
+// Redactor is the client's: a source registers the credentials it sends (tokens, keys, its
+// authentication header's name) there, and passes its own errors that may quote an answer
+// (parse errors) through it. The credentials of every URL the client is asked for (user
+// information, key-like query parameters) are registered by Get itself.
+func (c *HTTPClient) Redactor() *Redactor { return c.redact }
+
 // StatusError is a response with a status the client does not accept.
 type StatusError struct {
 	Source     string
-	URL        string // with secrets (query parameters named like keys) removed
+	URL        string // with credentials removed
 	StatusCode int
-	Body       string // the first bytes of the body, for the error message
+	Body       string // the start of the body, on one line, with credentials removed
 	RetryAfter time.Duration
 }
 
@@ -131,20 +143,37 @@ func (e *StatusError) Retryable() bool {
 }
 
 // Get fetches rawURL and returns the body of a 200 response. Network errors, 408/425/429 and
-// 5xx are retried up to MaxAttempts with exponential backoff, honouring Retry-After; any other
-// status (401 included: a bad key does not get better) fails at once. Errors name the source and
-// the URL with secret query parameters removed.
+// 5xx are retried up to MaxAttempts with exponential backoff, honouring Retry-After, as long as
+// the wait ends before the context's deadline (the pass deadline): a wait that would not — a
+// Retry-After of hours, say — ends the call at once with a *DeadlineError. Any other status
+// (401 included: a bad key does not get better) fails at once, as does a body over
+// MaxBodyBytes. Errors name the source and the URL, with credentials removed.
 func (c *HTTPClient) Get(ctx context.Context, rawURL string, header http.Header) ([]byte, error) {
-	shown := RedactURL(rawURL)
+	return c.GetFunc(ctx, rawURL, header, nil)
+}
+
+// GetFunc is Get with the body of a 200 response handed to read instead of read whole: read
+// returns what GetFunc returns, and may stop reading early (the rest of the body is then not
+// read at all: a source that needs the start of a long answer reads only that). Reads past
+// MaxBodyBytes fail with a *BodyTooLargeError. A read that fails because the connection did is
+// retried like any transport failure; any other error of read ends the call. A nil read reads
+// the whole body.
+func (c *HTTPClient) GetFunc(ctx context.Context, rawURL string, header http.Header, read func(body io.Reader) ([]byte, error)) ([]byte, error) {
+	c.redact.AddURL(rawURL)
+	shown := c.redact.URL(rawURL)
 	var lastErr error
 	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
 		if err := c.limiter.Wait(ctx); err != nil {
+			if lastErr != nil {
+				return nil, fmt.Errorf("%s: GET %s: %w (after: %v)", c.source, shown, err, lastErr)
+			}
 			return nil, fmt.Errorf("%s: GET %s: %w", c.source, shown, err)
 		}
-		body, retryAfter, err := c.do(ctx, rawURL, shown, header)
+		body, retryAfter, err := c.do(ctx, rawURL, shown, header, read)
 		if err == nil {
 			return body, nil
 		}
+		err = c.redact.Error(err)
 		lastErr = err
 		var se *StatusError
 		var te *transportError
@@ -152,11 +181,11 @@ func (c *HTTPClient) Get(ctx context.Context, rawURL string, header http.Header)
 		if !retryable || attempt == c.cfg.MaxAttempts {
 			break
 		}
-		wait := c.backoff(attempt)
-		if retryAfter > 0 {
-			wait = min(retryAfter, c.cfg.MaxBackoff)
+		wait, err := c.cfg.RetryDelay(ctx, attempt, retryAfter, lastErr)
+		if err != nil {
+			return nil, err
 		}
-		c.log.WithFields(logrus.Fields{"url": shown, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": err}).
+		c.log.WithFields(logrus.Fields{"url": shown, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": lastErr}).
 			Warn("request failed, retrying after backoff")
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%s: GET %s: %w (after: %v)", c.source, shown, err, lastErr)
@@ -165,10 +194,14 @@ func (c *HTTPClient) Get(ctx context.Context, rawURL string, header http.Header)
 	return nil, lastErr
 }
 
-func (c *HTTPClient) do(ctx context.Context, rawURL, shown string, header http.Header) ([]byte, time.Duration, error) {
+// errorBodyBytes is how much of a non-200 body is read: enough for the error's snippet and a
+// JSON error object, never the megabytes a hostile server may send.
+const errorBodyBytes = 64 << 10
+
+func (c *HTTPClient) do(ctx context.Context, rawURL, shown string, header http.Header, read func(io.Reader) ([]byte, error)) ([]byte, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, err)
+		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, err) // redacted by the caller
 	}
 	for k, vs := range header {
 		for _, v := range vs {
@@ -186,28 +219,175 @@ func (c *HTTPClient) do(ctx context.Context, rawURL, shown string, header http.H
 		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, &transportError{err})
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.MaxBodyBytes+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: GET %s: read body: %w", c.source, shown, &transportError{err})
-	}
-	if int64(len(body)) > c.cfg.MaxBodyBytes {
-		return nil, 0, fmt.Errorf("%s: GET %s: body larger than %d bytes", c.source, shown, c.cfg.MaxBodyBytes)
-	}
 	if resp.StatusCode != http.StatusOK {
-		snippet := strings.TrimSpace(string(body))
-		if len(snippet) > 200 {
-			snippet = snippet[:200] + "…"
-		}
+		// The status decides; the body only explains. A body cut short or over the bound
+		// still gives its start.
+		raw, _ := ReadBody(resp.Body, -1, min(errorBodyBytes, c.cfg.MaxBodyBytes))
 		ra := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		return nil, ra, &StatusError{Source: c.source, URL: shown, StatusCode: resp.StatusCode, Body: snippet, RetryAfter: ra}
+		return nil, ra, &StatusError{Source: c.source, URL: shown, StatusCode: resp.StatusCode, Body: c.redact.Snippet(raw), RetryAfter: ra}
+	}
+	if resp.ContentLength > c.cfg.MaxBodyBytes {
+		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, &BodyTooLargeError{Limit: c.cfg.MaxBodyBytes, Declared: resp.ContentLength})
+	}
+	lr := &limitedReader{r: resp.Body, max: c.cfg.MaxBodyBytes}
+	var body []byte
+	if read == nil {
+		body, err = readAll(lr, resp.ContentLength)
+	} else {
+		body, err = read(lr)
+	}
+	switch {
+	case lr.tooLarge != nil:
+		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, lr.tooLarge)
+	case lr.readErr != nil:
+		return nil, 0, fmt.Errorf("%s: GET %s: read body: %w", c.source, shown, &transportError{lr.readErr})
+	case err != nil:
+		return nil, 0, fmt.Errorf("%s: GET %s: %w", c.source, shown, err)
 	}
 	return body, 0, nil
 }
 
-func (c *HTTPClient) backoff(attempt int) time.Duration {
-	d := c.cfg.BaseBackoff << (attempt - 1)
-	if d > c.cfg.MaxBackoff || d <= 0 {
-		d = c.cfg.MaxBackoff
+// BodyTooLargeError is a response body over the bound of its source (MaxBodyBytes): refused
+// after reading at most that many bytes, or at once when its Content-Length says so.
+type BodyTooLargeError struct {
+	Limit    int64
+	Declared int64 // the Content-Length, when that told; else 0
+}
+
+func (e *BodyTooLargeError) Error() string {
+	if e.Declared > 0 {
+		return fmt.Sprintf("body larger than %d bytes (Content-Length %d): refused unread", e.Limit, e.Declared)
+	}
+	return fmt.Sprintf("body larger than %d bytes: refused", e.Limit)
+}
+
+// ReadBody reads a response body of at most max bytes, refusing a longer one with a
+// *BodyTooLargeError after reading max+1 bytes — or before reading anything when contentLength
+// (the response's, -1 when unknown) is over max. Other errors are the reader's (a connection
+// cut, a timeout). What was read is returned in every case.
+func ReadBody(r io.Reader, contentLength, max int64) ([]byte, error) {
+	if contentLength > max {
+		return nil, &BodyTooLargeError{Limit: max, Declared: contentLength}
+	}
+	lr := &limitedReader{r: r, max: max}
+	body, err := readAll(lr, contentLength)
+	if lr.tooLarge != nil {
+		return body, lr.tooLarge
+	}
+	return body, err
+}
+
+// readAll reads r to its end into a buffer of the Content-Length when there is one (and one
+// byte more, to see the end), else into one that grows as io.ReadAll's does (by a quarter, not
+// double).
+func readAll(r io.Reader, contentLength int64) ([]byte, error) {
+	if contentLength < 0 {
+		return io.ReadAll(r)
+	}
+	buf := make([]byte, 0, contentLength+1)
+	for {
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			// Longer than it said: read on, growing.
+			buf = append(buf, 0)[:len(buf)]
+		}
+	}
+}
+
+// limitedReader reads at most max bytes of r; reading further fails with a
+// *BodyTooLargeError (the one byte past max is read to tell). It remembers a failure of r
+// (not io.EOF), so that the caller can tell a cut connection from a bad body.
+type limitedReader struct {
+	r        io.Reader
+	max, n   int64
+	tooLarge *BodyTooLargeError
+	readErr  error
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.tooLarge != nil {
+		return 0, l.tooLarge
+	}
+	if room := l.max + 1 - l.n; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.n > l.max {
+		l.tooLarge = &BodyTooLargeError{Limit: l.max}
+		return n - int(l.n-l.max), l.tooLarge
+	}
+	if err != nil && err != io.EOF {
+		l.readErr = err
+	}
+	return n, err
+}
+
+// PassTimeoutSetting names, in messages, the setting that bounds a collector pass: the flag
+// and environment variable of hashatlas collect.
+const PassTimeoutSetting = "--pass-timeout, env HASHATLAS_PASS_TIMEOUT"
+
+// DeadlineError is a retryable failure that is not retried because the wait before the next
+// attempt would reach the context's deadline, the end of the pass: a Retry-After longer than
+// what is left of the pass, or a backoff that is. It matches context.DeadlineExceeded
+// (errors.Is), like a pass cut off by its deadline, and unwraps to the failure.
+type DeadlineError struct {
+	Err        error         // the last failure
+	Wait       time.Duration // the wait that did not fit
+	RetryAfter bool          // Wait is the server's Retry-After
+	Left       time.Duration // what was left until the deadline
+}
+
+func (e *DeadlineError) Error() string {
+	left := e.Left.Round(time.Millisecond)
+	if e.RetryAfter {
+		return fmt.Sprintf("%v; not retried: the server asks to wait %v (Retry-After), past the pass deadline %v away (%s)",
+			e.Err, e.Wait, left, PassTimeoutSetting)
+	}
+	return fmt.Sprintf("%v; not retried: the next attempt, %v from now, would start past the pass deadline %v away (%s)",
+		e.Err, e.Wait.Round(time.Millisecond), left, PassTimeoutSetting)
+}
+
+func (e *DeadlineError) Unwrap() error { return e.Err }
+
+// Is makes a DeadlineError match context.DeadlineExceeded.
+func (e *DeadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
+
+// RetryDelay is the wait before attempt+1 of a request whose attempt failed with failure, a
+// retryable error: the server's Retry-After, capped at MaxBackoff, or else the exponential
+// backoff from BaseBackoff with jitter. When ctx has a deadline that the wait would reach, or
+// that the server's own Retry-After (uncapped) is past, it returns a *DeadlineError wrapping
+// failure instead: asking again before the server said to is pointless, and sleeping into the
+// deadline only delays the failure.
+func (c HTTPConfig) RetryDelay(ctx context.Context, attempt int, retryAfter time.Duration, failure error) (time.Duration, error) {
+	c = c.WithDefaults()
+	wait := c.backoff(attempt)
+	if retryAfter > 0 {
+		wait = min(retryAfter, c.MaxBackoff)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		switch {
+		case retryAfter > 0 && retryAfter >= left:
+			return 0, &DeadlineError{Err: failure, Wait: retryAfter, RetryAfter: true, Left: left}
+		case wait >= left:
+			return 0, &DeadlineError{Err: failure, Wait: wait, Left: left}
+		}
+	}
+	return wait, nil
+}
+
+func (c HTTPConfig) backoff(attempt int) time.Duration {
+	d := c.BaseBackoff << (attempt - 1)
+	if d > c.MaxBackoff || d <= 0 {
+		d = c.MaxBackoff
 	}
 	// Full jitter on the upper half keeps retries from synchronising.
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
@@ -234,8 +414,9 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// RedactURL removes the values of query parameters that look like secrets (api_key, key, token,
-// password, secret) so that a URL can be logged or put in an error.
+// RedactURL removes the user information of a URL and the values of query parameters named
+// like credentials (api_key, key, token, password, secret, …; see Redactor) so that it can be
+// logged or put in an error. Redactor.URL also removes the secrets registered with it.
 func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -245,9 +426,8 @@ func RedactURL(raw string) string {
 	q := u.Query()
 	changed := false
 	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "key") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || strings.Contains(lk, "secret") {
-			q.Set(k, "REDACTED")
+		if sensitiveName(k) {
+			q.Set(k, Redacted)
 			changed = true
 		}
 	}

@@ -1,11 +1,14 @@
 // Package ingest is the collector contract of hashatlas: one collector pass is a function of a
 // context that publishes what is new and returns; running it once (the Kubernetes CronJob mode)
-// or on a cron schedule is this package's job, as are the retries, timeouts and rate limits
-// every HTTP source shares. The sources themselves live in the sub-packages.
+// or on a cron schedule is this package's job, as are the retries, timeouts, rate limits and
+// body bounds every HTTP source shares, the pass deadline they all live within, and the
+// removal of credentials from everything they log or put in an error (Redactor). The sources
+// themselves live in the sub-packages.
 package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -47,6 +50,12 @@ type Runner struct {
 
 // NewRunner makes a Runner whose metrics are registered on reg (nil: not registered) and whose
 // passes are cut off after passTimeout (0: no limit beyond the context's).
+//
+// passTimeout is the pass's total deadline: every request, retry and wait of the sources'
+// clients lives inside it (a wait that would end past it, such as a Retry-After of hours, ends
+// the pass at once instead), so a pass against a hostile or stuck source ends within it. Give
+// it a value that leaves the process time to record and push its outcome before anything
+// outside kills it (a CronJob's activeDeadlineSeconds).
 func NewRunner(log logrus.FieldLogger, reg prometheus.Registerer, passTimeout time.Duration) (*Runner, error) {
 	log = OrDiscard(log)
 	r := &Runner{
@@ -76,16 +85,21 @@ func NewRunner(log logrus.FieldLogger, reg prometheus.Registerer, passTimeout ti
 	return r, nil
 }
 
-// RunOnce does one pass of c and records its outcome. It returns the pass's error.
+// RunOnce does one pass of c and records its outcome. It returns the pass's error; one that the
+// pass deadline cut short says so, naming the setting.
 func (r *Runner) RunOnce(ctx context.Context, c Collector) error {
+	passCtx := ctx
 	if r.passTimeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, r.passTimeout)
+		passCtx, cancel = context.WithTimeout(ctx, r.passTimeout)
 		defer cancel()
 	}
 	log := r.log.WithField("collector", c.Name())
 	start := r.now()
-	err := collectRecovering(ctx, c)
+	err := collectRecovering(passCtx, c)
+	if err != nil && r.passTimeout > 0 && ctx.Err() == nil && errors.Is(passCtx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("pass deadline of %v reached (%s): %w", r.passTimeout, PassTimeoutSetting, err)
+	}
 	d := r.now().Sub(start)
 	r.duration.WithLabelValues(c.Name()).Set(d.Seconds())
 	if err != nil {
