@@ -14,8 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -39,7 +37,10 @@ var ErrHeightOutOfRange = ingest.ErrHeightOutOfRange
 // and is retried with backoff on network errors, HTTP 408/425/429/5xx without an RPC error
 // body, and RPC error -28 (still loading); other RPC errors, 401 and 403 fail at once. With
 // cookie authentication a 401 makes the client re-read the cookie file and, if the cookie
-// changed (bitcoind restarted), try once more with it. A Client is safe for concurrent use.
+// changed (bitcoind restarted), try once more with it. The credentials (the password, the
+// cookie, and user:secret in base64 as the Authorization header carries them) are registered
+// with an ingest.Redactor that every error and log line goes through, so that a server echoing
+// the request leaks none of them. A Client is safe for concurrent use.
 type Client struct {
 	cfg      Config
 	url      string
@@ -48,6 +49,7 @@ type Client struct {
 	http     *http.Client
 	limiter  *rate.Limiter
 	log      logrus.FieldLogger
+	redact   *ingest.Redactor
 	sleep    func(ctx context.Context, d time.Duration) error
 	nextID   atomic.Uint64
 
@@ -73,6 +75,7 @@ func New(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) (*Clie
 		http:    &http.Client{Timeout: cfg.HTTP.Timeout, Transport: transport},
 		limiter: rate.NewLimiter(rate.Inf, 1),
 		log:     log.WithField("source", SourceName),
+		redact:  ingest.NewRedactor(),
 		sleep:   sleepCtx,
 	}
 	if cfg.HTTP.RequestsPerSecond > 0 {
@@ -87,6 +90,7 @@ func New(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) (*Clie
 			}
 			c.password = p
 		}
+		c.redact.AddBasicAuth(cfg.User, c.password)
 	}
 	return c, nil
 }
@@ -160,10 +164,16 @@ type rpcRequest struct {
 }
 
 // call makes one JSON-RPC call, with retries, and returns its result. label (method and
-// parameters, and the height where useful) starts every error after the source name.
+// parameters, and the height where useful) starts every error after the source name. Errors
+// have the credentials removed.
 //
 // Every method this package calls only reads, so a POST may be repeated safely.
 func (c *Client) call(ctx context.Context, label, method string, params ...any) (json.RawMessage, error) {
+	res, err := c.callRetrying(ctx, label, method, params...)
+	return res, c.redact.Error(err)
+}
+
+func (c *Client) callRetrying(ctx context.Context, label, method string, params ...any) (json.RawMessage, error) {
 	id := c.nextID.Add(1)
 	if params == nil {
 		params = []any{}
@@ -182,11 +192,11 @@ func (c *Client) call(ctx context.Context, label, method string, params ...any) 
 		if err != nil {
 			return nil, fmt.Errorf("%s: %s: %w", SourceName, label, err)
 		}
-		result, retryAfter, err := c.post(ctx, body, id, auth)
+		result, retryAfter, err := c.post(ctx, body, id, auth, c.maxAnswer(method))
 		if err == nil {
 			return result, nil
 		}
-		lastErr = fmt.Errorf("%s: %s: %w", SourceName, label, err)
+		lastErr = c.redact.Error(fmt.Errorf("%s: %s: %w", SourceName, label, err))
 		var se *statusError
 		if errors.As(err, &se) && se.code == http.StatusUnauthorized {
 			if c.cfg.CookieFile == "" || reauthed {
@@ -207,9 +217,9 @@ func (c *Client) call(ctx context.Context, label, method string, params ...any) 
 		if ctx.Err() != nil || !retryable(err) || attempt == c.cfg.HTTP.MaxAttempts {
 			break
 		}
-		wait := c.backoff(attempt)
-		if retryAfter > 0 {
-			wait = min(retryAfter, c.cfg.HTTP.MaxBackoff)
+		wait, err := c.cfg.HTTP.RetryDelay(ctx, attempt, retryAfter, lastErr)
+		if err != nil {
+			return nil, err
 		}
 		c.log.WithFields(logrus.Fields{"method": method, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": lastErr}).
 			Warn("rpc call failed, retrying after backoff")
@@ -220,8 +230,21 @@ func (c *Client) call(ctx context.Context, label, method string, params ...any) 
 	return nil, lastErr
 }
 
-// post sends one request and reads its response.
-func (c *Client) post(ctx context.Context, body []byte, id uint64, auth string) (json.RawMessage, time.Duration, error) {
+// smallAnswerBytes bounds the answer of every call but getblock: getblockchaininfo and
+// getblockhash answer with a few hundred bytes.
+const smallAnswerBytes = 1 << 20
+
+// maxAnswer is the most read of the answer to method: MaxBodyBytes for getblock (a block at
+// verbosity 2 is megabytes of JSON), smallAnswerBytes for the rest.
+func (c *Client) maxAnswer(method string) int64 {
+	if method == "getblock" {
+		return c.cfg.HTTP.MaxBodyBytes
+	}
+	return min(c.cfg.HTTP.MaxBodyBytes, smallAnswerBytes)
+}
+
+// post sends one request and reads its response, of at most max bytes.
+func (c *Client) post(ctx context.Context, body []byte, id uint64, auth string, max int64) (json.RawMessage, time.Duration, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
 	if err != nil {
 		return nil, 0, fmt.Errorf("POST %s: %w", c.shown, err)
@@ -240,27 +263,46 @@ func (c *Client) post(ctx context.Context, body []byte, id uint64, auth string) 
 		return nil, 0, &transportError{fmt.Errorf("POST %s: %w", c.shown, err)}
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, c.cfg.HTTP.MaxBodyBytes+1))
-	if err != nil {
-		return nil, 0, &transportError{fmt.Errorf("POST %s: read body: %w", c.shown, err)}
-	}
-	if int64(len(raw)) > c.cfg.HTTP.MaxBodyBytes {
-		return nil, 0, fmt.Errorf("POST %s: body larger than %d bytes (raise MaxBodyBytes)", c.shown, c.cfg.HTTP.MaxBodyBytes)
-	}
 	if resp.StatusCode == http.StatusOK {
+		raw, err := ingest.ReadBody(resp.Body, resp.ContentLength, max)
+		var tl *ingest.BodyTooLargeError
+		switch {
+		case errors.As(err, &tl) && max < c.cfg.HTTP.MaxBodyBytes:
+			return nil, 0, fmt.Errorf("POST %s: %w (far more than this call's answer can be)", c.shown, err)
+		case errors.As(err, &tl):
+			return nil, 0, fmt.Errorf("POST %s: %w (raise MaxBodyBytes)", c.shown, err)
+		case err != nil:
+			return nil, 0, &transportError{fmt.Errorf("POST %s: read body: %w", c.shown, err)}
+		}
 		res, err := decodeResponse(raw, id)
-		return res, 0, err
+		return res, 0, c.redactRPC(err)
 	}
+	// An error answer is a JSON-RPC error object or a line of text: its start is all that is
+	// needed, whatever the server sends. The status decides; a body cut short still explains.
+	raw, _ := ingest.ReadBody(resp.Body, -1, errorBodyBytes)
 	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
 		// Legacy requests get their RPC errors with HTTP 500 (404 for an unknown method, 400
 		// for a malformed request): the JSON-RPC error in the body is the real answer.
 		var re *RPCError
 		if _, err := decodeResponse(raw, id); errors.As(err, &re) {
-			return nil, 0, re
+			return nil, 0, c.redactRPC(re)
 		}
 	}
 	ra := ingest.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-	return nil, ra, &statusError{url: c.shown, code: resp.StatusCode, body: bodySnippet(raw)}
+	return nil, ra, &statusError{url: c.shown, code: resp.StatusCode, body: c.redact.Snippet(raw)}
+}
+
+// errorBodyBytes is how much of a non-200 answer is read.
+const errorBodyBytes = 64 << 10
+
+// redactRPC removes credentials from the message of an RPC error (the server writes it), so
+// that the error is safe to print even where errors.As finds it.
+func (c *Client) redactRPC(err error) error {
+	var re *RPCError
+	if errors.As(err, &re) {
+		re.Message = c.redact.String(re.Message)
+	}
+	return err
 }
 
 // credentials returns "user:password" for the next request.
@@ -275,7 +317,7 @@ func (c *Client) credentials() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		c.cookie = ck
+		c.setCookie(ck)
 	}
 	return c.cookie, nil
 }
@@ -289,8 +331,16 @@ func (c *Client) reloadCookie(failed string) (bool, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.cookie = ck
+	c.setCookie(ck)
 	return ck != failed, nil
+}
+
+// setCookie makes ck the credentials of the next requests and registers it with the redactor
+// (earlier cookies stay registered). c.mu is held.
+func (c *Client) setCookie(ck string) {
+	user, secret, _ := strings.Cut(ck, ":")
+	c.redact.AddBasicAuth(user, secret)
+	c.cookie = ck
 }
 
 // readCookie reads bitcoind's cookie file: "__cookie__:<secret>". Errors name the file, never
@@ -360,24 +410,6 @@ func retryable(err error) bool {
 	}
 	// A malformed or truncated answer is not a passing fault: the run ends and says so.
 	return false
-}
-
-// backoff is ingest.HTTPClient's: doubling from BaseBackoff up to MaxBackoff, with jitter on
-// the upper half.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.cfg.HTTP.BaseBackoff << (attempt - 1)
-	if d > c.cfg.HTTP.MaxBackoff || d <= 0 {
-		d = c.cfg.HTTP.MaxBackoff
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func bodySnippet(raw []byte) string {
-	s := strings.TrimSpace(string(raw))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
