@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/sirupsen/logrus"
@@ -31,13 +30,14 @@ const SourceName = "braiins"
 
 // Client reads Braiins Pool's stats API through ingest.HTTPClient (timeout, rate limit, retries
 // of network errors, 408/425/429 and 5xx honouring Retry-After; a 401 or 403 — a bad token —
-// fails at once). The token goes in the TokenHeader header only; errors never contain it. A
-// Client is safe for concurrent use.
+// fails at once). The token goes in the TokenHeader header only; it is registered with the HTTP
+// client's ingest.Redactor, so that no error or log line carries it, even when the server echoes
+// the request. A Client is safe for concurrent use.
 type Client struct {
-	url   string
-	coin  string
-	token string
-	http  *ingest.HTTPClient
+	url  string
+	coin string
+	hdr  http.Header
+	http *ingest.HTTPClient
 }
 
 // NewClient makes a Client for cfg, reading the token file if one is configured. transport may be
@@ -51,43 +51,30 @@ func NewClient(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) 
 	if err != nil {
 		return nil, err
 	}
+	hc := ingest.NewHTTPClient(SourceName, cfg.HTTP, transport, log)
+	hc.Redactor().AddSecret(token)
+	hc.Redactor().AddName(TokenHeader, "X-"+TokenHeader)
 	return &Client{
-		url:   cfg.BaseURL + "/stats/json/" + url.PathEscape(cfg.Coin) + "/",
-		coin:  cfg.Coin,
-		token: token,
-		http:  ingest.NewHTTPClient(SourceName, cfg.HTTP, transport, log),
+		url:  cfg.BaseURL + "/stats/json/" + url.PathEscape(cfg.Coin) + "/",
+		coin: cfg.Coin,
+		hdr:  http.Header{TokenHeader: {token}},
+		http: hc,
 	}, nil
 }
 
 // Stats fetches and parses GET /stats/json/<coin>/.
 func (c *Client) Stats(ctx context.Context) (Stats, error) {
-	body, err := c.http.Get(ctx, c.url, http.Header{TokenHeader: {c.token}})
+	body, err := c.http.Get(ctx, c.url, c.hdr)
 	if err != nil {
-		return Stats{}, c.redact(err)
+		return Stats{}, err
 	}
 	s, err := ParseStats(body, c.coin)
 	if err != nil {
-		return Stats{}, c.redact(fmt.Errorf("%s: GET %s: %w", SourceName, ingest.RedactURL(c.url), err))
+		r := c.http.Redactor()
+		return Stats{}, r.Error(fmt.Errorf("%s: GET %s: %w", SourceName, r.URL(c.url), err))
 	}
 	return s, nil
 }
-
-// redact keeps the token out of an error's text (a server could echo it in a body that the error
-// quotes); the error still unwraps to the original for errors.As.
-func (c *Client) redact(err error) error {
-	if c.token == "" || !strings.Contains(err.Error(), c.token) {
-		return err
-	}
-	return &redacted{msg: strings.ReplaceAll(err.Error(), c.token, "REDACTED"), err: err}
-}
-
-type redacted struct {
-	msg string
-	err error
-}
-
-func (r *redacted) Error() string { return r.msg }
-func (r *redacted) Unwrap() error { return r.err }
 
 // IsAuthError reports whether err is the API refusing the token (HTTP 401 or 403).
 func IsAuthError(err error) bool {

@@ -18,6 +18,10 @@ const DefaultBaseURL = "https://pool.braiins.com"
 // (https://help.braiins.com/en/support/solutions/articles/77000433512-api-configuration-guide).
 const DefaultRequestsPerSecond = 0.2
 
+// DefaultMaxBodyBytes bounds an answer when Config.HTTP.MaxBodyBytes is 0. The answer is the
+// pool's figures and its last 15 blocks: about 1.5 KB.
+const DefaultMaxBodyBytes = 1 << 20
+
 // DefaultPool is the registry slug of Braiins Pool (ingest/pools default registry: "Braiins Pool").
 const DefaultPool = "braiinspool"
 
@@ -47,7 +51,7 @@ type Config struct {
 	SampleInterval time.Duration
 	// HTTP sets the per-request timeout, retries, backoff and body limit, with the defaults of
 	// ingest.HTTPConfig, except RequestsPerSecond: 0 means DefaultRequestsPerSecond here, and a
-	// negative value means no limit.
+	// negative value means no limit; and MaxBodyBytes: DefaultMaxBodyBytes here.
 	HTTP ingest.HTTPConfig
 	// Now is the clock that dates the samples. Default: time.Now.
 	Now func() time.Time
@@ -108,6 +112,9 @@ func (c Config) withDefaults() Config {
 		c.SampleInterval = DefaultSampleInterval
 	}
 	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
