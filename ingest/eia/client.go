@@ -15,11 +15,8 @@
 package eia
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -35,8 +32,9 @@ const SourceName = "eia"
 
 // Client reads the EIA-930 routes through ingest.HTTPClient: every request has the
 // configured timeout and rate limit; network errors, 408/425/429 and 5xx are retried with
-// backoff that honours Retry-After; 401/403 (a bad key) fail at once. The API key never
-// appears in an error or a log line. A Client is safe for concurrent use.
+// backoff that honours Retry-After; 401/403 (a bad key) fail at once. The API key is
+// registered with the HTTP client's ingest.Redactor: it never appears in an error or a log
+// line, even when the server echoes the request. A Client is safe for concurrent use.
 type Client struct {
 	base   string
 	key    string
@@ -55,13 +53,9 @@ func NewClient(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", SourceName, err)
 	}
-	if transport == nil {
-		transport = http.DefaultTransport
-	}
-	max := cfg.HTTP.WithDefaults().MaxBodyBytes
-	rt := &scrubTransport{next: transport, key: []byte(key), maxBody: max}
-	return &Client{base: cfg.BaseURL, key: key, length: cfg.PageLength,
-		http: ingest.NewHTTPClient(SourceName, cfg.HTTP, rt, log)}, nil
+	hc := ingest.NewHTTPClient(SourceName, cfg.HTTP, transport, log)
+	hc.Redactor().AddSecret(key)
+	return &Client{base: cfg.BaseURL, key: key, length: cfg.PageLength, http: hc}, nil
 }
 
 // Query selects the rows of one route: some respondents and series codes, and the hours
@@ -107,21 +101,22 @@ func (c *Client) requestURL(q Query, offset int) string {
 // an hour outside [From, To)): the API answering another question is a bad response.
 func (c *Client) Page(ctx context.Context, q Query, offset int) (Page, error) {
 	u := c.requestURL(q, offset)
-	shown := ingest.RedactURL(u)
+	red := c.http.Redactor()
+	shown := red.URL(u)
 	body, err := c.http.Get(ctx, u, http.Header{"Accept": []string{"application/json"}})
 	if err != nil {
-		return Page{}, c.scrub(err)
+		return Page{}, err
 	}
 	p, err := ParsePage(body, q.Route)
 	if err != nil {
-		return Page{}, c.scrub(fmt.Errorf("%s: GET %s: %w", SourceName, shown, err))
+		return Page{}, red.Error(fmt.Errorf("%s: GET %s: %w", SourceName, shown, err))
 	}
 	if len(p.Rows) > c.length {
 		return Page{}, fmt.Errorf("%s: GET %s: %d rows, more than the %d asked for", SourceName, shown, len(p.Rows), c.length)
 	}
 	for i, r := range p.Rows {
 		if msg := outside(q, r); msg != "" {
-			return Page{}, c.scrub(fmt.Errorf("%s: GET %s: data[%d]: %s", SourceName, shown, i, msg))
+			return Page{}, red.Error(fmt.Errorf("%s: GET %s: data[%d]: %s", SourceName, shown, i, msg))
 		}
 	}
 	return p, nil
@@ -172,57 +167,3 @@ func (c *Client) Fetch(ctx context.Context, q Query, fn func(offset int, p Page)
 		}
 	}
 }
-
-// scrub removes the key from err's text (belt and braces: the transport already scrubs
-// bodies and the HTTP client redacts URLs), keeping err reachable for errors.As.
-func (c *Client) scrub(err error) error {
-	if err == nil || !strings.Contains(err.Error(), c.key) {
-		return err
-	}
-	return &scrubbedError{msg: strings.ReplaceAll(err.Error(), c.key, "REDACTED"), err: err}
-}
-
-type scrubbedError struct {
-	msg string
-	err error
-}
-
-func (e *scrubbedError) Error() string { return e.msg }
-func (e *scrubbedError) Unwrap() error { return e.err }
-
-// scrubTransport replaces the API key in every response body with REDACTED before the HTTP
-// client reads it, so that an error body that echoes the request (as some gateways do) can
-// be quoted in errors and retry logs without leaking the key. Transport errors are scrubbed
-// too.
-type scrubTransport struct {
-	next    http.RoundTripper
-	key     []byte
-	maxBody int64
-}
-
-func (t *scrubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.next.RoundTrip(req)
-	if err != nil {
-		if strings.Contains(err.Error(), string(t.key)) {
-			return nil, errors.New(strings.ReplaceAll(err.Error(), string(t.key), "REDACTED"))
-		}
-		return nil, err
-	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, t.maxBody+1))
-	resp.Body.Close()
-	if bytes.Contains(body, t.key) {
-		body = bytes.ReplaceAll(body, t.key, []byte("REDACTED"))
-	}
-	var rc io.Reader = bytes.NewReader(body)
-	if rerr != nil {
-		// Hand the reader the bytes that arrived, then the failure, as the connection would.
-		rc = io.MultiReader(rc, errReader{rerr})
-	}
-	resp.Body = io.NopCloser(rc)
-	resp.ContentLength = -1
-	return resp, nil
-}
-
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) { return 0, e.err }

@@ -26,6 +26,9 @@ const (
 	DefaultRequestsPerSecond = 1
 	// DefaultTimeout bounds one request, body included (a full page is about 1.5 MB).
 	DefaultTimeout = 60 * time.Second
+	// DefaultMaxBodyBytes bounds an answer: a full page of 5,000 rows of about 250 bytes each
+	// is some 1.5 MB.
+	DefaultMaxBodyBytes = 8 << 20
 	// DefaultRevisionWindow is how far before the last published hour a regular pass reads
 	// again, so that values EIA revised (balancing authorities resubmit, EIA fills gaps) are
 	// published again. Each revised value is logged.
@@ -90,8 +93,8 @@ type Config struct {
 	BaseURL string
 	// APIKey is the EIA API key (register at https://www.eia.gov/opendata/register.php). It is
 	// sent as the api_key query parameter, the documented way, and never logged: URLs in logs
-	// and errors have it replaced by REDACTED, and response bodies have it scrubbed before
-	// anything reads them. Give it or APIKeyFile.
+	// and errors have it replaced by REDACTED, as has any answer quoted in an error (an echo of
+	// the request, say: see ingest.Redactor). Give it or APIKeyFile.
 	APIKey string
 	// APIKeyFile is a file holding the API key (surrounding white space is ignored).
 	APIKeyFile string
@@ -121,8 +124,8 @@ type Config struct {
 	// whose rows fill about one page (PageLength / number of codes, in hours).
 	Window time.Duration
 	// HTTP sets timeouts, retries and limits, with the defaults of ingest.HTTPConfig except
-	// Timeout (DefaultTimeout) and RequestsPerSecond (0 means DefaultRequestsPerSecond; a
-	// negative value means no limit, for a local server).
+	// Timeout (DefaultTimeout), MaxBodyBytes (DefaultMaxBodyBytes) and RequestsPerSecond (0
+	// means DefaultRequestsPerSecond; a negative value means no limit, for a local server).
 	HTTP ingest.HTTPConfig
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -219,6 +222,9 @@ func (c Config) withDefaults() Config {
 	if c.HTTP.Timeout == 0 {
 		c.HTTP.Timeout = DefaultTimeout
 	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
 	if c.Now == nil {
 		c.Now = time.Now
@@ -227,7 +233,7 @@ func (c Config) withDefaults() Config {
 }
 
 // minKeyLen is the shortest key accepted. EIA keys are 40 letters and digits; a key of a few
-// characters would be scrubbed out of every response body where those characters occur.
+// characters would be redacted out of every error where those characters occur.
 const minKeyLen = 8
 
 // apiKey returns the key from APIKey or APIKeyFile.
