@@ -16,6 +16,13 @@ const DefaultBaseURL = "https://mempool.space/api"
 // Public instances rate-limit by client and answer bursts with 429s, or bans.
 const DefaultRequestsPerSecond = 2
 
+// DefaultMaxBodyBytes bounds what is read of one answer when Config.HTTP.MaxBodyBytes is 0. The
+// largest is GET /block/:hash/txs/0, the first 25 transactions of a block with their inputs'
+// previous outputs, witnesses and scripts in hex and asm: tens of KB for most blocks, some MB
+// when they include large transactions (a block is at most 4 MB, which its JSON here can
+// more than triple).
+const DefaultMaxBodyBytes = 32 << 20
+
 // Config says how to reach one Esplora REST API.
 type Config struct {
 	// BaseURL is the API root that the endpoint paths (/blocks/tip/height, …) are appended
@@ -24,7 +31,10 @@ type Config struct {
 	BaseURL string
 	// HTTP sets the per-request timeout, retries, backoff and body limit, with the defaults of
 	// ingest.HTTPConfig, except RequestsPerSecond: 0 means DefaultRequestsPerSecond (2) here,
-	// and a negative value means no limit (for a self-hosted instance).
+	// and a negative value means no limit (for a self-hosted instance); and MaxBodyBytes:
+	// DefaultMaxBodyBytes here, the most read of any answer (of the largest, a block's
+	// transactions, only the coinbase is kept in memory; the other answers are refused past
+	// 1 MiB).
 	HTTP ingest.HTTPConfig
 }
 
@@ -58,5 +68,8 @@ func (c Config) withDefaults() Config {
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	return c
 }
