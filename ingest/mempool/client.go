@@ -28,7 +28,8 @@ const SourceName = "mempool"
 // Client reads one mempool instance's mining API through ingest.HTTPClient: every request has the
 // configured timeout and rate limit, and network errors, 408/425/429 and 5xx are retried with
 // backoff that honours Retry-After; 401, 404 and other statuses fail at once. Errors name the
-// source and the URL. A Client is safe for concurrent use.
+// source and the URL, without the credentials a base URL may carry. A Client is safe for
+// concurrent use.
 type Client struct {
 	base string
 	http *ingest.HTTPClient
@@ -56,7 +57,7 @@ func (c *Client) Ranking(ctx context.Context, period string) (Ranking, error) {
 	}
 	r, err := ParseRanking(body)
 	if err != nil {
-		return Ranking{}, fmt.Errorf("%s: GET %s: %w", SourceName, ingest.RedactURL(u), err)
+		return Ranking{}, c.fault(u, err)
 	}
 	return r, nil
 }
@@ -84,7 +85,14 @@ func (c *Client) hashrates(ctx context.Context, u string) ([]HashrateRow, error)
 	}
 	rows, err := ParseHashrates(body)
 	if err != nil {
-		return nil, fmt.Errorf("%s: GET %s: %w", SourceName, ingest.RedactURL(u), err)
+		return nil, c.fault(u, err)
 	}
 	return rows, nil
+}
+
+// fault is a bad answer to GET u: the parser's error, which may quote the answer, with
+// credentials removed.
+func (c *Client) fault(u string, err error) error {
+	r := c.http.Redactor()
+	return r.Error(fmt.Errorf("%s: GET %s: %w", SourceName, r.URL(u), err))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
@@ -27,7 +28,8 @@ import (
 // A message whose key is on the topic with the same figures is not published again; one with
 // other figures is (mempool revised it, for example after re-indexing with a new pool
 // registry) and the revision is logged. The steps are independent: a failed one does not stop
-// the others; what was published stays published, and the pass returns every step's error.
+// the others, unless it failed for the pass deadline (its end, or a Retry-After past it); what
+// was published stays published, and the pass returns every step's error, on one line.
 type Collector struct {
 	cfg      Config
 	client   *Client
@@ -71,6 +73,9 @@ func (c *Collector) Collect(ctx context.Context) error {
 	for _, p := range c.cfg.RankingPeriods {
 		if err := c.ranking(ctx, p, idx, m); err != nil {
 			errs = append(errs, fmt.Errorf("ranking %s: %w", p, err))
+			if passOver(ctx, err) {
+				return joinErrors(errs)
+			}
 		}
 	}
 	if c.cfg.History {
@@ -86,8 +91,36 @@ func (c *Collector) Collect(ctx context.Context) error {
 	if u := m.Unknown(); len(u) > 0 {
 		c.log.WithField("pools", u).Info("pools not in the registry are kept under mempool's slug")
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
+
+// passOver reports whether a step's failure ends the pass: its deadline has come, or the
+// instance asked to be left alone (Retry-After) for longer than the pass has left. The other
+// steps would ask the same instance.
+func passOver(ctx context.Context, err error) bool {
+	var de *ingest.DeadlineError
+	return ctx.Err() != nil || errors.As(err, &de)
+}
+
+// joinErrors joins the steps' errors on one line ("; "), keeping each for errors.Is and As.
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return stepErrors(errs)
+}
+
+type stepErrors []error
+
+func (e stepErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e stepErrors) Unwrap() []error { return e }
 
 func (c *Collector) ranking(ctx context.Context, p string, idx *ingest.PublishedPoolStats, m *SlugMapper) error {
 	period, err := RankingPeriod(p)

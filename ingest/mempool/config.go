@@ -17,6 +17,12 @@ const DefaultBaseURL = "https://mempool.space/api"
 // ingest/esplora: the public instance answers bursts with 429s, then bans.
 const DefaultRequestsPerSecond = 2
 
+// DefaultMaxBodyBytes bounds an answer when Config.HTTP.MaxBodyBytes is 0. The answers are a few
+// KB (a ranking: one entry per pool) to some hundred KB (the weekly history of every active
+// pool over years, about 100 bytes a week and pool); the largest, the whole history, stays
+// around a megabyte.
+const DefaultMaxBodyBytes = 4 << 20
+
 // DefaultSlack is Config.Slack when it is 0.
 const DefaultSlack = 10 * time.Minute
 
@@ -31,7 +37,8 @@ type Config struct {
 	BaseURL string
 	// HTTP sets the per-request timeout, retries, backoff and body limit, with the defaults of
 	// ingest.HTTPConfig, except RequestsPerSecond: 0 means DefaultRequestsPerSecond (2) here, and
-	// a negative value means no limit (for a self-hosted instance).
+	// a negative value means no limit (for a self-hosted instance); and MaxBodyBytes:
+	// DefaultMaxBodyBytes here.
 	HTTP ingest.HTTPConfig
 	// RankingPeriods are the trailing periods whose pool ranking (blocks per pool) is snapshot:
 	// "24h" or "3d". "1w" is refused because its interval (604800 s) is the weekly history's,
@@ -105,6 +112,9 @@ func (c Config) withDefaults() Config {
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
 	c.HTTP.RequestsPerSecond = ingest.RateDefault(c.HTTP.RequestsPerSecond, DefaultRequestsPerSecond)
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if c.Slack == 0 {
 		c.Slack = DefaultSlack
 	}
