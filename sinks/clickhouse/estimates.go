@@ -44,7 +44,9 @@ func concat(parts ...[]string) []string {
 // difficulty epochs and orphans, and the network_hashrate and pool_hashrate tables. It
 // implements estimate.Store. Rows of one call are flushed before it returns; on error they are
 // discarded from the buffers (the estimator keeps the results and writes them again), so a
-// retry never doubles the buffered rows. Not safe for concurrent use.
+// retry never doubles the buffered rows. A call returns by the time its context ends, whatever
+// the database does (a batch still being sent then is abandoned: Writer.Discard). Not safe for
+// concurrent use.
 type EstimateStore struct {
 	blocks, epochs, orphans, network, pools *Writer
 	countries, regions, signals             *Writer
@@ -86,21 +88,23 @@ func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.
 // acknowledged by the database.
 func (s *EstimateStore) WriteResults(ctx context.Context, r estimate.Results) error {
 	if err := s.add(ctx, r); err != nil {
-		s.discard()
+		s.discard(ctx)
 		return err
 	}
 	for _, w := range s.all {
 		if err := w.Flush(ctx); err != nil {
-			s.discard()
+			s.discard(ctx)
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *EstimateStore) discard() {
+// discard drops what the writers hold after a failed call, waiting for batches in flight only
+// as long as ctx lasts (it has often ended already: that is why the call failed).
+func (s *EstimateStore) discard(ctx context.Context) {
 	for _, w := range s.all {
-		w.Discard()
+		w.Discard(ctx)
 	}
 }
 
@@ -244,7 +248,8 @@ func (s *EstimateStore) addEpoch(ctx context.Context, e schemas.DifficultyEpoch,
 	return s.epochs.Add(ctx, e.StartHeight, uint32(bits), e.Difficulty, first, e.Source, version)
 }
 
-// Close closes every writer, flushing what is buffered.
+// Close closes every writer, flushing what is buffered. It returns by the time ctx ends, with
+// the rows not written by then still buffered (Writer.Close).
 func (s *EstimateStore) Close(ctx context.Context) error {
 	var errs []error
 	for _, w := range s.all {

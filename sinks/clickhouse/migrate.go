@@ -108,8 +108,8 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	defer func() {
 		// Every recorded row was flushed above; what remains after an error was not
 		// acknowledged, and the error returned says so.
-		record.Discard()
-		_ = record.Close(context.Background())
+		record.Discard(ctx)
+		_ = record.Close(ctx)
 	}()
 	var names []string
 	for _, m := range ms {

@@ -92,6 +92,11 @@ type Writer struct {
 type flight struct {
 	batch *rowBuffer
 	done  chan struct{}
+	// discarded is set (under Writer.mu) by a Discard that stopped waiting for the flight: if
+	// the send fails, its batch is dropped instead of going back in front of the buffer.
+	discarded bool
+	// cancel ends the send (Discard gives up on it).
+	cancel context.CancelFunc
 }
 
 // NewWriter returns a Writer for the named columns of table (unqualified, in db's database).
@@ -216,8 +221,10 @@ func (w *Writer) Flush(ctx context.Context) error {
 		return nil
 	}
 	f := w.beginLocked()
+	ctx, f.cancel = context.WithCancel(ctx)
 	w.mu.Unlock()
 	err := w.send(ctx, f.batch)
+	f.cancel()
 	w.finish(f, err)
 	return err
 }
@@ -256,7 +263,7 @@ func (w *Writer) beginLocked() *flight {
 func (w *Writer) finish(f *flight, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if err != nil {
+	if err != nil && !f.discarded {
 		f.batch.appendFrom(w.buf)
 		w.buf.reset()
 		w.spare = w.buf
@@ -274,13 +281,17 @@ func (w *Writer) finish(f *flight, err error) {
 // startAsyncLocked sends the buffer in the background; w.mu held, no batch in flight.
 func (w *Writer) startAsyncLocked() {
 	f := w.beginLocked()
+	ctx, cancel := context.WithCancel(w.asyncCtx)
+	f.cancel = cancel
 	w.async.Add(1)
 	n := f.batch.len()
 	go func() {
 		defer w.async.Done()
-		err := w.send(w.asyncCtx, f.batch)
+		err := w.send(ctx, f.batch)
+		abandoned := ctx.Err() != nil // by Close or Discard
+		cancel()
 		w.finish(f, err)
-		if err != nil && w.asyncCtx.Err() == nil {
+		if err != nil && !abandoned {
 			w.log.WithFields(logrus.Fields{"rows": n, "err": err}).
 				Warn("background send of a full batch failed; rows stay buffered and the next add or flush retries")
 		}
@@ -349,20 +360,31 @@ func (w *Writer) loop(ctx context.Context) {
 		}
 		// Not ctx: stopping the loop must not abort an insert half-way (Close waits for it,
 		// and cancels it through asyncCtx only when its own context ends first).
-		if err := w.Flush(w.asyncCtx); err != nil && w.asyncCtx.Err() == nil {
+		// Canceled: Discard gave up on the rows (asyncCtx itself ends only with Close).
+		if err := w.Flush(w.asyncCtx); err != nil && w.asyncCtx.Err() == nil && !errors.Is(err, context.Canceled) {
 			w.log.WithFields(logrus.Fields{"rows": w.Buffered(), "err": err}).Warn("timed flush failed; rows stay buffered for the next flush")
 		}
 	}
 }
 
-// Discard drops every buffered row (after waiting for a batch in flight) and returns how
-// many there were. It is for a caller that has decided to give up on them (after a
-// permanent error); it must then not acknowledge their input.
-func (w *Writer) Discard() int {
+// Discard drops every buffered row and returns how many there were. It is for a caller that
+// has decided to give up on them (after a failed write it will redo, or a permanent error); it
+// must then not acknowledge their input. A batch being sent is waited for until ctx ends; then
+// its send is cancelled, and its rows dropped when it fails (if it succeeded after all, they
+// were written although nobody waits for them, which is harmless: the caller acknowledges
+// nothing for them). So Discard returns by the time ctx ends whatever the database does.
+func (w *Writer) Discard(ctx context.Context) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_ = w.waitIdleLocked(context.Background())
-	n := w.buf.len()
+	n := 0
+	if err := w.waitIdleLocked(ctx); err != nil && w.flight != nil {
+		// Nobody is to wait for these rows any more: end the send (it then fails, and drops
+		// them) rather than leave it to a server that may never answer.
+		w.flight.discarded = true
+		w.flight.cancel()
+		n += w.flight.batch.len()
+	}
+	n += w.buf.len()
 	w.buf.reset()
 	w.lastErr = nil
 	w.m.buffered.Set(0)
@@ -373,7 +395,8 @@ func (w *Writer) Discard() int {
 }
 
 // Close stops the background flushes, refuses further Adds, and flushes what is buffered.
-// A nil error means every row ever added was written. On error the rows stay buffered and
+// A nil error means every row ever added was written (or discarded). It returns by the time
+// ctx ends (cancelling the sends still running then). On error the rows stay buffered and
 // Close (or Flush) may be called again to retry.
 func (w *Writer) Close(ctx context.Context) error {
 	w.mu.Lock()
@@ -389,7 +412,10 @@ func (w *Writer) Close(ctx context.Context) error {
 		w.stopAsync()
 		<-w.loopDone
 		w.async.Wait()
-		return fmt.Errorf("close the writer for %s: %w (%d rows stay buffered)", w.table, ctx.Err(), w.Buffered())
+		if n := w.Buffered(); n > 0 {
+			return fmt.Errorf("close the writer for %s: %w (%d rows stay buffered)", w.table, ctx.Err(), n)
+		}
+		return nil // every row added was written (or discarded)
 	}
 	err := w.Flush(ctx)
 	if err != nil {

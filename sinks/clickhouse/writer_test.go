@@ -28,6 +28,9 @@ type fakeBackend struct {
 	rows     [][]any
 	inserts  int     // insert calls, failed ones included
 	failures []error // returned by the next inserts, in order; nil entries succeed
+	// stuck, when set, makes inserts hang like a server that never answers, until the
+	// channel is closed (then they fail with errRefused) or their context ends.
+	stuck chan struct{}
 }
 
 func (f *fakeBackend) exec(context.Context, string) error { return nil }
@@ -44,8 +47,18 @@ func (f *fakeBackend) query(_ context.Context, sql string) (*Result, error) {
 	return res, nil
 }
 
-func (f *fakeBackend) insert(_ context.Context, _ string, _ []string, rows *rowBuffer) error {
+func (f *fakeBackend) insert(ctx context.Context, _ string, _ []string, rows *rowBuffer) error {
 	f.mu.Lock()
+	if stuck := f.stuck; stuck != nil {
+		f.inserts++
+		f.mu.Unlock()
+		select {
+		case <-stuck:
+			return errRefused
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	defer f.mu.Unlock()
 	f.inserts++
 	if len(f.failures) > 0 {
@@ -71,6 +84,21 @@ func (f *fakeBackend) fail(errs ...error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.failures = append(f.failures, errs...)
+}
+
+// hang makes the next inserts hang (see stuck); closing the returned channel makes them fail.
+func (f *fakeBackend) hang() chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stuck = make(chan struct{})
+	return f.stuck
+}
+
+// answer makes the next inserts succeed again.
+func (f *fakeBackend) answer() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stuck = nil
 }
 
 func quietLog() logrus.FieldLogger {
@@ -184,7 +212,7 @@ func TestRetryableErrorsAreRetriedWithBackoffAndPermanentOnesAreNot(t *testing.T
 				reg := prometheus.NewRegistry()
 				w, fb := newFakeWriter(t, WriterConfig{BatchRows: 100, FlushInterval: time.Hour, MaxRetries: tc.maxRetries,
 					RetryBackoff: 100 * time.Millisecond, MaxRetryBackoff: time.Second}, reg)
-				defer func() { w.Discard(); _ = w.Close(context.Background()) }()
+				defer func() { w.Discard(context.Background()); _ = w.Close(context.Background()) }()
 				_ = w.Add(context.Background(), uint64(1), "a", t0)
 				fb.fail(tc.failures...)
 				start := time.Now()
@@ -220,7 +248,7 @@ func TestRetryableErrorsAreRetriedWithBackoffAndPermanentOnesAreNot(t *testing.T
 func TestCancelledContextStopsRetrying(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		w, fb := newFakeWriter(t, WriterConfig{BatchRows: 100, FlushInterval: time.Hour, MaxRetries: 10, RetryBackoff: time.Second}, nil)
-		defer func() { w.Discard(); _ = w.Close(context.Background()) }()
+		defer func() { w.Discard(context.Background()); _ = w.Close(context.Background()) }()
 		_ = w.Add(context.Background(), uint64(1), "a", t0)
 		fb.fail(errRefused, errRefused, errRefused)
 		ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
@@ -231,6 +259,68 @@ func TestCancelledContextStopsRetrying(t *testing.T) {
 		}
 		if got := w.Buffered(); got != 1 {
 			t.Fatalf("Buffered() = %d, want the row kept", got)
+		}
+	})
+}
+
+// TestDiscardReturnsWhenItsContextEndsAndTheAbandonedBatchIsDropped: a timed flush hangs in an
+// insert the server never answers (its context is the Writer's own, which only Close cancels).
+// Discard returns when its context ends, not when the server answers (issue 13: it waited with
+// context.Background() and kept a SIGTERMed estimator alive for minutes); it cancels that send,
+// whose batch is then dropped rather than put back ahead of the rows added since.
+func TestDiscardReturnsWhenItsContextEndsAndTheAbandonedBatchIsDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, fb := newFakeWriter(t, WriterConfig{BatchRows: 100, FlushInterval: time.Second}, nil)
+		defer func() { _ = w.Close(context.Background()) }()
+		ctx := context.Background()
+		fb.hang()
+		_ = w.Add(ctx, uint64(1), "a", t0)
+		time.Sleep(1500 * time.Millisecond) // the timed flush is in flight, hanging
+		if _, n := fb.written(); n != 1 {
+			t.Fatalf("%d inserts, want the timed flush's one in flight", n)
+		}
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		start := time.Now()
+		if n := w.Discard(dctx); n != 1 {
+			t.Fatalf("Discard() = %d, want the 1 row in flight", n)
+		}
+		if took := time.Since(start); took != 2*time.Second {
+			t.Fatalf("Discard took %v, want it to give up with its context after 2s", took)
+		}
+		synctest.Wait()
+		if got := w.Buffered(); got != 0 {
+			t.Fatalf("Buffered() = %d after Discard, want 0: the abandoned send is cancelled and its batch dropped", got)
+		}
+		fb.answer()
+		_ = w.Add(ctx, uint64(2), "b", t0)
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rows, _ := fb.written()
+		if len(rows) != 1 || rows[0][0] != uint64(2) {
+			t.Fatalf("written %v, want only row 2 (row 1 was discarded)", rows)
+		}
+	})
+}
+
+// TestCloseReturnsWhenItsContextEndsWhileAServerHangs: Close waits for a hanging timed flush
+// only until its context ends, then abandons it; the rows stay buffered and the error says so.
+func TestCloseReturnsWhenItsContextEndsWhileAServerHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		w, fb := newFakeWriter(t, WriterConfig{BatchRows: 100, FlushInterval: time.Second}, nil)
+		fb.hang()
+		_ = w.Add(context.Background(), uint64(1), "a", t0)
+		time.Sleep(1500 * time.Millisecond) // the timed flush is in flight, hanging
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		start := time.Now()
+		err := w.Close(ctx)
+		if took := time.Since(start); took != 3*time.Second {
+			t.Fatalf("Close took %v, want it to give up with its context after 3s", took)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "1 rows stay buffered") {
+			t.Fatalf("Close() = %v, want the deadline and the row still buffered", err)
 		}
 	})
 }
