@@ -73,11 +73,43 @@ func openServer(ctx context.Context, cfg Config) (backend, error) {
 	return &server{conn: conn}, nil
 }
 
-func (s *server) exec(ctx context.Context, sql string) error { return s.conn.Exec(ctx, sql) }
+// Connecting is the one wait of clickhouse-go that does not watch the context: a new
+// connection's handshake waits up to DialTimeout for a server that accepted the connection and
+// does not answer (the kind of outage a stopped VM or a network partition makes). So each
+// statement runs on a goroutine of its own and the call returns when ctx ends, leaving the
+// driver to finish (or time out) on its own: a stopping process must not wait for it.
+// inCtx runs f so.
+func inCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+func (s *server) exec(ctx context.Context, sql string) error {
+	_, err := inCtx(ctx, func() (struct{}, error) { return struct{}{}, s.conn.Exec(ctx, sql) })
+	return err
+}
 
 func (s *server) close() error { return s.conn.Close() }
 
 func (s *server) query(ctx context.Context, sql string) (*Result, error) {
+	return inCtx(ctx, func() (*Result, error) { return s.queryAll(ctx, sql) })
+}
+
+func (s *server) queryAll(ctx context.Context, sql string) (*Result, error) {
 	rows, err := s.conn.Query(ctx, sql)
 	if err != nil {
 		return nil, err
@@ -128,8 +160,23 @@ func (s *server) insert(ctx context.Context, table string, names []string, rows 
 		quoted[i] = QuoteIdentifier(n)
 	}
 	// 18.16 needs the explicit column list; without it clickhouse-go cannot map the block.
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+QuoteIdentifier(table)+" ("+strings.Join(quoted, ", ")+")")
+	// Preparing the batch connects (see inCtx); the rows are not touched until it is done, so
+	// a call given up on leaves no goroutine reading them, only the batch to abort.
+	prepared := make(chan driver.Batch, 1)
+	batch, err := inCtx(ctx, func() (driver.Batch, error) {
+		b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+QuoteIdentifier(table)+" ("+strings.Join(quoted, ", ")+")")
+		if err != nil {
+			b = nil
+		}
+		prepared <- b
+		return b, err
+	})
 	if err != nil {
+		go func() {
+			if b := <-prepared; b != nil { // prepared after the call was given up on
+				_ = b.Abort()
+			}
+		}()
 		return err
 	}
 	defer func() { _ = batch.Abort() }()
