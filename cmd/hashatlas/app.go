@@ -46,7 +46,7 @@ func commands() []command {
 		{name: "run", summary: "live mode: the estimator and the collectors on their cron schedules in one process (add --kafka.embedded --clickhouse.embedded-dir DIR for a one-machine pipeline)", setup: setupRun},
 		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
-		{name: "sql", summary: "run one SQL statement against ClickHouse (server or embedded) and print its rows (statements without rows, such as CREATE VIEW, print nothing)", setupArgs: setupSQL},
+		{name: "sql", summary: "run one SQL statement against ClickHouse (server or embedded) and print its rows (statements without rows, such as CREATE VIEW, print nothing); any statement runs, DROP included, unless --sql.readonly", setupArgs: setupSQL},
 		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals) as a table, CSV or JSON", setupArgs: setupReport},
 	}
 }

@@ -21,6 +21,7 @@ const (
 	DefaultBatchRows     = 100_000
 	DefaultFlushInterval = time.Second
 	DefaultMaxRetries    = 5
+	DefaultQueryTimeout  = time.Minute
 )
 
 // Config says which ClickHouse to use and how to write to it. Register its flags with
@@ -57,6 +58,18 @@ type Config struct {
 	// MaxRetries is how many times a flush is retried after a retryable error, with
 	// exponential backoff, before the error is returned. 0 disables retries. Default: 5.
 	MaxRetries int
+	// QueryTimeout bounds each DB.Query (reports, sql, the reads of migrations and writers):
+	// a server that stops answering fails the query after this rather than after the
+	// driver's 5-minute read timeout. The embedded engine cannot interrupt a running
+	// statement; for it the bound applies only to waiting for it. Default: 1m.
+	QueryTimeout time.Duration
+	// ReadOnly opens the database for reading only: every statement runs with ClickHouse's
+	// readonly = 1 setting, so the engine refuses anything that writes or changes settings
+	// (IsReadOnlyRefusal tells its refusal), and Open does not create the database. The
+	// embedded engine is then read-only for the whole process (chDB has one session per
+	// process), so a process cannot open it read-only and writable at once. No flag: the
+	// commands that offer it register their own. Default: false.
+	ReadOnly bool
 }
 
 // DefaultConfig returns the configuration with every default filled in.
@@ -69,6 +82,7 @@ func DefaultConfig() Config {
 		BatchRows:     DefaultBatchRows,
 		FlushInterval: DefaultFlushInterval,
 		MaxRetries:    DefaultMaxRetries,
+		QueryTimeout:  DefaultQueryTimeout,
 	}
 }
 
@@ -87,6 +101,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchRows, "clickhouse.batch-rows", d.BatchRows, "flush a table's buffered rows once this many are buffered")
 	fs.DurationVar(&c.FlushInterval, "clickhouse.flush-interval", d.FlushInterval, "flush buffered rows at least this often")
 	fs.IntVar(&c.MaxRetries, "clickhouse.max-retries", d.MaxRetries, "retries of a failed flush on retryable errors, with exponential backoff (0: none)")
+	fs.DurationVar(&c.QueryTimeout, "clickhouse.query-timeout", d.QueryTimeout, "longest wait for the answer to one query (reports, sql and the reads of other commands); the embedded engine cannot stop a statement it has begun")
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -132,6 +147,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRetries < 0 {
 		return flagErr("clickhouse.max-retries", strconv.Itoa(c.MaxRetries), "must not be negative")
+	}
+	if c.QueryTimeout <= 0 {
+		return flagErr("clickhouse.query-timeout", c.QueryTimeout.String(), "must be positive")
 	}
 	return nil
 }
@@ -219,8 +237,8 @@ func (c Config) String() string {
 	if m.EmbeddedDir != "" {
 		target = "embedded " + m.EmbeddedDir
 	}
-	return fmt.Sprintf("clickhouse %s database=%s username=%s password=%s password_file=%s dial_timeout=%s batch_rows=%d flush_interval=%s max_retries=%d",
-		target, m.Database, m.Username, string(m.Password), m.PasswordFile, m.DialTimeout, m.BatchRows, m.FlushInterval, m.MaxRetries)
+	return fmt.Sprintf("clickhouse %s database=%s username=%s password=%s password_file=%s dial_timeout=%s batch_rows=%d flush_interval=%s max_retries=%d query_timeout=%s read_only=%t",
+		target, m.Database, m.Username, string(m.Password), m.PasswordFile, m.DialTimeout, m.BatchRows, m.FlushInterval, m.MaxRetries, m.QueryTimeout, m.ReadOnly)
 }
 
 // Secret is a string that never prints: String, GoString and MarshalText give "***" (or ""

@@ -26,7 +26,7 @@ func TestDefaultConfigIsValidAndMatchesTheFlagDefaults(t *testing.T) {
 	}
 	for _, name := range []string{"clickhouse.addr", "clickhouse.database", "clickhouse.username", "clickhouse.password",
 		"clickhouse.password-file", "clickhouse.embedded-dir", "clickhouse.dial-timeout", "clickhouse.batch-rows",
-		"clickhouse.flush-interval", "clickhouse.max-retries"} {
+		"clickhouse.flush-interval", "clickhouse.max-retries", "clickhouse.query-timeout"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s not registered", name)
 		}
@@ -66,6 +66,7 @@ func TestValidateRejectsBadValuesNamingTheFlagAndVariable(t *testing.T) {
 		{"zero batch rows", func(c *Config) { c.BatchRows = 0 }, "clickhouse.batch-rows"},
 		{"a negative flush interval", func(c *Config) { c.FlushInterval = -time.Second }, "clickhouse.flush-interval"},
 		{"negative retries", func(c *Config) { c.MaxRetries = -1 }, "clickhouse.max-retries"},
+		{"a zero query timeout", func(c *Config) { c.QueryTimeout = 0 }, "clickhouse.query-timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DefaultConfig()

@@ -39,12 +39,14 @@ type backend interface {
 // configured database as the default for unqualified table names. It is safe for
 // concurrent use.
 type DB struct {
-	b        backend
-	database string
-	embedded bool
-	version  string
-	log      logrus.FieldLogger
-	metrics  *dbMetrics
+	b            backend
+	database     string
+	embedded     bool
+	readOnly     bool
+	queryTimeout time.Duration
+	version      string
+	log          logrus.FieldLogger
+	metrics      *dbMetrics
 }
 
 // Column names and types one column of a query result.
@@ -102,7 +104,8 @@ func Open(ctx context.Context, cfg Config, log logrus.FieldLogger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{b: b, database: cfg.Database, embedded: cfg.EmbeddedDir != "", log: log, metrics: newDBMetrics(reg)}
+	db := &DB{b: b, database: cfg.Database, embedded: cfg.EmbeddedDir != "", readOnly: cfg.ReadOnly, queryTimeout: cfg.QueryTimeout,
+		log: log, metrics: newDBMetrics(reg)}
 	res, err := db.Query(ctx, "SELECT version()")
 	if err != nil {
 		_ = b.close()
@@ -124,6 +127,9 @@ func (db *DB) Database() string { return db.database }
 // Embedded reports whether db is the embedded engine (chDB) rather than a server.
 func (db *DB) Embedded() bool { return db.embedded }
 
+// ReadOnly reports whether db was opened read-only (Config.ReadOnly).
+func (db *DB) ReadOnly() bool { return db.readOnly }
+
 // ErrNoEmbeddedEngine is returned by Open for Config.EmbeddedDir in a binary built without
 // the build tag chdb.
 var ErrNoEmbeddedEngine = errors.New("this hashatlas was built without the embedded ClickHouse engine; build with -tags chdb (make does)")
@@ -140,6 +146,9 @@ var ErrInsertThroughExec = errors.New("insert rows through a Writer, not Exec (I
 func (db *DB) Exec(ctx context.Context, sql string) error {
 	sql = strings.TrimSuffix(strings.TrimSpace(sql), ";")
 	if insertWithData.MatchString(sql) {
+		if db.readOnly {
+			return fmt.Errorf("exec %s: %w", abbreviate(sql), ErrReadOnly)
+		}
 		return ErrInsertThroughExec
 	}
 	start := time.Now()
@@ -152,8 +161,14 @@ func (db *DB) Exec(ctx context.Context, sql string) error {
 }
 
 // Query runs one statement and returns its whole result (see Result for the value types).
-// It is meant for results that fit in memory: reports, status, tests.
+// It is meant for results that fit in memory: reports, status, tests. It gives up after
+// Config.QueryTimeout (or when ctx ends, if sooner).
 func (db *DB) Query(ctx context.Context, sql string) (*Result, error) {
+	if db.queryTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, db.queryTimeout)
+		defer cancel()
+	}
 	start := time.Now()
 	res, err := db.b.query(ctx, sql)
 	db.metrics.observe("query", start, err)

@@ -31,6 +31,7 @@ var chdbSession struct {
 	refs      int
 	currentDB string         // the session's current database (USE), "" before the first
 	loc       *time.Location // the session time zone
+	readOnly  bool           // opened with Config.ReadOnly: readonly = 1 for the whole session
 }
 
 // embedded reaches the process's chDB session; each embedded value has its own default
@@ -51,8 +52,18 @@ func openEmbedded(ctx context.Context, cfg Config) (backend, error) {
 	s := &chdbSession
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.conn != nil && s.readOnly != cfg.ReadOnly {
+		mode := map[bool]string{false: "writable", true: "read-only"}
+		return nil, fmt.Errorf("open the embedded clickhouse in %s %s: this process already has it open %s (chDB has one session per process, and read-only is a setting of the session)",
+			dir, mode[cfg.ReadOnly], mode[s.readOnly])
+	}
 	if s.conn == nil {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if cfg.ReadOnly {
+			// Read-only creates nothing, not even the data directory.
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return nil, fmt.Errorf("open the embedded clickhouse in %s read-only: no data directory there (--clickhouse.embedded-dir)", dir)
+			}
+		} else if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create --clickhouse.embedded-dir: %w", err)
 		}
 		conn, err := chdbpurego.NewConnectionFromConnString(dir)
@@ -78,15 +89,33 @@ func openEmbedded(ctx context.Context, cfg Config) (backend, error) {
 				s.loc = loc
 			}
 		}
+		if cfg.ReadOnly {
+			// For the whole session, not per statement: chDB runs every statement of a
+			// multi-statement text, and a SETTINGS clause appended to it would cover only the
+			// last. Once set, no statement can change it back (nor any other setting).
+			if _, err := runLocked("SET readonly = 1", "TabSeparated"); err != nil {
+				conn.Close()
+				s.conn = nil
+				return nil, fmt.Errorf("configure the embedded clickhouse read-only: %w", err)
+			}
+			s.readOnly = true
+		}
 	} else if s.dir != dir {
 		return nil, fmt.Errorf("open the embedded clickhouse in %s: this process already has it open in %s (chDB allows one data directory per process)", dir, s.dir)
 	}
-	if _, err := runLocked("CREATE DATABASE IF NOT EXISTS "+QuoteIdentifier(cfg.Database), "TabSeparated"); err != nil {
+	prepare, what := "CREATE DATABASE IF NOT EXISTS ", "create database %s in the embedded clickhouse: %w"
+	if cfg.ReadOnly {
+		prepare, what = "USE ", "use database %s of the embedded clickhouse: %w"
+	}
+	if _, err := runLocked(prepare+QuoteIdentifier(cfg.Database), "TabSeparated"); err != nil {
 		if s.refs == 0 {
 			s.conn.Close()
-			s.conn = nil
+			s.conn, s.readOnly = nil, false
 		}
-		return nil, fmt.Errorf("create database %s in the embedded clickhouse: %w", cfg.Database, err)
+		return nil, fmt.Errorf(what, cfg.Database, err)
+	}
+	if cfg.ReadOnly {
+		s.currentDB = cfg.Database
 	}
 	s.refs++
 	return &embedded{database: cfg.Database}, nil
@@ -208,7 +237,7 @@ func (e *embedded) close() error {
 	s.refs--
 	if s.refs == 0 && s.conn != nil {
 		s.conn.Close()
-		s.conn, s.dir, s.currentDB = nil, "", ""
+		s.conn, s.dir, s.currentDB, s.readOnly = nil, "", "", false
 	}
 	return nil
 }

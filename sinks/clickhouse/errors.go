@@ -154,3 +154,21 @@ func Classify(err error) Class {
 
 // IsRetryable reports whether Classify(err) is Retryable.
 func IsRetryable(err error) bool { return Classify(err) == Retryable }
+
+// codeReadOnly is ClickHouse's READONLY error: the statement writes, or changes a setting,
+// under readonly = 1.
+const codeReadOnly = 164
+
+// ErrReadOnly is returned for a statement a read-only DB (Config.ReadOnly) refuses before it
+// reaches the engine: an INSERT with its rows in the text.
+var ErrReadOnly = errors.New("refused in read-only mode")
+
+// IsReadOnlyRefusal reports whether err is the refusal of a statement under readonly = 1: the
+// engine's READONLY error (code 164), or ErrReadOnly.
+func IsReadOnlyRefusal(err error) bool {
+	if errors.Is(err, ErrReadOnly) {
+		return true
+	}
+	code, ok := ErrorCode(err)
+	return ok && code == codeReadOnly
+}

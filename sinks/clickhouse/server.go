@@ -18,6 +18,16 @@ type server struct {
 }
 
 func serverOptions(cfg Config, database, password string) *ch.Options {
+	settings := ch.Settings{
+		// Fail a query rather than hang for ever on a stuck server; writers retry.
+		"max_execution_time": 600,
+	}
+	if cfg.ReadOnly {
+		// Sent with every statement: the server refuses writes, DDL and setting changes in
+		// them, whatever the user's profile allows (18.16 applies the settings of the query
+		// packet before it checks the statement).
+		settings["readonly"] = 1
+	}
 	return &ch.Options{
 		Protocol: ch.Native,
 		Addr:     cfg.Addrs(),
@@ -35,10 +45,7 @@ func serverOptions(cfg Config, database, password string) *ch.Options {
 		MaxIdleConns:     4,
 		ConnMaxLifetime:  time.Hour,
 		ConnOpenStrategy: ch.ConnOpenInOrder,
-		Settings: ch.Settings{
-			// Fail a query rather than hang for ever on a stuck server; writers retry.
-			"max_execution_time": 600,
-		},
+		Settings:         settings,
 	}
 }
 
@@ -54,7 +61,9 @@ func openServer(ctx context.Context, cfg Config) (backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
-	err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+QuoteIdentifier(cfg.Database))
+	if !cfg.ReadOnly { // read-only: nothing to create, the database is used as it is
+		err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+QuoteIdentifier(cfg.Database))
+	}
 	_ = boot.Close()
 	if err != nil {
 		if Classify(err) == Retryable {
