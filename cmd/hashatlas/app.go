@@ -99,11 +99,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hashatlas %s: %v\n", name, err)
 		return exitUsage
 	}
-	defer c.close()
-
+	// The first SIGINT or SIGTERM asks the command to stop and starts its shutdown budget; a
+	// second one ends the process at once (the signals' default action is restored).
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := runFn(ctx); err != nil {
+	context.AfterFunc(ctx, stop)
+	c.shutdown = watchShutdown(ctx, c.shutdownTimeout)
+	defer c.shutdown.release()
+	done := make(chan error, 1)
+	go func() {
+		err := runFn(ctx)
+		c.close()
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-c.shutdown.expired:
+		// Whatever still runs (a write to a server that stopped answering, a broker that does
+		// not let go) is abandoned: main exits with it.
+		fmt.Fprintln(stderr, budgetExceeded(name, c.shutdownTimeout))
+		return exitFailed
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "hashatlas %s: %v\n", name, oneLine(err))
 		var ue usageError
 		if errors.As(err, &ue) {

@@ -39,6 +39,9 @@ type cli struct {
 	metricsListen string
 	checkConfig   bool
 
+	shutdownTimeout time.Duration
+	shutdown        *shutdown // the budget's deadlines once run started it (shutdown.go)
+
 	validators []func() error
 	sources    map[string]string // flag name -> "flag" | "env"
 	closers    []func()
@@ -92,7 +95,10 @@ func newCLI(name string, stdout, stderr io.Writer) *cli {
 	c.fs.StringVar(&c.logLevel, "log.level", "info", "log level: debug, info, warn or error")
 	c.fs.StringVar(&c.metricsListen, "metrics.listen", "", "serve /metrics (Prometheus), /healthz and /readyz on this host:port while the command runs (empty: off)")
 	c.fs.BoolVar(&c.checkConfig, "check-config", false, "validate the configuration, print it with secrets masked, and exit 0 (valid) or 2 (invalid)")
+	c.fs.DurationVar(&c.shutdownTimeout, "shutdown.timeout", defaultShutdownTimeout,
+		"once SIGTERM or SIGINT arrives, the command ends within this: the last flush and offset commit, then closing, then exit whatever is still running (input not committed is delivered again at the next start); a second signal ends it at once")
 	c.addValidator(c.validateCommon)
+	c.addValidator(c.validateShutdown)
 	c.registerPush() // --metrics.pushgateway on one-shot commands (push.go)
 	return c
 }

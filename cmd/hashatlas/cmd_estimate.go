@@ -90,6 +90,12 @@ type kafkaSource struct {
 
 	replayedEnd atomic.Int64 // input messages the replay reached (the ends when it began)
 	svc         *estimate.Service
+
+	// drain, when set, bounds every flush before a commit: it ends once the shutdown budget's
+	// share for the last flush and commit is spent (shutdown.go), so that the final flush of a
+	// stopping estimator gives up on a ClickHouse or Kafka that does not answer — its input is
+	// then not committed, and is delivered again at the next start.
+	drain context.Context
 }
 
 func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
@@ -166,12 +172,21 @@ func (s *kafkaSource) onAssign(ctx context.Context, assigned map[string][]int) e
 }
 
 func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error {
-	cons, err := kafka.NewConsumer(s.cfg, kafka.ConsumerConfig{Group: s.group, Topics: estimatorInputs, BeforeCommit: flush, OnAssign: s.onAssign}, s.log, s.reg)
+	beforeCommit := flush
+	if s.drain != nil {
+		// The consumer's last commit, once ctx ended, runs on a context of its own.
+		beforeCommit = func(ctx context.Context) error {
+			ctx, cancel := withDeadlineOf(ctx, s.drain)
+			defer cancel()
+			return flush(ctx)
+		}
+	}
+	cons, err := kafka.NewConsumer(s.cfg, kafka.ConsumerConfig{Group: s.group, Topics: estimatorInputs, BeforeCommit: beforeCommit, OnAssign: s.onAssign}, s.log, s.reg)
 	if err != nil {
 		return err
 	}
 	defer cons.Close()
-	return cons.Run(ctx, func(ctx context.Context, r kafka.Record) error {
+	err = cons.Run(ctx, func(ctx context.Context, r kafka.Record) error {
 		err := apply(r.Message)
 		var inv *estimate.InvalidInput
 		if errors.As(err, &inv) {
@@ -179,6 +194,10 @@ func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) er
 		}
 		return err
 	})
+	if err != nil && ctx.Err() != nil {
+		return fmt.Errorf("stopped before the estimates of the last records were written; their offsets are not committed, and they are delivered again at the next start: %w", err)
+	}
+	return err
 }
 
 // estimator is everything the estimator needs, opened.
@@ -217,7 +236,14 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	if err != nil {
 		return nil, err
 	}
-	c.onClose(func() { _ = store.Close(context.Background()) })
+	c.onClose(func() {
+		// Bounded by the shutdown budget once the command is stopping: rows still buffered
+		// then are not written, and their input was not committed.
+		if err := store.Close(c.shutdownBudget().closing); err != nil {
+			c.logger().WithField("component", "store").WithError(err).
+				Warn("closing the ClickHouse store: rows not written; their input was not committed and is delivered again at the next start")
+		}
+	})
 	w, err := kafka.NewWriter(*kCfg, c.logger(), reg)
 	if err != nil {
 		return nil, err
@@ -233,7 +259,7 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	}
 	log := c.logger().WithField("component", "estimator")
 	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
-	src := &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc}
+	src := &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc, drain: c.shutdownBudget().drain}
 	if err := registerLagGauge(reg, ef.group, src.Lag, log); err != nil {
 		return nil, err
 	}

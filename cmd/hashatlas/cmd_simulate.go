@@ -129,7 +129,7 @@ func writeSimulationTruth(ctx context.Context, c *cli, db *clickhouse.DB, chCfg 
 	if err != nil {
 		return err
 	}
-	defer func() { _ = tw.Close(context.Background()) }()
+	defer func() { _ = tw.Close(c.shutdownBudget().closing) }() // bounded once the command is stopping
 	run, version := simulationRun(w), uint64(time.Now().UnixNano())
 	for _, r := range w.Truth() {
 		if err := tw.Add(ctx, run, r.Window, r.WindowStart, r.WindowEnd, r.Entity, r.Metric, r.Value, version); err != nil {

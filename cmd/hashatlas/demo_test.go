@@ -176,6 +176,15 @@ func TestMain(m *testing.M) {
 	if f := os.Getenv(childEnv); f != "" {
 		os.Exit(embeddedDemoChild(f))
 	}
+	if a := os.Getenv(childArgsEnv); a != "" {
+		// The binary's entry point in a process of its own, for tests that signal it.
+		var args []string
+		if err := json.Unmarshal([]byte(a), &args); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(100)
+		}
+		os.Exit(run(args, os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 

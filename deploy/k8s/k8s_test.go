@@ -836,14 +836,20 @@ func TestEstimatorDeploymentProbesBudgetAndMigrations(t *testing.T) {
 		if pod.TerminationGracePeriodSeconds != nil {
 			grace = time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second
 		}
-		budget := time.Minute // at least a flush with retries and a commit
-		if s, ok := r.config["kafka.write-retry-timeout"]; ok {
-			if d, err := time.ParseDuration(s.value); err == nil && d > budget {
-				budget = d
-			}
+		// On SIGTERM the estimator ends within its shutdown budget (--shutdown.timeout: its last
+		// flush and commit, closing, and at worst the exit at the budget's end); the grace period
+		// must exceed it by a margin, or the kubelet kills it before it has committed.
+		s, ok := r.config["shutdown.timeout"]
+		if !ok {
+			t.Fatalf("%s: the estimator's configuration has no shutdown.timeout", where)
 		}
-		if grace <= budget {
-			t.Errorf("%s: terminationGracePeriodSeconds %v, want more than %v to flush and commit", where, grace, budget)
+		budget, err := time.ParseDuration(s.value)
+		if err != nil {
+			t.Fatalf("%s: shutdown.timeout %q: %v", where, s.value, err)
+		}
+		const margin = 15 * time.Second
+		if grace < budget+margin {
+			t.Errorf("%s: terminationGracePeriodSeconds %v, want at least the shutdown budget %v and %v more", where, grace, budget, margin)
 		}
 
 		podLabels := labels.Set(d.Spec.Template.Labels)
