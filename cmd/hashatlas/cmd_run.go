@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashatlas/hashatlas/estimate"
 	"github.com/hashatlas/hashatlas/ingest"
+	rungroup "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // defaultRunCollectors are the sources `hashatlas run` schedules unless told otherwise: new
@@ -100,33 +103,84 @@ func setupRun(c *cli) (runFunc, error) {
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		errs := make(chan error, len(cols)+1)
-		go func() {
-			errs <- estimate.Run(ctx, e.svc, e.src, false, health, c.logger().WithField("component", "estimator"))
-		}()
-		for _, rc := range cols {
-			// The collector shares this process's logger, metrics, Kafka writer and reader.
-			rc.sub.log, rc.sub.registry = c.logger(), reg
-			col, err := rc.build(ctx, e.w, e.src.reader)
-			if err != nil {
-				return fmt.Errorf("collector %s: %w", rc.source, err)
+		return runGroup(ctx, c, e, reg, health, runner, cols)
+	}, nil
+}
+
+// runGroup runs the parts of `run` as one group (github.com/oklog/run, the pattern of Thanos
+// and Prometheus): the stop signal, each collector on its schedule, and the estimator. When one
+// of them returns — the signal, or the estimator on a fatal error — every part is stopped and
+// waited for, the estimator last: the collectors are stopped first (they publish its input),
+// then the estimator stops consuming, writes what it applied and commits its offsets (the
+// consumer's last commit, bounded by the shutdown budget), and leaves its group. Only then does
+// the command return and its stores and writers close. It returns the error of the part that
+// ended the group (nil for the signal).
+func runGroup(ctx context.Context, c *cli, e *estimator, reg *prometheus.Registry, health *estimate.Health, runner *ingest.Runner, cols []runCollector) error {
+	log := c.logger().WithField("component", "run")
+	var g rungroup.Group
+	{
+		sctx, cancel := context.WithCancel(ctx)
+		g.Add(func() error {
+			<-sctx.Done()
+			if ctx.Err() != nil {
+				log.Info("stopping: the collectors first, then the estimator")
 			}
-			go func() {
-				// A first pass at once (its failure is logged and counted, and the schedule
-				// goes on), then on the schedule.
-				_ = runner.RunOnce(ctx, col)
-				errs <- runner.Schedule(ctx, rc.schedule, col)
-			}()
+			return nil
+		}, func(error) { cancel() })
+	}
+	var collectors sync.WaitGroup
+	for _, rc := range cols {
+		// The collector shares this process's logger, metrics, Kafka writer and reader.
+		rc.sub.log, rc.sub.registry = c.logger(), reg
+		col, err := rc.build(ctx, e.w, e.src.reader)
+		if err != nil {
+			return fmt.Errorf("collector %s: %w", rc.source, err)
 		}
-		// The first to stop (the estimator on a fatal error, or all of them when ctx ends)
-		// stops the rest.
-		err = <-errs
-		cancel()
-		if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		// Stopped by its interrupt (not by ctx directly), so that every part stops through the
+		// group.
+		cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		collectors.Add(1)
+		g.Add(func() error {
+			defer collectors.Done()
+			// A first pass at once (its failure is logged and counted, and the schedule goes
+			// on), then on the schedule.
+			_ = runner.RunOnce(cctx, col)
+			return runner.Schedule(cctx, rc.schedule, col)
+		}, func(error) { cancel() })
+	}
+	collectorsDone := make(chan struct{})
+	go func() {
+		collectors.Wait()
+		close(collectorsDone)
+	}()
+	// Not derived from ctx: the estimator is stopped by its interrupt, after the collectors.
+	ectx, stopEstimator := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEstimator()
+	elog := c.logger().WithField("component", "estimator")
+	g.Add(func() error {
+		err := estimate.Run(ectx, e.svc, e.src, false, health, elog)
+		if ectx.Err() != nil && errors.Is(err, context.Canceled) {
 			return nil
 		}
 		return err
-	}, nil
+	}, func(error) {
+		go func() {
+			// A collector stuck in a pass must not eat the estimator's share of the budget.
+			t := time.NewTimer(c.shutdownTimeout / 3)
+			defer t.Stop()
+			select {
+			case <-collectorsDone:
+				log.Info("collectors stopped; stopping the estimator (last flush and commit)")
+			case <-t.C:
+				log.Warn("a collector has not stopped; stopping the estimator anyway (last flush and commit)")
+			}
+			stopEstimator()
+		}()
+	})
+	err := g.Run()
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("stopped: collectors and estimator")
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -343,4 +344,111 @@ func TestSIGTERMWhileConnectingToABlackholedClickHouseEndsAtTheBudget(t *testing
 	if mig.code != exitFailed || len(lines) != 1 || !strings.Contains(lines[0], "still running 1s after the stop signal (--shutdown.timeout") {
 		t.Fatalf("exit %d, stderr %q; want exit 1 and one line naming --shutdown.timeout", mig.code, mig.stderr)
 	}
+}
+
+// TestRunStopsCollectorsThenTheEstimatorWhichWritesAndCommitsItsLastRecords (issue 13, case
+// 5): `run` stopped while blocks stream in (the estimator always has records applied but not
+// yet committed) stops every part and waits for all of them, the estimator last: the
+// collectors stop, then the estimator writes what it applied, commits exactly that, and
+// releases its generation of the group — all within the shutdown budget. Before, the command
+// returned with its first goroutine (a collector's schedule), closed the stores under the
+// estimator ("buffered rows discarded") and left the group's offsets behind the blocks written.
+func TestRunStopsCollectorsThenTheEstimatorWhichWritesAndCommitsItsLastRecords(t *testing.T) {
+	const budget = 5 * time.Second
+	f := newShutdownFixture(t)
+	t.Setenv("HASHATLAS_BLOCKS", firstBlocks(t, 10))
+	t.Setenv("HASHATLAS_DIFFICULTY", filepath.Join(sharedData(t), "difficulty_epochs.csv"))
+	var stderr lockedBuffer
+	c := newCLI("run", io.Discard, &stderr)
+	runFn, err := setupRun(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.parse([]string{"--kafka.brokers=" + f.broker.Addr(), "--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + f.db,
+		"--estimate.group=" + f.group, "--estimate.draws=100", "--run.collectors=file=@every 1h", "--shutdown.timeout=" + budget.String(),
+		"--log.level=debug", "--log.format=json"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	c.shutdown = watchShutdown(ctx, c.shutdownTimeout) // as run does
+	defer c.shutdown.release()
+	done := make(chan error, 1)
+	go func() { done <- runFn(ctx) }()
+
+	// Blocks stream in the whole time: 20 every 50 ms, a day every 360 ms.
+	pubCtx, stopPublishing := context.WithCancel(context.Background())
+	published := make(chan int64, 1)
+	go func() {
+		h := int64(1000)
+		for pubCtx.Err() == nil {
+			if err := f.w.Publish(pubCtx, testBlocks(h, h+20)...); err == nil {
+				h += 20
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		published <- h - 1000
+	}()
+	f.waitFor(t, "the estimator following and committing", 60*time.Second, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("run stopped early: %v\n%s", err, stderr.String())
+		default:
+		}
+		return f.committed(t) >= 500
+	})
+
+	stop() // as SIGTERM does
+	start := time.Now()
+	select {
+	case err = <-done:
+	case <-time.After(budget + 10*time.Second):
+		t.Fatalf("run still running %v after it was stopped (budget %v)", time.Since(start), budget)
+	}
+	took := time.Since(start)
+	logs := stderr.String() // what had happened when run returned (the process would exit now)
+	committed, durable := f.committed(t), f.durable(t)
+	stopPublishing()
+	n := <-published
+	if err != nil {
+		t.Fatalf("run returned %v when stopped, want nil\n%s", err, lastLines(logs, 40))
+	}
+	t.Logf("stopped in %v; %d blocks published, %d written, %d committed", took.Round(time.Millisecond), n, durable, committed)
+	if took > budget {
+		t.Errorf("run took %v to stop, want within the %v budget", took, budget)
+	}
+	if !strings.Contains(logs, `"msg":"released the generation"`) {
+		t.Errorf("run returned before the estimator released its generation of the group:\n%s", lastLines(logs, 40))
+	}
+	if committed != durable {
+		t.Errorf("the group committed %d block offsets, %d blocks are in ClickHouse: want the last flush committed, no more and no less", committed, durable)
+	}
+	// Nothing runs on after run returned: a part still running would move these.
+	time.Sleep(time.Second)
+	if c2, d2 := f.committed(t), f.durable(t); c2 != committed || d2 != durable {
+		t.Errorf("after run returned, the committed offsets went from %d to %d and the blocks in ClickHouse from %d to %d: a part was still running",
+			committed, c2, durable, d2)
+	}
+	c.close()
+	if strings.Contains(logs, "buffered rows discarded") {
+		t.Errorf("rows were discarded at the stop:\n%s", lastLines(logs, 40))
+	}
+	// The order: the collectors stopped, then the estimator wrote, committed and released its
+	// generation, then the group returned.
+	order := []string{`"msg":"stopping: the collectors first, then the estimator"`, `"msg":"collectors stopped; stopping the estimator`,
+		`"msg":"released the generation"`, `"msg":"stopped: collectors and estimator"`}
+	at := 0
+	for _, want := range order {
+		i := strings.Index(logs[at:], want)
+		if i < 0 {
+			t.Fatalf("the logs lack %s after the previous step (want, in order: %q)\n%s", want, order, lastLines(logs, 40))
+		}
+		at += i
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
