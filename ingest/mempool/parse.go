@@ -128,8 +128,9 @@ type HashrateRow struct {
 	PoolName string
 }
 
-// genesisTime is the header time of block 0 (unix seconds): no week of pool history ends before.
-const genesisTime = 1231006505
+// firstWeekEnd is the earliest end of a week of pool history (unix seconds): the week must
+// start no earlier than the genesis block, as every time a message carries must.
+var firstWeekEnd = schemas.GenesisTime.Add(Week).Unix()
 
 type hashrateJSON struct {
 	Timestamp   *int64   `json:"timestamp"`
@@ -140,7 +141,7 @@ type hashrateJSON struct {
 
 // ParseHashrates reads the body of GET /v1/mining/hashrate/pools/:timePeriod or
 // GET /v1/mining/pool/:slug/hashrate: a JSON array of weekly rows. An empty array is no rows.
-// Every row needs a timestamp (unix seconds, from the genesis block's time to 2^32-1), an
+// Every row needs a timestamp (unix seconds, from a week after the genesis block to now), an
 // avgHashrate >= 0 (H/s), a share in [0, 1] and a poolName. Errors name the row and the field.
 func ParseHashrates(body []byte) ([]HashrateRow, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
@@ -155,9 +156,9 @@ func ParseHashrates(body []byte) ([]HashrateRow, error) {
 		switch {
 		case r.Timestamp == nil:
 			return nil, fmt.Errorf("hashrate history: row %d: timestamp is missing", i)
-		case *r.Timestamp < genesisTime || *r.Timestamp > math.MaxUint32:
-			return nil, fmt.Errorf("hashrate history: row %d: timestamp %d is not a week's end in unix seconds (from the genesis block's %d to 2^32-1)",
-				i, *r.Timestamp, genesisTime)
+		case *r.Timestamp < firstWeekEnd || *r.Timestamp > time.Now().Add(schemas.FutureAllowance).Unix():
+			return nil, fmt.Errorf("hashrate history: row %d: timestamp %d is not a week's end in unix seconds (from a week after the genesis block, %d, to now)",
+				i, *r.Timestamp, firstWeekEnd)
 		case r.AvgHashrate == nil:
 			return nil, fmt.Errorf("hashrate history: row %d: avgHashrate is missing", i)
 		case math.IsInf(*r.AvgHashrate, 0) || math.IsNaN(*r.AvgHashrate) || *r.AvgHashrate < 0:

@@ -10,6 +10,7 @@ import (
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/ingesttest"
 	"github.com/hashatlas/hashatlas/ingest/pools"
+	"github.com/hashatlas/hashatlas/schemas"
 )
 
 func TestParseRanking(t *testing.T) {
@@ -292,7 +293,7 @@ func FuzzParseHashrates(f *testing.F) {
 			return
 		}
 		for _, r := range rows {
-			if r.End.Location() != time.UTC || r.End.Unix() < genesisTime || r.End.Unix() > math.MaxUint32 ||
+			if r.End.Location() != time.UTC || r.End.Unix() < firstWeekEnd || r.End.After(time.Now().Add(schemas.FutureAllowance)) ||
 				!(r.AvgHashrate >= 0) || math.IsInf(r.AvgHashrate, 0) || !(r.Share >= 0 && r.Share <= 1) || r.PoolName == "" {
 				t.Fatalf("accepted row %+v", r)
 			}
