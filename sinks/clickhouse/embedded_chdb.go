@@ -72,10 +72,12 @@ func openEmbedded(ctx context.Context, cfg Config) (backend, error) {
 		}
 		s.conn, s.dir, s.currentDB = conn, dir, ""
 		// NaN and infinities as "nan"/"inf" in JSON results (null otherwise) and 64-bit
-		// integers unquoted, whatever the engine's defaults.
+		// integers unquoted, whatever the engine's defaults; and inserts spanning any number of
+		// monthly partitions (see partitionsSetting).
 		for _, set := range []string{
 			"SET output_format_json_quote_denormals = 1",
 			"SET output_format_json_quote_64bit_integers = 0",
+			"SET " + partitionsSetting + " = 0",
 		} {
 			if _, err := runLocked(set, "TabSeparated"); err != nil {
 				conn.Close()

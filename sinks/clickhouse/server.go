@@ -49,6 +49,13 @@ func serverOptions(cfg Config, database, password string) *ch.Options {
 	}
 }
 
+// partitionsSetting is the limit modern ClickHouse puts on the partitions one INSERT may touch
+// (100 by default). The tables are partitioned by month, and one flush of the estimator writes
+// every window it recomputed: a replay from the genesis block touches 200 months and more, and a
+// batch the store cannot take would stop the estimator for good. So it is lifted (0: no limit)
+// on every engine that has it.
+const partitionsSetting = "max_partitions_per_insert_block"
+
 // openServer connects, creates the database when missing, and reconnects with it as the
 // default database (unqualified names in migrations and queries resolve to it).
 func openServer(ctx context.Context, cfg Config) (backend, error) {
@@ -64,6 +71,12 @@ func openServer(ctx context.Context, cfg Config) (backend, error) {
 	if !cfg.ReadOnly { // read-only: nothing to create, the database is used as it is
 		err = boot.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+QuoteIdentifier(cfg.Database))
 	}
+	opts := serverOptions(cfg, cfg.Database, password)
+	if v, verr := boot.ServerVersion(); err == nil && verr == nil && v.Version.Major >= 19 && !cfg.ReadOnly {
+		// 18.16 has no such limit and refuses unknown settings; read-only sessions insert
+		// nothing (and may change no setting).
+		opts.Settings[partitionsSetting] = 0
+	}
 	_ = boot.Close()
 	if err != nil {
 		if Classify(err) == Retryable {
@@ -71,7 +84,7 @@ func openServer(ctx context.Context, cfg Config) (backend, error) {
 		}
 		return nil, fmt.Errorf("create database %s on %s: %w", cfg.Database, where, err)
 	}
-	conn, err := ch.Open(serverOptions(cfg, cfg.Database, password))
+	conn, err := ch.Open(opts)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", where, err)
 	}
