@@ -18,7 +18,7 @@ import (
 
 // Watermark is how long after a window's end late blocks may still arrive: header times are
 // miner-set (up to 2 h in the future, not monotonic), so a window is final only once a block
-// with a header time past window end + Watermark has been seen (MODEL.md §1).
+// with a header time past window end + Watermark has been seen (METHOD.md §2.4).
 const Watermark = 2 * time.Hour
 
 // BlockObs is what the model needs of a block.

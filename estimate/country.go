@@ -9,7 +9,7 @@ import (
 )
 
 // Unallocated is the country code of hashrate no allocation row places: pools without a row
-// and blocks of unknown pools (MODEL.md §3). It is always reported.
+// and blocks of unknown pools (METHOD.md §6.4). It is always reported.
 const Unallocated = "XX"
 
 // AllocationRow says where one pool's hashrate sits: Shares by ISO country code (positive,
@@ -34,7 +34,7 @@ type CountryResult struct {
 // windows, each with countries × draws × 2 values.
 var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 
-// CountryHashrates is the seeded Monte Carlo of MODEL.md §3 for one window of the given length
+// CountryHashrates is the seeded Monte Carlo of METHOD.md §6.2 for one window of the given length
 // holding blocks of total work (hashes), with counts the blocks per pool: in each of draws
 // draws, H ~ (W/b)·Gamma(b + 0.5, T), p ~ Dirichlet(b_k + 0.5), each allocation row
 // m_k ~ Dirichlet(κ_k · M[k, ·]) over its non-zero entries, and H_c = H · Σ_k p_k · m_kc; pools
@@ -184,7 +184,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 }
 
 // EnergyAdjusted returns the allocation row with country raised to share beta when beta exceeds
-// its current share, the other entries rescaled so the row still sums to 1 (MODEL.md §4, the
+// its current share, the other entries rescaled so the row still sums to 1 (METHOD.md §8.9, the
 // energy-adjusted variant, applied for significant curtailment fits only). The row is returned
 // unchanged when beta does not exceed the current share. The input is not modified.
 func EnergyAdjusted(row AllocationRow, country string, beta float64) (AllocationRow, error) {

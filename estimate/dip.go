@@ -6,7 +6,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 )
 
-// Dip is a day's block count against the count the difficulty predicts (MODEL.md §4): the
+// Dip is a day's block count against the count the difficulty predicts (METHOD.md §8.8): the
 // lower-tail Poisson probability of seeing so few blocks, and the hashrate that would explain
 // the shortfall.
 type Dip struct {

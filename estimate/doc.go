@@ -1,7 +1,7 @@
 // Package estimate is the hashatlas model: pure functions that turn blocks, difficulty, pool
 // attributions and grid observations into hashrate estimates with 95 % intervals (the method
-// of MODEL.md), and the estimator service loop (Service, Run). It imports neither Kafka,
-// ClickHouse nor the network.
+// of METHOD.md, in this directory), and the estimator service loop (Service, Run). It imports
+// neither Kafka, ClickHouse nor the network.
 //
 // # Model versions
 //
@@ -9,24 +9,24 @@
 // (the version is part of every table's key).
 //
 //   - 1.0.0: network hashrate (fixed-window Garwood, last-n), pool shares (Clopper–Pearson)
-//     and pool hashrate (seeded Monte Carlo), MODEL.md §1–2.
-//   - 1.1.0: adds, without changing 1.0.0's numbers, country hashrate and share (MODEL.md §3,
-//     method pool-allocation), power and energy per country (§4), the block share of pools by
-//     HQ region, curtailment fits and network dips (§4), and the energy-adjusted country variant.
+//     and pool hashrate (seeded Monte Carlo), METHOD.md §3–4.
+//   - 1.1.0: adds, without changing 1.0.0's numbers, country hashrate and share (METHOD.md §6,
+//     method pool-allocation), power and energy per country (§7), the block share of pools by
+//     HQ region, curtailment fits and network dips (§8), and the energy-adjusted country variant.
 //     The built-in tables of estimate/modeldata belong to the version (a test pins their
 //     digest); other tables (--model.data-dir) give "1.1.0+data.<digest>".
 //
-// # Choices MODEL.md leaves open (1.1.0)
+// # Choices the original design left open (1.1.0, METHOD.md §1.4)
 //
 //   - Country point values are the mean share over the draws (× the network's W/T for
-//     hashrate), not the median MODEL.md names: means add up, so a window's shares sum to 100 %
-//     and its country hashrates to the network estimate; medians of small skewed shares summed
-//     to ~98 % on real months. The interval is still the 2.5/97.5 % quantiles.
+//     hashrate), not the median of the original design: means add up, so a window's shares
+//     sum to 100 % and its country hashrates to the network estimate; medians of small skewed
+//     shares summed to ~98 % on real months. The interval is still the 2.5/97.5 % quantiles.
 //   - Allocation rows and the fleet efficiency are read at the middle of each window.
 //   - An allocation row's Dirichlet draws are shared by all windows (RowBank): draw d of a row
 //     is the same in every window's draw d, seeded by the model version and the row. Each
-//     window's marginal distribution is MODEL.md's; across windows the allocation uncertainty is
-//     one unknown, as it is in the world, instead of independent noise per window.
+//     window's marginal distribution is that of METHOD.md §6.2; across windows the allocation
+//     uncertainty is one unknown, as it is in the world, instead of independent noise per window.
 //   - The pools without an allocation row are drawn as one Dirichlet component (the sum of
 //     their alphas): the same distribution of their summed share, which all goes to XX.
 //   - Power uses the hardware table without the profitability filter: hashatlas has no revenue

@@ -57,7 +57,7 @@ func loadHistory(tb testing.TB) []historyBlock {
 	return out
 }
 
-// TestHistoryCountsAreExactAndHashrateMatchesDifficulty checks MODEL.md §5 on the real
+// TestHistoryCountsAreExactAndHashrateMatchesDifficulty checks METHOD.md §10.2 on the real
 // 2021–2026 blocks: per-month block and pool counts equal a plain recount, and the monthly
 // network hashrate agrees with difficulty × 2^32 / 600 (averaged over the month's blocks) within
 // a few percent.

@@ -20,9 +20,9 @@ func chi2Quantile(p float64, k float64) float64 {
 	return distuv.ChiSquared{K: k}.Quantile(p)
 }
 
-// NetworkHashrate is the fixed-window estimator of MODEL.md §1: b blocks of total work W (hashes)
-// whose header times fall in a window of T seconds give Ĥ = W/T hashes per second, with the
-// exact Poisson (Garwood) interval
+// NetworkHashrate is the fixed-window estimator of METHOD.md §3.1: b blocks of total work W
+// (hashes) whose header times fall in a window of T seconds give Ĥ = W/T hashes per second,
+// with the exact Poisson (Garwood) interval
 //
 //	[ (W/b)/T · χ²(0.025; 2b)/2 , (W/b)/T · χ²(0.975; 2b+2)/2 ].
 //
@@ -51,7 +51,7 @@ func NetworkHashrate(work float64, blocks int, seconds float64, workPerBlock flo
 	}, nil
 }
 
-// RecentHashrate is the last-N-blocks estimator of MODEL.md §1 for "now". intervals[i] is the
+// RecentHashrate is the last-N-blocks estimator of METHOD.md §3.3 for "now". intervals[i] is the
 // time in seconds between block i and the one before it, and work[i] the work of block i. With
 // α_i = Δt_i / W_i and n intervals, the unbiased rate is (n−1)/Σα and 2·r·Σα ~ χ²(2n) gives the
 // interval. (Bitcoin Core's getnetworkhashps is biased high by n/(n−1).) Miner-set times can make

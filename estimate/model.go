@@ -15,9 +15,9 @@ import (
 )
 
 // ModelVersion names the method and data that produce every estimate. Bump it whenever a
-// result could change for the same inputs (MODEL.md: change the model only on purpose).
+// result could change for the same inputs (METHOD.md §9.1: change the model only on purpose).
 //
-// 1.1.0 adds country hashrate and power (MODEL.md §3–4), region block shares and the energy
+// 1.1.0 adds country hashrate and power (METHOD.md §6–7), region block shares and the energy
 // signals on top of 1.0.0's network and pool estimates, whose numbers it leaves unchanged.
 // The model data built into the binary (estimate/modeldata) is part of this version: a test
 // pins its digest, so that a change to the tables cannot ship without a new version.

@@ -12,7 +12,7 @@ import (
 // scratch holds sample buffers between PoolHashrates calls (they are large and short-lived).
 var scratch = sync.Pool{New: func() any { return new([]float64) }}
 
-// DefaultDraws is the number of Monte Carlo draws behind an interval (MODEL.md §3).
+// DefaultDraws is the number of Monte Carlo draws behind an interval (METHOD.md §4.3, §6.2).
 const DefaultDraws = 2000
 
 // Seed derives the Monte Carlo seed from what identifies a computation: the window, the model
@@ -41,8 +41,8 @@ type PoolHashrateResult struct {
 	Hashrate Interval // p̂ · Ĥ (H/s) with the 2.5 % / 97.5 % quantiles of p_k · H over the draws
 }
 
-// NetworkDraws samples the network rate H ~ (W/b) · Gamma(shape = b + 0.5, rate = T) (MODEL.md §3,
-// step 1) into dst, which must have the length of the number of draws.
+// NetworkDraws samples the network rate H ~ (W/b) · Gamma(shape = b + 0.5, rate = T)
+// (METHOD.md §6.2, step 1) into dst, which must have the length of the number of draws.
 func NetworkDraws(dst []float64, work float64, blocks int, seconds float64, rng *rand.Rand) {
 	perBlock := work / float64(blocks) / seconds
 	g := newGammaSampler(float64(blocks) + 0.5)

@@ -91,7 +91,7 @@ func TestPoolHashratesAreDeterministicAndCoverTheTruth(t *testing.T) {
 	}
 
 	// Simulate days with known pool rates; the pool hashrate intervals must cover the truth
-	// in 90–99 % of windows (MODEL.md §5).
+	// in 90–99 % of windows (METHOD.md §10.3).
 	rng := rand.New(rand.NewPCG(3, 4))
 	truth := []float64{0.4, 0.3, 0.2, 0.1}
 	const rate, workPerBlock, day = 7e20, 6e23, 86400.0

@@ -10,7 +10,7 @@ import (
 )
 
 // CountryWindowResult is one country's hashrate, share of the network and power in a window
-// (MODEL.md §3–4), under one method: the allocation table as published (MethodPoolAllocation)
+// (METHOD.md §6–7), under one method: the allocation table as published (MethodPoolAllocation)
 // or raised by significant curtailment fits (MethodEnergyAdjusted).
 type CountryWindowResult struct {
 	Window  Window
@@ -144,7 +144,7 @@ func RegionSlug(name string) string {
 }
 
 // Adjustment raises one pool's allocation to a country to a significant curtailment fit's β
-// (MODEL.md §4, the energy-adjusted variant).
+// (METHOD.md §8.9, the energy-adjusted variant).
 type Adjustment struct {
 	Pool, Region, Country string
 	Beta                  float64

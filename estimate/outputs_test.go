@@ -15,7 +15,7 @@ import (
 
 // builtInData pins the digest of the model data built into the binary to the model version:
 // changing allocation.csv, pool_hq.csv or hardware.csv changes results, so it needs a new
-// ModelVersion (MODEL.md: change the model only on purpose). Update both together.
+// ModelVersion (METHOD.md §9.2: change the model only on purpose). Update both together.
 var builtInData = map[string]string{
 	"1.1.0": "modeldata-ae98cddb57ba",
 }

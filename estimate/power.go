@@ -26,7 +26,7 @@ type Fleet struct {
 	Models          int // models counted
 }
 
-// Power-model constants of MODEL.md §4.
+// Power-model constants of METHOD.md §7.2–7.4.
 const (
 	// MinAgeDays is how long after its release a model starts to count.
 	MinAgeDays = 60
@@ -96,7 +96,7 @@ func (p Power) Known() bool { return !math.IsNaN(p.GWBest) }
 // PowerOf converts a hashrate interval (H/s) into power with the fleet's efficiency: the low
 // bound takes the lower hashrate, the most efficient model and PUE 1.01; the best the estimate,
 // the weighted mean and PUE 1.10; the high the upper hashrate, the least efficient model and
-// PUE 1.20 (MODEL.md §4, P = H × η × PUE).
+// PUE 1.20 (METHOD.md §7.3, P = H × η × PUE).
 func PowerOf(h Interval, f Fleet) Power {
 	gw := func(hs, jPerTH, pue float64) float64 { return hs / 1e12 * jPerTH * pue / 1e9 }
 	p := Power{

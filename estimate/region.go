@@ -16,7 +16,7 @@ type RegionShare struct {
 // (hq maps a pool slug to its region; pools without one count as UnknownRegion) and returns
 // each region's share with its 95 % Clopper–Pearson interval, largest first. This is "the
 // block share of North American pools" the press quotes: where pools are run, not where the
-// machines are (MODEL.md §3).
+// machines are (METHOD.md §5.1).
 func RegionBlockShares(counts []PoolCount, hq map[string]string) ([]RegionShare, error) {
 	byRegion := map[string]int{}
 	total := 0

@@ -15,12 +15,12 @@ import (
 
 // Energy-signal kinds (the signal column).
 const (
-	SignalCurtailment = "curtailment" // β of a pool under a grid region (MODEL.md §4)
+	SignalCurtailment = "curtailment" // β of a pool under a grid region (METHOD.md §8.4)
 	SignalNetworkDip  = "network_dip" // a day's block shortfall on a day of grid stress
 )
 
-// Constants of the stress series and the curtailment fits (model 1.1.0). MODEL.md §4 leaves
-// them open ("e.g. demand above its trailing 95th percentile"); these are the choices.
+// Constants of the stress series and the curtailment fits (model 1.1.0, METHOD.md §8.2–8.6).
+// The original design left them open ("e.g. demand above its trailing 95th percentile").
 const (
 	// StressQuantile: an hour is stressed when its demand exceeds this quantile of the region's
 	// hourly demand over the StressTrailingDays before its day.
@@ -244,7 +244,7 @@ func daySeries(c *Chain, from, to time.Time) map[time.Time]dayCounts {
 }
 
 // ComputeSignals fits the curtailment β of every pool with at least FitMinPoolShare of the
-// window's blocks under every grid region with stress in it (MODEL.md §4), for the month and
+// window's blocks under every grid region with stress in it (METHOD.md §8.5), for the month and
 // year windows of the given years, and evaluates the network dip of every day of stress. The
 // chain must not change during the call. Results are deterministic.
 func (m Model) ComputeSignals(c *Chain, g *GridState, years []int) ([]Signal, error) {
@@ -430,7 +430,7 @@ func (m Model) networkDips(g *GridState, yw Window, days map[time.Time]dayCounts
 }
 
 // Adjustments are the significant curtailment fits of the calendar year containing w, as
-// allocation adjustments (the energy-adjusted variant of MODEL.md §4).
+// allocation adjustments (the energy-adjusted variant of METHOD.md §8.9).
 func Adjustments(signals map[int][]Signal, w Window) []Adjustment {
 	var out []Adjustment
 	for _, s := range signals[w.Start.Year()] {

@@ -63,7 +63,7 @@ func (c *coverage) add(truth float64, iv estimate.Interval) {
 
 func (c coverage) rate() float64 { return float64(c.in) / float64(c.n) }
 
-// TestIntervalsCoverTheSimulatedTruth is MODEL.md §5 on simulated worlds (3 seeds × 2 years):
+// TestIntervalsCoverTheSimulatedTruth is METHOD.md §10.3 on simulated worlds (3 seeds × 2 years):
 // the 95 % intervals of network, pool and country hashrate (day, week and month windows) cover
 // the time-averaged truth in 90–99 % of windows; every planted curtailment β is significant
 // with an interval holding it in every yearly fit; and no pool gets a significant β under the

@@ -18,7 +18,7 @@ type StressDay struct {
 
 // BetaFit is the maximum-likelihood curtailment fraction β of a pool under a grid region, with
 // its 95 % profile-likelihood interval and the p-value of the likelihood-ratio test against
-// β = 0 (MODEL.md §4).
+// β = 0 (METHOD.md §8.4).
 type BetaFit struct {
 	Beta   Interval
 	PValue float64

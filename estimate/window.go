@@ -8,7 +8,7 @@ import (
 // WindowKind is the length of an estimation window. Windows are UTC calendar periods.
 type WindowKind string
 
-// The window kinds of MODEL.md §1.
+// The window kinds of METHOD.md §2.2.
 const (
 	Day   WindowKind = "day"
 	Week  WindowKind = "week" // ISO week: Monday 00:00 UTC to the next Monday

@@ -8,7 +8,7 @@ import (
 // Attribution methods: how Block.Pool was determined.
 const (
 	// AttributionAddress: a coinbase output pays an address of the pool in
-	// the registry (MODEL.md §2, first rule).
+	// the registry (estimate/METHOD.md §4.1, first rule).
 	AttributionAddress = "address"
 	// AttributionTag: a registry tag of the pool matches the printable ASCII
 	// of the coinbase scriptSig (second rule).

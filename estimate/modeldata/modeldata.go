@@ -1,5 +1,5 @@
 // Package modeldata holds the versioned model data of the country
-// estimates (MODEL.md §3–4): the pool → country allocation table, the pool
+// estimates (METHOD.md §5.2, §6.1, §7.6): the pool → country allocation table, the pool
 // HQ table and the ASIC hardware efficiency table. The data are CSV files
 // embedded in the binary; every row carries a source citation. Load parses
 // and validates them; Version changes whenever any file changes.

@@ -1,8 +1,8 @@
-// Package pools identifies the mining pool that found a block, by the rules of MODEL.md §2:
-// the first pool in the registry one of whose addresses receives a coinbase output, else the
-// first whose tag (a case-insensitive regular expression) matches the printable ASCII of the
-// coinbase scriptSig, else "unknown". The registry is in mempool.space's pools-v2.json format;
-// every attribution carries the registry version it was made with.
+// Package pools identifies the mining pool that found a block, by the rules of
+// estimate/METHOD.md §4.1: the first pool in the registry one of whose addresses receives a
+// coinbase output, else the first whose tag (a case-insensitive regular expression) matches the
+// printable ASCII of the coinbase scriptSig, else "unknown". The registry is in mempool.space's
+// pools-v2.json format; every attribution carries the registry version it was made with.
 package pools
 
 import (
@@ -141,8 +141,8 @@ func (r *Registry) Len() int { return len(r.pools) }
 // Slugs lists the pools' slugs in registry order (a new slice).
 func (r *Registry) Slugs() []string { return append([]string(nil), r.slugs...) }
 
-// Attribute applies MODEL.md §2 to a block's coinbase output addresses and the printable ASCII
-// of its scriptSig.
+// Attribute applies estimate/METHOD.md §4.1 to a block's coinbase output addresses and the
+// printable ASCII of its scriptSig.
 func (r *Registry) Attribute(coinbaseAddresses []string, coinbaseASCII string) Attribution {
 	best := -1
 	for _, a := range coinbaseAddresses {

@@ -1,6 +1,6 @@
-// Package simulate is the simulator source of hashatlas (MODEL.md §5): a seeded, deterministic
-// world with known truth, published as the same messages the real collectors publish, so that
-// the estimator can be checked against what it should find.
+// Package simulate is the simulator source of hashatlas (estimate/METHOD.md §10.3): a seeded,
+// deterministic world with known truth, published as the same messages the real collectors
+// publish, so that the estimator can be checked against what it should find.
 //
 // The world (Config, DefaultConfig):
 //   - Countries have hashrate factors g_c(t) with an exponential trend and a yearly cosine
@@ -14,7 +14,7 @@
 //     A planted curtailment switches off β of a pool's total hashrate during the stressed
 //     hours of a region (taken from the pool's hashrate in the region's country), so that on a
 //     day with stressed fraction s the pool's expected blocks are × (1 − β·s), the model of
-//     MODEL.md §4.
+//     estimate/METHOD.md §8.4.
 //   - Blocks arrive as a Poisson process of intensity H(t) / work, where work = 2^256 /
 //     (target + 1) of the current epoch; each block's pool is drawn in proportion to the pools'
 //     rates at that moment. The difficulty starts matched to the first hour's hashrate and is

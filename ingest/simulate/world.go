@@ -248,8 +248,8 @@ func (w *World) checkCurtailments(g []float64) error {
 // regions fall on different days (a region draws among the days no earlier region took), and
 // an event stays inside its UTC day: real grids' stress does coincide and straddle midnight,
 // but keeping them apart makes every region's planted response identifiable on its own from
-// daily block counts, the data MODEL.md §4 fits, and a day's stress fraction as large as the
-// event.
+// daily block counts, the data estimate/METHOD.md §8.4 fits, and a day's stress fraction as
+// large as the event.
 func (w *World) plantStress() {
 	taken := make([]bool, w.days)
 	for gi := range w.regions {

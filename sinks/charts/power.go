@@ -18,8 +18,8 @@ const PowerBars = 10
 
 // CountryPower draws the electric power drawn by mining in each country (GW) in the latest
 // window of the series: a bar at the best estimate with a whisker from the low to the high
-// scenario (MODEL.md §4: Estimate.Value is best, Lower is low, Upper is high). The PowerBars
-// largest countries by best estimate get a bar each, the rest are summed into "other"
+// scenario (estimate/METHOD.md §7.3: Estimate.Value is best, Lower is low, Upper is high). The
+// PowerBars largest countries by best estimate get a bar each, the rest are summed into "other"
 // (scenario bounds add: every country's low uses the same fleet and PUE), and XX
 // (unallocated) always gets its own bar, last.
 func CountryPower(w io.Writer, f Format, m Meta, countries []Series) error {

@@ -16,7 +16,7 @@ import (
 
 // Entities that are never folded into "other".
 const (
-	// Unallocated is the country of hashrate no allocation row places (MODEL.md §3).
+	// Unallocated is the country of hashrate no allocation row places (estimate/METHOD.md §6.4).
 	Unallocated = "XX"
 	// UnknownPool is the pool of blocks no registry entry attributes.
 	UnknownPool = "unknown"
