@@ -3,8 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -169,7 +173,7 @@ var stateTables = []string{"blocks", "blocks_canonical", "difficulty_epochs", "o
 	"network_hashrate", "pool_hashrate", "country_hashrate", "region_block_share", "energy_signals"}
 
 // checksums returns, per table, its row count and a checksum of every column but those that
-// record when a row was made (version, computed_at, detected_at). The last-n estimate is left
+// record when a row was made (version, computed_at, detected_at, observed_at). The last-n estimate is left
 // out: which tips it was computed at depends on how messages were batched.
 func (r *faultRig) checksums() map[string]string {
 	r.t.Helper()
@@ -185,7 +189,7 @@ func (r *faultRig) checksums() map[string]string {
 		for _, row := range res.Rows {
 			name := row[0].(string)
 			switch name {
-			case "version", "computed_at", "detected_at":
+			case "version", "computed_at", "detected_at", "observed_at":
 				continue
 			case "window":
 				window = true
@@ -428,4 +432,122 @@ func TestFaultHistoryFromBeforeTheHardwareTable(t *testing.T) {
 	if unknownAfter != 0 || knownBefore != 0 || unknown == 0 {
 		t.Fatalf("power: %d unknown rows in all, %d unknown from 2016-07-31, %d known before 2016-07-30; want unknown exactly before the hardware table", unknown, unknownAfter, knownBefore)
 	}
+}
+
+// outageProxy forwards TCP connections to target; down makes it refuse connections — the
+// listener closed, every open connection cut — for a while, as a restarting server does.
+type outageProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+}
+
+func startOutageProxy(t *testing.T, target string) *outageProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &outageProxy{addr: ln.Addr().String(), target: target, ln: ln}
+	go p.serve(ln)
+	t.Cleanup(func() { p.cut() })
+	return p
+}
+
+func (p *outageProxy) serve(ln net.Listener) {
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = in.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { _, _ = io.Copy(out, in); _ = out.Close() }()
+		go func() { _, _ = io.Copy(in, out); _ = in.Close() }()
+	}
+}
+
+// cut closes the listener and every connection.
+func (p *outageProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		_ = p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// down refuses connections for d, then listens again on the same address.
+func (p *outageProxy) down(t *testing.T, d time.Duration) {
+	p.cut()
+	time.Sleep(d)
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Errorf("listen again on %s: %v", p.addr, err)
+		return
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go p.serve(ln)
+}
+
+// TestFaultClickHouseOutageDuringTheRebuild (case 4): ClickHouse refuses connections for 3 s
+// while the estimator's start-up rebuild writes its raw inputs (130,000 blocks of the shared
+// history: two chunks written while replaying); `estimate --until-idle` must wait and retry,
+// exit 0, and leave the same tables as a run without the outage (before: exit 1, "store 50000
+// raw inputs: insert 50000 rows into blocks: … connection refused", a crash loop on restarts).
+func TestFaultClickHouseOutageDuringTheRebuild(t *testing.T) {
+	blocks := firstBlocks(t, 130000)
+	epochs := filepath.Join(sharedData(t), "difficulty_epochs.csv")
+	run := func(name string, outage bool) map[string]string {
+		r := newFaultRig(t, name)
+		if code, _, stderr := runCmd(t, nil, "collect", "file", "--once", "--kafka.brokers="+r.kCfg.Brokers[0], "--blocks="+blocks, "--difficulty="+epochs, "--log.level=warn"); code != exitOK {
+			t.Fatalf("collect: exit %d: %s", code, stderr)
+		}
+		if !outage {
+			r.estimateUntilIdle()
+			return r.checksums()
+		}
+		proxy := startOutageProxy(t, r.chCfg.Addr)
+		stop := make(chan struct{})
+		downed := make(chan bool, 1)
+		go func() {
+			// The outage begins once the first raw rows are in: the rebuild is under way.
+			for {
+				select {
+				case <-stop:
+					downed <- false
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if res, err := r.db.Query(r.ctx, "SELECT count() FROM blocks"); err == nil && res.Rows[0][0].(uint64) > 0 {
+					proxy.down(t, 3*time.Second)
+					downed <- true
+					return
+				}
+			}
+		}()
+		direct := r.chCfg.Addr
+		r.chCfg.Addr = proxy.addr
+		r.estimateUntilIdle()
+		r.chCfg.Addr = direct
+		close(stop)
+		if !<-downed {
+			t.Fatal("the rebuild ended before the outage began: the test proved nothing")
+		}
+		return r.checksums()
+	}
+	sameTables(t, run("calm", false), run("outage", true))
 }
