@@ -71,7 +71,7 @@ func setupBraiinsCollector(c *cli) collectorBuilder {
 	c.fs.StringVar(&bc.TokenFile, "braiins.token-file", "", "file holding the access-profile token")
 	c.fs.StringVar(&bc.Pool, "braiins.pool", braiins.DefaultPool, "pool slug of the messages (the registry's slug of Braiins Pool)")
 	c.fs.DurationVar(&bc.SampleInterval, "braiins.sample-interval", braiins.DefaultSampleInterval,
-		"interval the current scoring hash rate is filed under: the first reading in each is published")
+		"how often the pool's hash rate is published: the API's 60-minute average (its current answer) for one hour in each interval of at least an hour; the older answer's scoring hash rate filed under the interval it is read in, the first reading in each")
 	c.fs.Float64Var(&bc.HTTP.RequestsPerSecond, "braiins.requests-per-second", braiins.DefaultRequestsPerSecond, "request rate limit (Braiins asks for at most one request per 5 s)")
 	c.fs.DurationVar(&bc.HTTP.Timeout, "braiins.timeout", 30*time.Second, "timeout of each request")
 	c.addValidator(func() error {

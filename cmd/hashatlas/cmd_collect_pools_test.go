@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
+	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
@@ -181,7 +184,7 @@ func TestCollectBraiinsKeepsTheTokenOutOfConfigOutputAndLogs(t *testing.T) {
 	}
 	defer broker.Close()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("SlushPool-Auth-Token") != token || r.URL.Path != "/stats/json/btc/" {
+		if r.Header.Get("Pool-Auth-Token") != token || r.URL.Path != "/stats/json/btc/" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
@@ -205,5 +208,195 @@ func TestCollectBraiinsKeepsTheTokenOutOfConfigOutputAndLogs(t *testing.T) {
 	if len(got) != 2 || got[0].Key() != "braiinspool|braiins|25301|2025-09-24T02:11:49Z" || *got[0].Blocks != 1 ||
 		*got[0].HashrateHS != 14711022190710100000 || got[1].IntervalSeconds != 3600 || *got[1].HashrateHS != 14862291830451200000 {
 		t.Fatalf("published %+v", got)
+	}
+}
+
+// poolStatsRow is one pool_stats row as ClickHouse holds it.
+type poolStatsRow struct {
+	start            time.Time
+	interval, blocks uint32
+	hashrate         float64
+	hashrateReported uint8
+	blocksReported   uint8
+}
+
+// TestCollectPoolAPIsThroughKafkaIntoClickHouse serves each pool-API form the collectors read —
+// Braiins Pool's current answer (the 5/60-minute and 24-hour averages, update_ts, fpps_rate, no
+// top-level pool_scoring_hash_rate), its older answer (pool_scoring_hash_rate), and a mempool
+// instance whose pool list predates Braiins Pool's rename (slug slushpool, name SlushPool) with
+// weekly rows ending on Mondays and on the Tuesdays after them side by side — runs `collect
+// braiins --once` and `collect mempool-pools --once` into an embedded broker, then `estimate
+// --until-idle` into the ClickHouse server, and reads pool_stats back: the served values, each
+// once, under braiinspool; the current answer's 60-minute average over the hour before
+// update_ts; the Monday weeks alone.
+func TestCollectPoolAPIsThroughKafkaIntoClickHouse(t *testing.T) {
+	const token = "brn-4e1d2c7a90b3-token"
+	broker, err := kafka.StartEmbedded(0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	db := fmt.Sprintf("hashatlas_poolapis_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, db)
+	kafkaArg := "--kafka.brokers=" + broker.Addr()
+
+	// update_ts some minutes ago, off the minute so that its hour cannot be the older answer's
+	// bucket (an hour from :00:00).
+	updated := time.Now().UTC().Truncate(time.Minute).Add(-10*time.Minute + 17*time.Second)
+	current := fmt.Sprintf(`{"btc":{"hash_rate_unit":"Gh/s","pool_active_workers":151233,"pool_5m_hash_rate":15103455120.5571,
+ "pool_60m_hash_rate":14987320114.0093,"pool_24h_hash_rate":14911876342.7718,"update_ts":%d,
+ "blocks":{"915102":{"date_found":1758705210,"mining_duration":25301,"total_shares":2418872265330,"state":"confirmed",
+  "confirmations_left":0,"value":"3.15804551","user_reward":"0.00000000","pool_scoring_hash_rate":14711022190.7101}},
+ "fpps_rate":4.9e-7}}`, updated.Unix())
+	older := `{"btc":{"luck_b10":"0.91","hash_rate_unit":"Th/s","pool_scoring_hash_rate":14862291.8304512,"pool_active_workers":151233,
+ "round_started":1758709800,"round_duration":600,
+ "blocks":{"915130":{"date_found":1758709800,"mining_duration":4590,"total_shares":1,"state":"confirmed","confirmations_left":99,
+  "value":"3.125","user_reward":"0","pool_scoring_hash_rate":14902291.8301}}}}`
+	var mu sync.Mutex
+	answer := current
+	braiinsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Pool-Auth-Token") != token || r.URL.Path != "/stats/json/btc/" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_, _ = w.Write([]byte(answer))
+	}))
+	defer braiinsSrv.Close()
+	braiinsArgs := []string{"collect", "braiins", "--once", "--braiins.url=" + braiinsSrv.URL, "--braiins.requests-per-second=-1", kafkaArg, "--log.level=warn"}
+	env := map[string]string{"HASHATLAS_BRAIINS_TOKEN": token}
+	if code, _, stderr := runCmd(t, env, braiinsArgs...); code != exitOK {
+		t.Fatalf("collect braiins, current answer: exit %d: %s", code, stderr)
+	}
+	mu.Lock()
+	answer = older
+	mu.Unlock()
+	before := time.Now().UTC()
+	if code, _, stderr := runCmd(t, env, braiinsArgs...); code != exitOK {
+		t.Fatalf("collect braiins, older answer: exit %d: %s", code, stderr)
+	}
+	after := time.Now().UTC()
+
+	mempoolSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/api/v1/mining/pools/24h":
+			_, _ = w.Write([]byte(`{"pools":[{"poolId":111,"name":"Foundry USA","blockCount":40,"rank":1,"slug":"foundryusa"},
+ {"poolId":43,"name":"SlushPool","link":"https://slushpool.com/","blockCount":5,"rank":2,"slug":"slushpool"}],"blockCount":45}`))
+		case strings.HasPrefix(r.URL.Path, "/api/v1/mining/hashrate/pools/"):
+			_, _ = w.Write([]byte(`[
+ {"timestamp":1757289600,"avgHashrate":44613301227490790000,"share":0.0499,"poolName":"SlushPool"},
+ {"timestamp":1757376000,"avgHashrate":45013301227490790000,"share":0.0503,"poolName":"SlushPool"},
+ {"timestamp":1757894400,"avgHashrate":43512001193557870000,"share":0.0486,"poolName":"SlushPool"},
+ {"timestamp":1757980800,"avgHashrate":43912001193557870000,"share":0.0490,"poolName":"SlushPool"},
+ {"timestamp":1757894400,"avgHashrate":270052111187304200000,"share":0.2996,"poolName":"Foundry USA"}]`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer mempoolSrv.Close()
+	mempoolArgs := []string{"collect", "mempool-pools", "--once", "--mempool.url=" + mempoolSrv.URL + "/api", "--mempool.requests-per-second=-1", kafkaArg, "--log.level=warn"}
+	mBefore := time.Now().UTC().Truncate(time.Second)
+	code, _, stderr := runCmd(t, nil, mempoolArgs...)
+	mAfter := time.Now().UTC()
+	if code != exitOK {
+		t.Fatalf("collect mempool-pools: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "not ending on a Monday 00:00 UTC are left out") || !strings.Contains(stderr, "rows=2") {
+		t.Errorf("the Tuesday rows are not logged as left out:\n%s", stderr)
+	}
+
+	chArgs := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
+	if code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", "--log.level=warn", kafkaArg}, chArgs...)...); code != exitOK {
+		t.Fatalf("estimate: exit %d: %s", code, stderr)
+	}
+	cfg := clickhouse.DefaultConfig()
+	cfg.Addr, cfg.Database = testClickHouseAddr(), db
+	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	rows := map[string][]poolStatsRow{} // by "pool|source"
+	for _, r := range queryRows(t, conn, "SELECT pool, source, toUnixTimestamp(time), interval_seconds, hashrate_hs, blocks, hashrate_reported, blocks_reported FROM pool_stats FINAL ORDER BY pool, source, interval_seconds, time") {
+		k := r[0].(string) + "|" + r[1].(string)
+		rows[k] = append(rows[k], poolStatsRow{start: time.Unix(int64(r[2].(uint32)), 0).UTC(), interval: r[3].(uint32), hashrate: r[4].(float64),
+			blocks: r[5].(uint32), hashrateReported: r[6].(uint8), blocksReported: r[7].(uint8)})
+	}
+	if len(rows) != 3 {
+		t.Fatalf("rows for %d pool|source pairs, want braiinspool|braiins, braiinspool|mempool, foundryusa|mempool: %v", len(rows), rows)
+	}
+
+	// Braiins Pool: by interval, the older answer's hour bucket (3600 from :00), the current
+	// answer's hour before update_ts (3600), the rounds of 915102 (25301 s, from the current
+	// answer) and of 915130 (4590 s, from the older one, in Th/s).
+	b := rows["braiinspool|braiins"]
+	if len(b) != 4 {
+		t.Fatalf("braiinspool|braiins: %d rows, want 4: %+v", len(b), b)
+	}
+	var hours []poolStatsRow
+	rounds := map[uint32]poolStatsRow{}
+	for _, r := range b {
+		if r.interval == 3600 && r.blocksReported == 0 {
+			hours = append(hours, r)
+		} else {
+			rounds[r.interval] = r
+		}
+	}
+	if len(hours) != 2 {
+		t.Fatalf("braiinspool hours %+v, want 2", hours)
+	}
+	for _, h := range hours {
+		switch {
+		case h.start.Equal(updated.Add(-time.Hour)):
+			if h.hashrate != 14987320114009300000 || h.hashrateReported != 1 {
+				t.Errorf("the current answer's hour %+v, want pool_60m_hash_rate 14987320114009300000 H/s", h)
+			}
+		case h.start.Equal(before.Truncate(time.Hour)) || h.start.Equal(after.Truncate(time.Hour)):
+			if h.hashrate != 14862291830451200000 {
+				t.Errorf("the older answer's hour %+v, want pool_scoring_hash_rate 14862291830451200000 H/s", h)
+			}
+		default:
+			t.Errorf("an hour from %v: neither update_ts − 1 h (%v) nor the hour of the older run (%v to %v)", h.start, updated.Add(-time.Hour), before, after)
+		}
+	}
+	if r := rounds[25301]; !r.start.Equal(time.Date(2025, 9, 24, 2, 11, 49, 0, time.UTC)) || r.blocks != 1 || r.hashrate != 14711022190710100000 {
+		t.Errorf("round of 915102 %+v", r)
+	}
+	if r := rounds[4590]; !r.start.Equal(time.Date(2025, 9, 24, 9, 13, 30, 0, time.UTC)) || r.blocks != 1 || r.hashrate != 14902291830100000000 {
+		t.Errorf("round of 915130 %+v", r)
+	}
+
+	// mempool: slushpool's ranking and its Monday weeks under braiinspool; the Tuesday rows
+	// (weeks from 2025-09-02 and -09) nowhere.
+	m := rows["braiinspool|mempool"]
+	want := []poolStatsRow{
+		{start: time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC), interval: 604800, hashrate: 44613301227490790000, hashrateReported: 1},
+		{start: time.Date(2025, 9, 8, 0, 0, 0, 0, time.UTC), interval: 604800, hashrate: 43512001193557870000, hashrateReported: 1},
+	}
+	var weeks []poolStatsRow
+	for _, r := range m {
+		if r.interval == 86400 {
+			if r.blocks != 5 || r.blocksReported != 1 || r.hashrateReported != 0 || r.start.Before(mBefore.Add(-24*time.Hour)) || r.start.After(mAfter.Add(-24*time.Hour)) {
+				t.Errorf("braiinspool ranking %+v, want slushpool's 5 blocks over the 24 h before the run", r)
+			}
+			continue
+		}
+		weeks = append(weeks, r)
+	}
+	if len(weeks) != len(want) {
+		t.Fatalf("braiinspool weeks %+v, want %+v", weeks, want)
+	}
+	for i := range want {
+		if weeks[i].start != want[i].start || weeks[i].interval != want[i].interval || weeks[i].hashrate != want[i].hashrate || weeks[i].hashrateReported != 1 || weeks[i].blocksReported != 0 {
+			t.Errorf("week %d: %+v, want %+v", i, weeks[i], want[i])
+		}
+	}
+	if f := rows["foundryusa|mempool"]; len(f) != 2 || f[1].interval != 604800 || !f[1].start.Equal(time.Date(2025, 9, 8, 0, 0, 0, 0, time.UTC)) || f[1].hashrate != 270052111187304200000 {
+		t.Errorf("foundryusa|mempool %+v", f)
+	}
+	n := queryRows(t, conn, "SELECT count() FROM pool_stats FINAL WHERE interval_seconds = 604800 AND toDayOfWeek(time) != 1")
+	if n[0][0].(uint64) != 0 {
+		t.Errorf("%v weekly rows do not start on a Monday", n[0][0])
 	}
 }

@@ -5,10 +5,14 @@
 // that publishes schemas.PoolStats with source "braiins" and pool "braiinspool".
 //
 // One answer gives two kinds of observation (see Sample and Rounds):
-//   - the pool's current scoring hash rate, filed under the hour (Config.SampleInterval) in
-//     which it was read, once per hour;
+//   - the pool's hash rate: in the API's current form, its average over the 60 minutes before
+//     the answer's update_ts, over exactly that hour; in the older form, its current scoring
+//     hash rate, filed under the hour (Config.SampleInterval) in which it was read; once per
+//     hour either way;
 //   - for each of the last blocks the pool found, the round that led to it: one block over
 //     [found − round duration, found), with the scoring hash rate at the find.
+//
+// Both forms of the answer are read (see Form); the token goes in the Pool-Auth-Token header.
 //
 // The API offers no longer history, so there is no backfill: a collector run every few hours
 // loses no round (the answer lists the last 15 blocks, days of them).
@@ -53,7 +57,7 @@ func NewClient(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) 
 	}
 	hc := ingest.NewHTTPClient(SourceName, cfg.HTTP, transport, log)
 	hc.Redactor().AddSecret(token)
-	hc.Redactor().AddName(TokenHeader, "X-"+TokenHeader)
+	hc.Redactor().AddName(TokenHeader, "X-"+TokenHeader, OldTokenHeader, "X-"+OldTokenHeader)
 	return &Client{
 		url:  cfg.BaseURL + "/stats/json/" + url.PathEscape(cfg.Coin) + "/",
 		coin: cfg.Coin,

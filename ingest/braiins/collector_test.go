@@ -3,6 +3,7 @@ package braiins
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,16 +20,18 @@ import (
 
 const testToken = "brn-7f3a9c1d2e8b4f60-token"
 
-// fakeBraiins serves /stats/json/btc/ to requests carrying testToken in the token header, and a
-// 401 to others. body and status can be changed between passes; every request is counted with
-// the token it carried.
+// fakeBraiins serves /stats/json/btc/ to requests carrying testToken in the Pool-Auth-Token
+// header, and a 401 to others. body and status can be changed between passes; every request is
+// counted with the token it carried, and whatever it carried in the older SlushPool-Auth-Token
+// header.
 type fakeBraiins struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	body   []byte
-	status []int // statuses to answer before the body, one per request
-	tokens []string
-	paths  []string
+	srv       *httptest.Server
+	mu        sync.Mutex
+	body      []byte
+	status    []int // statuses to answer before the body, one per request
+	tokens    []string
+	oldTokens []string
+	paths     []string
 }
 
 func newFakeBraiins(t *testing.T) *fakeBraiins {
@@ -36,8 +39,9 @@ func newFakeBraiins(t *testing.T) *fakeBraiins {
 	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		tok := r.Header.Get("SlushPool-Auth-Token")
+		tok := r.Header.Get("Pool-Auth-Token")
 		f.tokens = append(f.tokens, tok)
+		f.oldTokens = append(f.oldTokens, r.Header.Get("SlushPool-Auth-Token")+r.Header.Get("X-SlushPool-Auth-Token"))
 		f.paths = append(f.paths, r.URL.Path)
 		if tok != testToken {
 			w.WriteHeader(http.StatusUnauthorized)
@@ -278,8 +282,8 @@ func TestTokenIsSentButNeverLoggedOrInErrors(t *testing.T) {
 	r.api.mu.Lock()
 	defer r.api.mu.Unlock()
 	for i, tok := range r.api.tokens {
-		if tok != testToken {
-			t.Fatalf("request %d carried token %q", i, tok)
+		if tok != testToken || r.api.oldTokens[i] != "" {
+			t.Fatalf("request %d carried token %q in Pool-Auth-Token and %q in the older header; want the token in Pool-Auth-Token only", i, tok, r.api.oldTokens[i])
 		}
 	}
 }
@@ -295,5 +299,94 @@ func TestTokenFileIsReadAndTrimmed(t *testing.T) {
 	}
 	if len(r.topic.All()) != 4 {
 		t.Fatalf("published %v", r.topic.Keys())
+	}
+}
+
+// currentAnswer is the current-form fixture with update_ts moved to at.
+func currentAnswer(t *testing.T, at time.Time) []byte {
+	t.Helper()
+	b := ingesttest.Fixture(t, "stats_btc_current.json")
+	out := bytes.Replace(b, []byte(`"update_ts": 1758709200`), []byte(fmt.Sprintf(`"update_ts": %d`, at.Unix())), 1)
+	if bytes.Equal(out, b) && at.Unix() != 1758709200 {
+		t.Fatal("the fixture does not hold the update_ts to move")
+	}
+	return out
+}
+
+// TestCurrentFormPublishesTheHourBeforeUpdateTSAndEveryRound: the answer without a top-level
+// pool_scoring_hash_rate (the API's current form) publishes its 60-minute average over the hour
+// that ends at update_ts (10:20:00), not filed under the hour of the fetch (10:20:30), and the
+// rounds as the older form does.
+func TestCurrentFormPublishesTheHourBeforeUpdateTSAndEveryRound(t *testing.T) {
+	r := newRig(t)
+	r.api.set(ingesttest.Fixture(t, "stats_btc_current.json"))
+	if err := r.col.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"braiinspool|braiins|14120|2025-09-23T13:26:07Z",
+		"braiinspool|braiins|25301|2025-09-24T02:11:49Z",
+		"braiinspool|braiins|31822|2025-09-23T17:21:27Z",
+		"braiinspool|braiins|3600|2025-09-24T09:20:00Z",
+	}
+	if got := r.topic.Keys(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+	for _, s := range r.topic.All() {
+		if s.IntervalSeconds == 3600 && (*s.HashrateHS != 14987320114009300000 || s.Blocks != nil) {
+			t.Fatalf("sample %+v, want pool_60m_hash_rate, 14987320114009300000 H/s, and no block count", s)
+		}
+		if s.IntervalSeconds == 25301 && (*s.HashrateHS != 14711022190710100000 || *s.Blocks != 1) {
+			t.Fatalf("round of 915102 %+v", s)
+		}
+	}
+	if !strings.Contains(r.logs.String(), "form=windowed") {
+		t.Fatalf("the form of the answer is not logged:\n%s", r.logs)
+	}
+}
+
+// TestCurrentFormHoursTileTime: passes every few minutes publish one hour per hour — the next
+// hour once it starts where the last ended, or up to WindowSlack before — and, with a 2-hour
+// sample interval, one hour in two.
+func TestCurrentFormHoursTileTime(t *testing.T) {
+	at := func(hhmm string) time.Time {
+		tm, err := time.Parse("2006-01-02 15:04", "2025-09-24 "+hhmm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	for _, tc := range []struct {
+		name   string
+		every  time.Duration
+		passes []string // update_ts of each pass's answer
+		want   []string // the hours published, by start
+	}{
+		{"hourly", time.Hour, []string{"10:20", "10:30", "11:15", "11:20", "11:55", "12:15"},
+			[]string{"09:20", "10:15", "11:15"}},
+		{"exactly an hour later", time.Hour, []string{"10:20", "11:20", "12:20"},
+			[]string{"09:20", "10:20", "11:20"}},
+		{"every two hours", 2 * time.Hour, []string{"10:20", "11:20", "12:10", "12:15", "13:00"},
+			[]string{"09:20", "11:15"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.SampleInterval = tc.every })
+			for _, p := range tc.passes {
+				r.now = at(p).Add(30 * time.Second)
+				r.api.set(currentAnswer(t, at(p)))
+				if err := r.col.Collect(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for _, s := range r.topic.All() {
+				if s.Blocks == nil {
+					got = append(got, s.Time.Format("15:04"))
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("hours published from %v, want %v", got, tc.want)
+			}
+		})
 	}
 }

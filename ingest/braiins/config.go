@@ -28,8 +28,16 @@ const DefaultPool = "braiinspool"
 // DefaultSampleInterval is Config.SampleInterval when it is 0.
 const DefaultSampleInterval = time.Hour
 
-// TokenHeader carries the access-profile token (Braiins also accepts X-SlushPool-Auth-Token).
-const TokenHeader = "SlushPool-Auth-Token"
+// TokenHeader carries the access-profile token: Pool-Auth-Token, the header Braiins Academy's
+// "Monitoring" page names (https://academy.braiins.com/en/braiins-pool/monitoring/#api-configuration:
+// "Pool-Auth-Token" or "X-Pool-Auth-Token"). The older help-centre article names OldTokenHeader
+// (https://help.braiins.com/en/support/solutions/articles/77000433512-api-configuration-guide),
+// from the days of the pool's former name, Slush Pool; it is not sent.
+const TokenHeader = "Pool-Auth-Token"
+
+// OldTokenHeader is the header the older documentation names (with X-SlushPool-Auth-Token).
+// Neither is sent; both are redacted should a server echo them.
+const OldTokenHeader = "SlushPool-Auth-Token"
 
 // Config says how to reach Braiins Pool's stats API and how to date what it reports.
 type Config struct {
@@ -45,9 +53,12 @@ type Config struct {
 	TokenFile string
 	// Pool is the slug the messages carry. Default: DefaultPool ("braiinspool").
 	Pool string
-	// SampleInterval is the bucket the pool's current scoring hash rate is filed under: a pass
-	// publishes it for the bucket containing the fetch unless that bucket already has a sample.
-	// It must divide a day evenly and be at least a minute. Default: DefaultSampleInterval (1h).
+	// SampleInterval is how often the pool's hash rate is published. In the API's current form,
+	// the 60-minute average is published when its hour starts at least max(SampleInterval, 1h)
+	// after the last published hour did (less WindowSlack). In the older form, it is the bucket
+	// the current scoring hash rate is filed under: a pass publishes it for the bucket containing
+	// the fetch unless that bucket already has a sample. It must divide a day evenly and be at
+	// least a minute. Default: DefaultSampleInterval (1h).
 	SampleInterval time.Duration
 	// HTTP sets the per-request timeout, retries, backoff and body limit, with the defaults of
 	// ingest.HTTPConfig, except RequestsPerSecond: 0 means DefaultRequestsPerSecond here, and a

@@ -44,7 +44,7 @@ func hostileCollector(t *testing.T, h http.Handler, logs *ingesttest.Logs, hc in
 var fast = ingest.HTTPConfig{BaseBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, RequestsPerSecond: -1, MaxAttempts: 2}
 
 // TestTheTokenNeverReachesErrorsOrLogsWhenEchoed: a server that echoes the request back, the
-// SlushPool-Auth-Token header included (retried 500s, logged each time, and a 401), must not
+// Pool-Auth-Token header included (retried 500s, logged each time, and a 401), must not
 // get the token into an error or a log line, in any form.
 func TestTheTokenNeverReachesErrorsOrLogsWhenEchoed(t *testing.T) {
 	for _, status := range []int{http.StatusInternalServerError, http.StatusUnauthorized} {

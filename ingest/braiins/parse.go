@@ -16,22 +16,66 @@ import (
 	"github.com/hashatlas/hashatlas/schemas"
 )
 
-// The format read here is the Pool Stats API's, documented at
-// https://help.braiins.com/en/support/solutions/articles/77000433512-api-configuration-guide:
-// GET /stats/json/<coin>/ answers {"<coin>": {...}} with, among others, hash_rate_unit (the unit
-// of every hash rate in the answer, e.g. "Gh/s"), pool_scoring_hash_rate, pool_active_workers and
-// blocks: the last blocks the pool found, keyed by height, each with date_found (unix seconds),
-// mining_duration (seconds of the round that led to it), state and pool_scoring_hash_rate (at
-// the time it was found). The scoring hash rate is Braiins' exponential moving average of the
-// hash rate of the pool's miners, reflecting the work of the last hours
-// (https://help.braiins.com/en/support/solutions/articles/77000426280).
+// The formats read here are those of the Pool Stats API, GET /stats/json/<coin>/, which answers
+// {"<coin>": {...}}. It has answered in two forms:
+//
+//   - the older one (FormScoring), documented by the help-centre article "API configuration
+//     guide" (https://help.braiins.com/en/support/solutions/articles/77000433512-api-configuration-guide):
+//     hash_rate_unit (the unit of every hash rate in the answer, e.g. "Gh/s"),
+//     pool_scoring_hash_rate, pool_active_workers, luck and round figures, and blocks. The
+//     scoring hash rate is Braiins' exponential moving average of the hash rate of the pool's
+//     miners, reflecting the work of the last hours
+//     (https://help.braiins.com/en/support/solutions/articles/77000426280);
+//   - the current one (FormWindowed), documented on Braiins Academy's "Monitoring" page
+//     (https://academy.braiins.com/en/braiins-pool/monitoring/#api-configuration), section Pool
+//     Stats API: hash_rate_unit, pool_active_workers, pool_5m_hash_rate, pool_60m_hash_rate and
+//     pool_24h_hash_rate (the pool's hash rate over the last 5 minutes, 60 minutes and 24 hours),
+//     update_ts (unix seconds: when these figures were last updated), blocks and fpps_rate; no
+//     top-level pool_scoring_hash_rate.
+//
+// In both, blocks are the last blocks the pool found, keyed by height, each with date_found
+// (unix seconds), mining_duration (seconds of the round that led to it), state and
+// pool_scoring_hash_rate (the pool's scoring hash rate when it was found), all in
+// hash_rate_unit. fpps_rate, the luck and round figures are not read.
+
+// Form is the form of an answer (see the comment above).
+type Form int
+
+const (
+	// FormScoring is the older answer: a top-level pool_scoring_hash_rate.
+	FormScoring Form = iota + 1
+	// FormWindowed is the current answer: the pool's 5-minute, 60-minute and 24-hour averages
+	// and update_ts.
+	FormWindowed
+)
+
+func (f Form) String() string {
+	switch f {
+	case FormScoring:
+		return "scoring"
+	case FormWindowed:
+		return "windowed"
+	}
+	return "unknown"
+}
+
+// Window is the length of the average the current form's sample publishes: pool_60m_hash_rate.
+const Window = time.Hour
 
 // Stats is what this package reads of one answer.
 type Stats struct {
+	// Form is the form of the answer.
+	Form Form
 	// Unit is hash_rate_unit as given ("Gh/s").
 	Unit string
-	// ScoringHashrateHS is pool_scoring_hash_rate converted to H/s.
+	// ScoringHashrateHS is pool_scoring_hash_rate converted to H/s (FormScoring; 0 when the
+	// answer has none).
 	ScoringHashrateHS float64
+	// Hashrate5mHS, Hashrate60mHS and Hashrate24hHS are pool_5m_hash_rate, pool_60m_hash_rate
+	// and pool_24h_hash_rate in H/s, and Updated is update_ts in UTC: the end of the three
+	// windows (FormWindowed; zero in the older form).
+	Hashrate5mHS, Hashrate60mHS, Hashrate24hHS float64
+	Updated                                    time.Time
 	// ActiveWorkers is pool_active_workers (-1 when absent).
 	ActiveWorkers int64
 	// Blocks are the recent blocks, by ascending height.
@@ -107,6 +151,10 @@ func sign(exp string) int {
 type statsJSON struct {
 	Unit          *string                    `json:"hash_rate_unit"`
 	Scoring       *json.Number               `json:"pool_scoring_hash_rate"`
+	Hashrate5m    *json.Number               `json:"pool_5m_hash_rate"`
+	Hashrate60m   *json.Number               `json:"pool_60m_hash_rate"`
+	Hashrate24h   *json.Number               `json:"pool_24h_hash_rate"`
+	Updated       *json.Number               `json:"update_ts"`
 	ActiveWorkers *json.Number               `json:"pool_active_workers"`
 	Blocks        map[string]json.RawMessage `json:"blocks"`
 }
@@ -121,8 +169,13 @@ type blockJSON struct {
 // genesisTime is the header time of block 0 (unix seconds): no block is found before.
 const genesisTime = 1231006505
 
-// ParseStats reads the body of GET /stats/json/<coin>/. The object under coin needs a known
-// hash_rate_unit and a pool_scoring_hash_rate >= 0; blocks may be absent or empty, but each block
+// ParseStats reads the body of GET /stats/json/<coin>/, in either form. The object under coin
+// needs a known hash_rate_unit. An answer with any of pool_5m_hash_rate, pool_60m_hash_rate,
+// pool_24h_hash_rate and update_ts is the current form and needs all four: hash rates >= 0 and
+// update_ts in unix seconds (from an hour after the genesis block, so that the hour before it
+// is a time a message may carry, to now); one without them is the older form and needs a
+// pool_scoring_hash_rate >= 0 (an answer with both is read as the current form, its scoring
+// hash rate kept in Stats). blocks may be absent or empty, but each block
 // present needs a decimal height key, a date_found (unix seconds, from the genesis block to
 // 2^32-1), a mining_duration >= 0 not reaching back before the genesis block, a state and a
 // pool_scoring_hash_rate >= 0. Errors name the field and the block.
@@ -147,13 +200,40 @@ func ParseStats(body []byte, coin string) (Stats, error) {
 	if s.Unit == nil {
 		return Stats{}, errors.New("pool stats: hash_rate_unit is missing")
 	}
-	if s.Scoring == nil {
-		return Stats{}, errors.New("pool stats: pool_scoring_hash_rate is missing")
-	}
 	out := Stats{Unit: *s.Unit, ActiveWorkers: -1}
 	var err error
-	if out.ScoringHashrateHS, err = ToHS(*s.Scoring, *s.Unit); err != nil {
-		return Stats{}, fmt.Errorf("pool stats: pool_scoring_hash_rate: %w", err)
+	switch {
+	case s.Hashrate5m != nil || s.Hashrate60m != nil || s.Hashrate24h != nil || s.Updated != nil:
+		out.Form = FormWindowed
+		for _, f := range []struct {
+			name string
+			n    *json.Number
+			to   *float64
+		}{{"pool_5m_hash_rate", s.Hashrate5m, &out.Hashrate5mHS}, {"pool_60m_hash_rate", s.Hashrate60m, &out.Hashrate60mHS}, {"pool_24h_hash_rate", s.Hashrate24h, &out.Hashrate24hHS}} {
+			if f.n == nil {
+				return Stats{}, fmt.Errorf("pool stats: %s is missing (the answer has the current form's figures)", f.name)
+			}
+			if *f.to, err = ToHS(*f.n, *s.Unit); err != nil {
+				return Stats{}, fmt.Errorf("pool stats: %s: %w", f.name, err)
+			}
+		}
+		if s.Updated == nil {
+			return Stats{}, errors.New("pool stats: update_ts is missing (the answer has the current form's figures)")
+		}
+		ts, err := s.Updated.Int64()
+		if first := int64(genesisTime + Window/time.Second); err != nil || ts < first || ts > time.Now().Add(schemas.FutureAllowance).Unix() {
+			return Stats{}, fmt.Errorf("pool stats: update_ts %q is not a time in unix seconds (from an hour after the genesis block, %d, to now)", ingest.Clip(string(*s.Updated)), first)
+		}
+		out.Updated = time.Unix(ts, 0).UTC()
+	case s.Scoring != nil:
+		out.Form = FormScoring
+	default:
+		return Stats{}, errors.New("pool stats: pool_scoring_hash_rate is missing, and so are pool_60m_hash_rate and update_ts: the answer is in neither known form")
+	}
+	if s.Scoring != nil {
+		if out.ScoringHashrateHS, err = ToHS(*s.Scoring, *s.Unit); err != nil {
+			return Stats{}, fmt.Errorf("pool stats: pool_scoring_hash_rate: %w", err)
+		}
 	}
 	if s.ActiveWorkers != nil {
 		w, err := s.ActiveWorkers.Int64()
@@ -208,16 +288,37 @@ func parseBlock(key string, raw json.RawMessage, unit string) (Block, error) {
 	}, nil
 }
 
-// Sample is the pool's current scoring hash rate filed under the interval of length every that
-// contains fetched (intervals aligned on UTC midnight): time = that interval's start,
-// interval_seconds = every, hashrate_hs = the scoring hash rate. It is a reading taken at the
-// fetch of a moving average over the last hours, not a mean over [time, time + every): the
-// bucket says when it was read.
+// Sample is the pool's hash rate as one answer gives it, as a message:
+//
+//   - current form: the pool's 60-minute average, over [update_ts − 60 min, update_ts):
+//     time = update_ts − 60 min, interval_seconds = 3600, hashrate_hs = pool_60m_hash_rate — the
+//     mean over exactly the interval the message claims, as the schema defines hashrate_hs.
+//     Of the three averages it is the one whose window is the collector's hour: the 24-hour
+//     one read every hour would make 24 windows a day, each overlapping the one before by 23
+//     hours (and the daily comparison files each under the UTC day it starts in, which holds
+//     only part of it); the 5-minute one would leave 55 minutes of each hour unobserved and be
+//     as noisy as 5 minutes of shares are. fetched and every are not used: the answer dates its
+//     figures itself.
+//   - older form: the pool's current scoring hash rate filed under the interval of length every
+//     that contains fetched (intervals aligned on UTC midnight): time = that interval's start,
+//     interval_seconds = every, hashrate_hs = the scoring hash rate. It is a reading taken at the
+//     fetch of a moving average over the last hours, not a mean over [time, time + every): the
+//     bucket says when it was read, which is all that answer tells.
 func Sample(s Stats, fetched time.Time, every time.Duration, pool string) (schemas.PoolStats, error) {
-	h := s.ScoringHashrateHS
-	p := schemas.PoolStats{
-		Schema: schemas.SchemaPoolStats, Pool: pool, Time: fetched.UTC().Truncate(every),
-		IntervalSeconds: int64(every / time.Second), HashrateHS: &h, Source: SourceName,
+	var p schemas.PoolStats
+	switch s.Form {
+	case FormWindowed:
+		h := s.Hashrate60mHS
+		p = schemas.PoolStats{
+			Schema: schemas.SchemaPoolStats, Pool: pool, Time: s.Updated.UTC().Add(-Window),
+			IntervalSeconds: int64(Window / time.Second), HashrateHS: &h, Source: SourceName,
+		}
+	default:
+		h := s.ScoringHashrateHS
+		p = schemas.PoolStats{
+			Schema: schemas.SchemaPoolStats, Pool: pool, Time: fetched.UTC().Truncate(every),
+			IntervalSeconds: int64(every / time.Second), HashrateHS: &h, Source: SourceName,
+		}
 	}
 	if err := p.Validate(); err != nil {
 		return schemas.PoolStats{}, fmt.Errorf("pool stats sample: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest/ingesttest"
+	"github.com/hashatlas/hashatlas/schemas"
 )
 
 func parseF(t *testing.T, s string) float64 {
@@ -77,7 +78,9 @@ func TestToHSIsExactWhereMultiplicationIsNot(t *testing.T) {
 
 func TestParseStats(t *testing.T) {
 	full := ingesttest.Fixture(t, "stats_btc.json")
+	current := ingesttest.Fixture(t, "stats_btc_current.json")
 	const good = `"hash_rate_unit":"Gh/s","pool_scoring_hash_rate":1`
+	const cur = `"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1,"update_ts":1758709200`
 	block := func(fields string) string { return `{"btc":{` + good + `,"blocks":{"915102":{` + fields + `}}}}` }
 	cases := []struct {
 		name       string
@@ -100,6 +103,17 @@ func TestParseStats(t *testing.T) {
 		{"a block without a state is refused", block(`"date_found":1758705210,"mining_duration":1,"pool_scoring_hash_rate":1`), 0, "state is missing"},
 		{"a negative round is refused", block(`"date_found":1758705210,"mining_duration":-1,"state":"confirmed","pool_scoring_hash_rate":1`), 0, "mining_duration"},
 		{"a block without its hash rate is refused", block(`"date_found":1758705210,"mining_duration":1,"state":"confirmed"`), 0, "block \"915102\": pool_scoring_hash_rate is missing"},
+		{"the current form parses with its blocks", string(current), 3, ""},
+		{"the current form without blocks has none", `{"btc":{` + cur + `,"blocks":{},"fpps_rate":4.9e-7}}`, 0, ""},
+		{"the current form's fpps_rate is not read, whatever its type", `{"btc":{` + cur + `,"fpps_rate":"0.000000000000000001"}}`, 0, ""},
+		{"an answer in neither form is refused, naming both", `{"btc":{"hash_rate_unit":"Gh/s","pool_active_workers":3}}`, 0, "neither known form"},
+		{"the current form without update_ts is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1}}`, 0, "update_ts is missing"},
+		{"the current form without its 60-minute average is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_24h_hash_rate":1,"update_ts":1758709200,"pool_scoring_hash_rate":1}}`, 0, "pool_60m_hash_rate is missing"},
+		{"an update_ts less than an hour after the genesis block is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1,"update_ts":1231010104}}`, 0, "an hour after the genesis block"},
+		{"an update_ts in milliseconds is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1,"update_ts":1758709200000}}`, 0, "unix seconds"},
+		{"a fractional update_ts is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1,"update_ts":1758709200.5}}`, 0, "unix seconds"},
+		{"a negative 24-hour average is refused", `{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":-1,"update_ts":1758709200}}`, 0, "pool_24h_hash_rate: hash rate -1 Gh/s is negative"},
+		{"a current-form block without its hash rate is refused", `{"btc":{` + cur + `,"blocks":{"915102":{"date_found":1758705210,"mining_duration":1,"state":"confirmed"}}}}`, 0, "pool_scoring_hash_rate is missing"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,11 +131,76 @@ func TestParseStats(t *testing.T) {
 		t.Fatal(err)
 	}
 	last := s.Blocks[2]
-	if s.Unit != "Gh/s" || s.ScoringHashrateHS != parseF(t, "14862291830451200000") || s.ActiveWorkers != 151233 ||
+	if s.Form != FormScoring || s.Unit != "Gh/s" || s.ScoringHashrateHS != parseF(t, "14862291830451200000") || s.ActiveWorkers != 151233 ||
 		s.Blocks[0].Height != 915020 || last.Height != 915102 || last.State != "confirmed" ||
 		!last.Found.Equal(time.Date(2025, 9, 24, 9, 13, 30, 0, time.UTC)) || last.Found.Location() != time.UTC ||
 		last.MiningDuration != 25301*time.Second || last.ScoringHashrateHS != parseF(t, "14711022190710100000") {
 		t.Fatalf("parsed %+v", s)
+	}
+}
+
+// TestParseStatsCurrentForm reads the answer the API gives today: the three averages to the
+// exact H/s, update_ts in UTC, and the same blocks as the older form's fixture, which lists the
+// same rounds.
+func TestParseStatsCurrentForm(t *testing.T) {
+	s, err := ParseStats(ingesttest.Fixture(t, "stats_btc_current.json"), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Form != FormWindowed || s.Unit != "Gh/s" || s.ActiveWorkers != 151233 ||
+		s.Hashrate5mHS != parseF(t, "15103455120557100000") || s.Hashrate60mHS != parseF(t, "14987320114009300000") ||
+		s.Hashrate24hHS != parseF(t, "14911876342771800000") || s.ScoringHashrateHS != 0 ||
+		!s.Updated.Equal(time.Date(2025, 9, 24, 10, 20, 0, 0, time.UTC)) || s.Updated.Location() != time.UTC {
+		t.Fatalf("parsed %+v", s)
+	}
+	old, err := ParseStats(ingesttest.Fixture(t, "stats_btc.json"), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Blocks) != len(old.Blocks) {
+		t.Fatalf("%d blocks, want %d", len(s.Blocks), len(old.Blocks))
+	}
+	for i := range s.Blocks {
+		if s.Blocks[i] != old.Blocks[i] {
+			t.Fatalf("block %d: %+v, want %+v", i, s.Blocks[i], old.Blocks[i])
+		}
+	}
+	// An answer with both forms' figures is read as the current form.
+	both, err := ParseStats([]byte(`{"btc":{"hash_rate_unit":"Th/s","pool_scoring_hash_rate":7,"pool_5m_hash_rate":3,"pool_60m_hash_rate":2,"pool_24h_hash_rate":1,"update_ts":1758709200}}`), "btc")
+	if err != nil || both.Form != FormWindowed || both.Hashrate60mHS != 2e12 || both.ScoringHashrateHS != 7e12 {
+		t.Fatalf("both forms: %+v, %v", both, err)
+	}
+}
+
+// TestSampleOfTheCurrentFormIsTheHourBeforeUpdateTS: the sample is pool_60m_hash_rate over
+// [update_ts − 1 h, update_ts), whenever it was fetched and whatever the sample interval; the
+// older form's stays filed under the interval of the fetch.
+func TestSampleOfTheCurrentFormIsTheHourBeforeUpdateTS(t *testing.T) {
+	s, err := ParseStats(ingesttest.Fixture(t, "stats_btc_current.json"), "btc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		fetched time.Time
+		every   time.Duration
+	}{
+		{time.Date(2025, 9, 24, 10, 20, 30, 0, time.UTC), time.Hour},
+		{time.Date(2025, 9, 24, 12, 47, 0, 0, time.FixedZone("CEST", 2*3600)), 15 * time.Minute},
+		{time.Date(2025, 9, 24, 11, 0, 0, 0, time.UTC), 24 * time.Hour},
+	} {
+		p, err := Sample(s, tc.fetched, tc.every, DefaultPool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Key() != "braiinspool|braiins|3600|2025-09-24T09:20:00Z" || *p.HashrateHS != s.Hashrate60mHS || p.Blocks != nil ||
+			p.Time.Location() != time.UTC || !p.Time.Add(time.Duration(p.IntervalSeconds)*time.Second).Equal(s.Updated) {
+			t.Errorf("fetched %v every %v: %s %v H/s, want the hour ending at update_ts with pool_60m_hash_rate", tc.fetched, tc.every, p.Key(), *p.HashrateHS)
+		}
+	}
+	old := Stats{Form: FormScoring, ScoringHashrateHS: 1.5e19}
+	p, err := Sample(old, time.Date(2025, 9, 24, 10, 20, 30, 0, time.UTC), time.Hour, DefaultPool)
+	if err != nil || p.Key() != "braiinspool|braiins|3600|2025-09-24T10:00:00Z" || *p.HashrateHS != 1.5e19 {
+		t.Fatalf("older form: %s, %v", p.Key(), err)
 	}
 }
 
@@ -252,6 +331,8 @@ func FuzzParseStats(f *testing.F) {
 	body := ingesttest.Fixture(f, "stats_btc.json")
 	f.Add(body)
 	f.Add(ingesttest.Fixture(f, "stats_btc_ths.json"))
+	f.Add(ingesttest.Fixture(f, "stats_btc_current.json"))
+	f.Add([]byte(`{"btc":{"hash_rate_unit":"Gh/s","pool_5m_hash_rate":0,"pool_60m_hash_rate":1e30,"pool_24h_hash_rate":0,"update_ts":1231010105}}`))
 	f.Add(body[:len(body)/2])
 	f.Add([]byte(`{"btc":{"hash_rate_unit":"EH/s","pool_scoring_hash_rate":1e300,"blocks":{"0":{"date_found":1231006505,"mining_duration":0,"state":"x","pool_scoring_hash_rate":0}}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -260,8 +341,20 @@ func FuzzParseStats(f *testing.F) {
 			return
 		}
 		ok := func(h float64) bool { return h >= 0 && !math.IsInf(h, 0) && !math.Signbit(h) }
-		if !ok(s.ScoringHashrateHS) {
-			t.Fatalf("accepted scoring hash rate %v", s.ScoringHashrateHS)
+		if !ok(s.ScoringHashrateHS) || !ok(s.Hashrate5mHS) || !ok(s.Hashrate60mHS) || !ok(s.Hashrate24hHS) {
+			t.Fatalf("accepted hash rates %+v", s)
+		}
+		switch s.Form {
+		case FormWindowed:
+			if s.Updated.Location() != time.UTC || s.Updated.Unix() < genesisTime+3600 || s.Updated.After(time.Now().Add(schemas.FutureAllowance)) {
+				t.Fatalf("accepted update_ts %v", s.Updated)
+			}
+		case FormScoring:
+			if !s.Updated.IsZero() {
+				t.Fatalf("the older form with an update time %v", s.Updated)
+			}
+		default:
+			t.Fatalf("accepted an answer of no form: %+v", s)
 		}
 		for i, b := range s.Blocks {
 			if !ok(b.ScoringHashrateHS) || b.Found.Location() != time.UTC || b.Found.Unix() < genesisTime ||

@@ -88,6 +88,9 @@ func (c *Collector) Collect(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	if r := m.Renamed(); len(r) > 0 {
+		c.log.WithField("renames", r).Info("pools the instance lists under a former slug are published under their current one (ingest/pools/aliases.csv)")
+	}
 	if u := m.Unknown(); len(u) > 0 {
 		c.log.WithField("pools", u).Info("pools not in the registry are kept under mempool's slug")
 	}
@@ -158,10 +161,11 @@ func (c *Collector) history(ctx context.Context, idx *ingest.PublishedPoolStats,
 	if err != nil {
 		return fmt.Errorf("hashrate history: %w", err)
 	}
-	msgs, err := HistoryStats(rows, m.FromName)
+	msgs, offWeek, err := HistoryStats(rows, m.FromName)
 	if err != nil {
 		return fmt.Errorf("hashrate history %s: %w", period, err)
 	}
+	c.logOffWeek("hashrate history "+period, offWeek)
 	return c.publish(ctx, idx, msgs, "hashrate history "+period)
 }
 
@@ -190,16 +194,29 @@ func (c *Collector) backfill(ctx context.Context, idx *ingest.PublishedPoolStats
 			}
 		}
 		slug := m.FromSlug(p.Slug)
-		msgs, err := HistoryStats(kept, func(string) string { return slug })
+		msgs, offWeek, err := HistoryStats(kept, func(string) string { return slug })
 		if err != nil {
 			return fmt.Errorf("backfill page %d of %d (pool %s): %w", i+1, len(r.Pools), p.Slug, err)
 		}
+		c.logOffWeek("backfill page "+p.Slug, offWeek)
 		if err := c.publish(ctx, idx, msgs, "backfill page "+p.Slug); err != nil {
 			return err
 		}
 		log.WithFields(logrus.Fields{"page": i + 1, "pool": slug, "rows": len(msgs)}).Info("backfill page done")
 	}
 	return nil
+}
+
+// logOffWeek says, in one line per step, that weekly rows not ending on a Monday 00:00 UTC were
+// left out, and why (see HistoryStats), with the first of them.
+func (c *Collector) logOffWeek(step string, rows []HashrateRow) {
+	if len(rows) == 0 {
+		return
+	}
+	f := rows[0]
+	c.log.WithFields(logrus.Fields{
+		"step": step, "rows": len(rows), "first_pool": f.PoolName, "first_end": f.End.Format(time.RFC3339), "first_weekday": f.End.Weekday().String(),
+	}).Warn("weekly rows not ending on a Monday 00:00 UTC are left out: each would be a second week overlapping a Monday-to-Monday one")
 }
 
 // publish sends the messages whose key is not on the topic with the same figures, and records

@@ -428,3 +428,95 @@ func TestPublishFailureFailsThePass(t *testing.T) {
 		t.Fatalf("retry pass: err %v, %d messages", err, len(r.topic.All()))
 	}
 }
+
+// TestARenamedPoolIsPublishedUnderItsCurrentSlug: an instance whose pool list predates Braiins
+// Pool's rename answers "slushpool" in its ranking and "SlushPool" in its history; both become
+// braiinspool, the registry's slug, and the pass says so once.
+func TestARenamedPoolIsPublishedUnderItsCurrentSlug(t *testing.T) {
+	r := newRig(t)
+	r.api.setAnswer(func(path string, w http.ResponseWriter) bool {
+		switch path {
+		case "/api/v1/mining/pools/24h":
+			_, _ = w.Write([]byte(`{"pools":[{"poolId":111,"name":"Foundry USA","blockCount":40,"rank":1,"slug":"foundryusa"},
+			 {"poolId":43,"name":"SlushPool","link":"https://slushpool.com/","blockCount":5,"rank":2,"slug":"slushpool"}],"blockCount":45}`))
+		case "/api/v1/mining/hashrate/pools/1m":
+			_, _ = w.Write([]byte(`[{"timestamp":1758499200,"avgHashrate":44613301227490790000,"share":0.0499,"poolName":"SlushPool"}]`))
+		default:
+			return false
+		}
+		return true
+	})
+	if err := r.col.Collect(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := "braiinspool|mempool|604800|2025-09-15T00:00:00Z braiinspool|mempool|86400|2025-09-23T10:20:30Z foundryusa|mempool|86400|2025-09-23T10:20:30Z"
+	if got := strings.Join(r.topic.Keys(), " "); got != want {
+		t.Fatalf("published %s, want %s", got, want)
+	}
+	if b := r.find(t, "braiinspool|mempool|86400|2025-09-23T10:20:30Z"); *b.Blocks != 5 {
+		t.Fatalf("braiinspool ranking %+v, want slushpool's 5 blocks", b)
+	}
+	if h := r.find(t, "braiinspool|mempool|604800|2025-09-15T00:00:00Z"); *h.HashrateHS != 44613301227490790000 {
+		t.Fatalf("braiinspool week %+v", h)
+	}
+	logs := r.logs.String()
+	if !strings.Contains(logs, "under their current one") || !strings.Contains(logs, "slushpool→braiinspool") {
+		t.Fatalf("the rename is not logged:\n%s", logs)
+	}
+	if strings.Contains(logs, "pools not in the registry") {
+		t.Fatalf("a renamed pool of the registry is reported as unknown:\n%s", logs)
+	}
+}
+
+// TestOffWeekRowsAreLeftOutWithALoggedReason: a history of Monday and Tuesday rows side by side
+// (as mempool's documentation shows them) publishes the Monday weeks only, in the resumed
+// history and in a backfill alike, and each step says in one line how many rows it left out
+// and why. The backfill asks for the page under the instance's own slug.
+func TestOffWeekRowsAreLeftOutWithALoggedReason(t *testing.T) {
+	slush := ingesttest.Fixture(t, "pool_slushpool_hashrate.json")
+	mondays := "braiinspool|mempool|604800|2022-09-26T00:00:00Z braiinspool|mempool|604800|2022-10-03T00:00:00Z braiinspool|mempool|604800|2022-10-10T00:00:00Z"
+	serve := func(r *rig) {
+		r.api.setAnswer(func(path string, w http.ResponseWriter) bool {
+			switch path {
+			case "/api/v1/mining/hashrate/pools/1m", "/api/v1/mining/pool/slushpool/hashrate":
+				_, _ = w.Write(slush)
+			case "/api/v1/mining/pools/all", "/api/v1/mining/pools/3y", "/api/v1/mining/pools/4y", "/api/v1/mining/pools":
+				_, _ = w.Write([]byte(`{"pools":[{"poolId":43,"name":"SlushPool","blockCount":500,"rank":1,"slug":"slushpool"}],"blockCount":500}`))
+			default:
+				return false
+			}
+			return true
+		})
+	}
+	check := func(t *testing.T, r *rig, step string) {
+		t.Helper()
+		if got := strings.Join(r.topic.Keys(), " "); got != mondays {
+			t.Fatalf("published %s, want the Monday weeks %s", got, mondays)
+		}
+		logs := r.logs.String()
+		for _, want := range []string{"not ending on a Monday 00:00 UTC are left out", "rows=3", "first_weekday=Tuesday", "first_end=\"2022-10-04T00:00:00Z\"", step} {
+			if !strings.Contains(logs, want) {
+				t.Fatalf("the log does not say %q:\n%s", want, logs)
+			}
+		}
+	}
+	t.Run("history", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.RankingPeriods = nil })
+		serve(r)
+		if err := r.col.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, r, "step=\"hashrate history 1m\"")
+	})
+	t.Run("backfill", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.RankingPeriods = nil; c.From = time.Date(2022, 9, 1, 0, 0, 0, 0, time.UTC) })
+		serve(r)
+		if err := r.col.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		check(t, r, "step=\"backfill page slushpool\"")
+		if got := r.api.recorded(); len(got) != 2 || got[1] != "/api/v1/mining/pool/slushpool/hashrate" {
+			t.Fatalf("requests %v, want the ranking and slushpool's page", got)
+		}
+	})
+}

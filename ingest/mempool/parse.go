@@ -115,7 +115,8 @@ func ParseRanking(body []byte) (Ranking, error) {
 // HashrateRow is one row of the weekly pool hashrate history.
 type HashrateRow struct {
 	// End is the end of the week the row covers: mempool dates a weekly row by the Monday
-	// 00:00 UTC that closes it, and computes it from the blocks of the 7 days before.
+	// 00:00 UTC that closes it, and computes it from the blocks of the 7 days before. Some rows
+	// end on another day (see IsWeekEnd and HistoryStats).
 	End time.Time
 	// AvgHashrate is mempool's "avgHashrate" in H/s: Share × the network hashrate that
 	// Bitcoin Core's getnetworkhashps estimates from the week's blocks (chain work over the
@@ -180,21 +181,29 @@ func ParseHashrates(body []byte) ([]HashrateRow, error) {
 // SlugMapper turns mempool's pool identifiers into the slugs messages carry.
 //
 // The rule: mempool derives a pool's slug from its name the way the registry does (lower case,
-// only [a-z0-9]), so a mempool slug that a registry pool has is that pool; one the registry does
-// not know is kept as it is — mempool's own identifier, still one pool per slug — and reported by
-// Unknown so that the registry can be extended. mempool's "Unknown" pool (blocks its registry
-// attributes to no one) becomes "unknown". History rows carry only a name: its slug is the one
-// a ranking of the same pass gave that name, else the name's slug by the same rule.
+// only [a-z0-9]), so a mempool slug that a registry pool has is that pool. A slug that the rename
+// table of ingest/pools (aliases.csv, pools.Canonical) gives as a pool's former one — mempool
+// instances whose pool list predates a rename still answer "slushpool" for Braiins Pool — is
+// the pool's current slug, unless the registry itself lists the old slug as a pool (then the
+// blocks it attributes carry that slug, and the figures must stay beside them). Any other slug
+// the registry does not know is kept as it is — mempool's own identifier, still one pool per
+// slug — and reported by Unknown so that the registry can be extended. mempool's "Unknown" pool
+// (blocks its registry attributes to no one) becomes "unknown". History rows carry only a name:
+// its slug is the one a ranking of the same pass gave that name, else the name's slug by the
+// same rule.
 type SlugMapper struct {
 	known  map[string]bool
 	byName map[string]string
-	// unknown collects the slugs not in the registry, for one log line per pass.
+	// unknown collects the slugs not in the registry, renamed the renames applied (old → new),
+	// for one log line each per pass.
 	unknown map[string]bool
+	renamed map[string]string
 }
 
-// NewSlugMapper maps against the registry's slugs (nil: no registry, every slug is kept).
+// NewSlugMapper maps against the registry's slugs (nil: no registry, every slug is kept but
+// for the renames).
 func NewSlugMapper(reg *pools.Registry) *SlugMapper {
-	m := &SlugMapper{known: map[string]bool{}, byName: map[string]string{}, unknown: map[string]bool{}}
+	m := &SlugMapper{known: map[string]bool{}, byName: map[string]string{}, unknown: map[string]bool{}, renamed: map[string]string{}}
 	if reg != nil {
 		for _, s := range reg.Slugs() {
 			m.known[s] = true
@@ -209,6 +218,10 @@ func (m *SlugMapper) Learn(name, slug string) { m.byName[name] = slug }
 // FromSlug maps a mempool slug.
 func (m *SlugMapper) FromSlug(slug string) string {
 	s := pools.Slug(slug)
+	if c := pools.Canonical(s); c != s && !m.known[s] {
+		m.renamed[s] = c
+		s = c
+	}
 	if s != pools.Unknown && len(m.known) > 0 && !m.known[s] {
 		m.unknown[s] = true
 	}
@@ -233,52 +246,109 @@ func (m *SlugMapper) Unknown() []string {
 	return out
 }
 
+// Renamed lists, sorted, the renames applied so far, as "old→new".
+func (m *SlugMapper) Renamed() []string {
+	out := make([]string, 0, len(m.renamed))
+	for old, cur := range m.renamed {
+		out = append(out, old+"→"+cur)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // RankingStats turns a ranking of the trailing period ending at fetched into one message per pool:
 // its block count over [fetched − period, fetched). mempool refreshes a ranking from its database
 // at most every 10 minutes and adds new blocks in between, so the window's start is known to
-// about 10 minutes; the end is the fetch. fetched is truncated to the second.
+// about 10 minutes; the end is the fetch. fetched is truncated to the second. Two entries that
+// map to one pool (an old and a current name of it, listed apart by an instance) count together.
 func RankingStats(r Ranking, period time.Duration, fetched time.Time, m *SlugMapper) ([]schemas.PoolStats, error) {
 	start := fetched.UTC().Truncate(time.Second).Add(-period)
 	out := make([]schemas.PoolStats, 0, len(r.Pools))
+	at := map[string]int{}
 	for _, p := range r.Pools {
+		pool := m.FromSlug(p.Slug)
+		if i, dup := at[pool]; dup {
+			sum := *out[i].Blocks + p.Blocks // ParseRanking bounds the sum of the counts
+			out[i].Blocks = &sum
+			continue
+		}
 		blocks := p.Blocks
 		s := schemas.PoolStats{
-			Schema: schemas.SchemaPoolStats, Pool: m.FromSlug(p.Slug), Time: start,
+			Schema: schemas.SchemaPoolStats, Pool: pool, Time: start,
 			IntervalSeconds: int64(period / time.Second), Blocks: &blocks, Source: SourceName,
 		}
 		if err := s.Validate(); err != nil {
 			return nil, fmt.Errorf("pool ranking: pool %q: %w", ingest.Clip(p.Name), err)
 		}
+		at[pool] = len(out)
 		out = append(out, s)
 	}
 	return out, nil
 }
 
+// IsWeekEnd reports whether t is a Monday 00:00:00 UTC: the end of a week as mempool's indexer
+// dates its weekly rows (backend/src/api/mining/mining.ts, $generatePoolHashrateHistory: it runs
+// "around Monday midnight", starts at the last Monday's midnight UTC and steps back 604800 s at
+// a time, each row stamped with the end of its 7 days).
+func IsWeekEnd(t time.Time) bool {
+	return t.Unix()%86400 == 0 && t.UTC().Weekday() == time.Monday
+}
+
 // HistoryStats turns weekly rows into messages: time = the row's week end − 7 days (the Monday
 // 00:00 UTC that starts the week), interval 604800 s, hashrate_hs = avgHashrate (see
-// HashrateRow.AvgHashrate for what it is). slugOf maps a row's pool name. Two rows that land on
-// the same message key with different figures are an error; identical ones count once.
-func HistoryStats(rows []HashrateRow, slugOf func(name string) string) ([]schemas.PoolStats, error) {
+// HashrateRow.AvgHashrate for what it is). slugOf maps a row's pool name.
+//
+// A row whose end is not a Monday 00:00 UTC (IsWeekEnd) is left out and returned in offWeek,
+// for the caller to log. mempool's own documentation shows such rows: its sample answer of GET
+// /v1/mining/pool/:slug/hashrate lists one pool's weeks ending on Mondays and on the Tuesdays
+// after them side by side (2022-03-14 and -15, -21 and -22, -28 and -29). Each Tuesday row is a
+// second 7-day window overlapping a Monday week by six days; published as it is, the series
+// (pool, "mempool", 604800) would hold two overlapping weeks. Moving it onto a Monday week
+// instead would file its figure — the pool's block share over its own seven days, times the
+// network hashrate over them — under days it does not cover, and give that week two figures:
+// the Monday row's and the moved one, which this function refuses as a disagreement within an
+// answer and a later pass would publish as a "revision" over the Monday row. So the Monday rows
+// alone make the series: the ones mempool's indexer writes, every week of them; a week for which
+// an answer has only an off-day row stays empty rather than misdated.
+//
+// Rows that land on one message key count once when they are the same row again (same pool
+// name, same figure) and are an error when they disagree; rows of different names that map to
+// one pool (an old and a current name of it, listed apart by an instance) add up, as block
+// shares of one week do.
+func HistoryStats(rows []HashrateRow, slugOf func(name string) string) (msgs []schemas.PoolStats, offWeek []HashrateRow, err error) {
 	out := make([]schemas.PoolStats, 0, len(rows))
 	at := map[string]int{}
+	byName := map[string]map[string]float64{} // key → pool name → its figure
 	for i, r := range rows {
+		if !IsWeekEnd(r.End) {
+			offWeek = append(offWeek, r)
+			continue
+		}
 		h := r.AvgHashrate
 		s := schemas.PoolStats{
 			Schema: schemas.SchemaPoolStats, Pool: slugOf(r.PoolName), Time: r.End.Add(-Week),
 			IntervalSeconds: int64(Week / time.Second), HashrateHS: &h, Source: SourceName,
 		}
 		if err := s.Validate(); err != nil {
-			return nil, fmt.Errorf("hashrate history: row %d (%q): %w", i, ingest.Clip(r.PoolName), err)
+			return nil, nil, fmt.Errorf("hashrate history: row %d (%q): %w", i, ingest.Clip(r.PoolName), err)
 		}
 		k := s.Key()
-		if j, dup := at[k]; dup {
-			if !ingest.SamePoolStats(out[j], s) {
-				return nil, fmt.Errorf("hashrate history: rows for %s disagree (%v and %v H/s)", k, *out[j].HashrateHS, h)
+		j, dup := at[k]
+		if !dup {
+			at[k] = len(out)
+			byName[k] = map[string]float64{r.PoolName: h}
+			out = append(out, s)
+			continue
+		}
+		if prev, seen := byName[k][r.PoolName]; seen {
+			if prev != h {
+				return nil, nil, fmt.Errorf("hashrate history: rows for %s disagree (%v and %v H/s)", k, prev, h)
 			}
 			continue
 		}
-		at[k] = len(out)
-		out = append(out, s)
+		byName[k][r.PoolName] = h
+		sum := *out[j].HashrateHS + h
+		out[j].HashrateHS = &sum
 	}
-	return out, nil
+	return out, offWeek, nil
 }

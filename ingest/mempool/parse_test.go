@@ -97,9 +97,9 @@ func TestHistoryRowsBecomeWeeksStartingOnMondayUTC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msgs, err := HistoryStats(rows, NewSlugMapper(pools.Default()).FromName)
-	if err != nil {
-		t.Fatal(err)
+	msgs, offWeek, err := HistoryStats(rows, NewSlugMapper(pools.Default()).FromName)
+	if err != nil || len(offWeek) != 0 {
+		t.Fatalf("err %v, %d rows left out", err, len(offWeek))
 	}
 	first := msgs[0]
 	want := time.Date(2025, 8, 25, 0, 0, 0, 0, time.UTC)
@@ -162,27 +162,133 @@ func TestSlugMapping(t *testing.T) {
 		{"a history name takes the slug a ranking gave it", m.FromName("Foundry USA"), "foundryusa"},
 		{"a history name no ranking gave is slugged like the registry", m.FromName("Braiins Pool"), "braiinspool"},
 		{"an unknown history name is slugged the same way", m.FromName("Mystery Hash Co."), "mysteryhashco"},
+		{"a renamed pool's former slug is its current one", m.FromSlug("slushpool"), "braiinspool"},
+		{"a renamed pool's former name is its current slug", m.FromName("SlushPool"), "braiinspool"},
+		{"a rename to a pool the registry lacks still applies", m.FromSlug("luckypool"), "gdpool"},
 	}
 	for _, tc := range cases {
 		if tc.got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, tc.got, tc.want)
 		}
 	}
-	if got := strings.Join(m.Unknown(), ","); got != "carbonnegative,mysteryhashco" {
+	if got := strings.Join(m.Unknown(), ","); got != "carbonnegative,gdpool,mysteryhashco" {
 		t.Errorf("pools reported as not in the registry: %q", got)
+	}
+	if got := strings.Join(m.Renamed(), ","); got != "luckypool→gdpool,slushpool→braiinspool" {
+		t.Errorf("renames reported: %q", got)
+	}
+	// A registry that lists the old name as a pool of its own attributes blocks to it: the
+	// figures keep that slug, to stay beside them.
+	old, err := pools.Parse([]byte(`[{"id":43,"name":"SlushPool","addresses":[],"tags":["/slush/"],"link":""}]`), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := NewSlugMapper(old).FromSlug("slushpool"); got != "slushpool" {
+		t.Errorf("with a registry that has SlushPool, slushpool maps to %q", got)
 	}
 }
 
 func TestHistoryRowsOnOneKey(t *testing.T) {
 	end := time.Date(2025, 9, 1, 0, 0, 0, 0, time.UTC)
-	same := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "x"}}
-	msgs, err := HistoryStats(same, pools.Slug)
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("identical rows: %d messages, err %v; want one message", len(msgs), err)
+	same := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}}
+	msgs, _, err := HistoryStats(same, pools.Slug)
+	if err != nil || len(msgs) != 1 || *msgs[0].HashrateHS != 5e18 {
+		t.Fatalf("the same row twice: %d messages, err %v; want one message of 5e18 H/s", len(msgs), err)
 	}
-	differ := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 6e18, Share: 0.01, PoolName: "x"}}
-	if _, err := HistoryStats(differ, pools.Slug); err == nil || !strings.Contains(err.Error(), "disagree") {
-		t.Fatalf("rows with different figures on one key: err %v", err)
+	differ := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "X"}, {End: end, AvgHashrate: 6e18, Share: 0.01, PoolName: "X"}}
+	if _, _, err := HistoryStats(differ, pools.Slug); err == nil || !strings.Contains(err.Error(), "disagree") {
+		t.Fatalf("one pool's rows with different figures on one key: err %v", err)
+	}
+	// Two names of one pool (listed apart by an instance whose pool list has both) add up.
+	m := NewSlugMapper(pools.Default())
+	both := []HashrateRow{{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "SlushPool"}, {End: end, AvgHashrate: 2e18, Share: 0.004, PoolName: "Braiins Pool"},
+		{End: end, AvgHashrate: 5e18, Share: 0.01, PoolName: "SlushPool"}}
+	msgs, _, err = HistoryStats(both, m.FromName)
+	if err != nil || len(msgs) != 1 || msgs[0].Pool != "braiinspool" || *msgs[0].HashrateHS != 7e18 {
+		t.Fatalf("an old and a current name of one pool: %+v, err %v; want one braiinspool week of 7e18 H/s", msgs, err)
+	}
+}
+
+func TestIsWeekEnd(t *testing.T) {
+	jst := time.FixedZone("JST", 9*3600)
+	for _, tc := range []struct {
+		name string
+		t    time.Time
+		want bool
+	}{
+		{"Monday 00:00 UTC", time.Date(2022, 3, 14, 0, 0, 0, 0, time.UTC), true},
+		{"the same instant given in Tokyo time (09:00 JST)", time.Date(2022, 3, 14, 9, 0, 0, 0, jst), true},
+		{"Tuesday 00:00 UTC", time.Date(2022, 3, 15, 0, 0, 0, 0, time.UTC), false},
+		{"Sunday 00:00 UTC", time.Date(2022, 3, 13, 0, 0, 0, 0, time.UTC), false},
+		{"a second after Monday 00:00 UTC", time.Date(2022, 3, 14, 0, 0, 1, 0, time.UTC), false},
+		{"Monday midnight in Tokyo (Sunday 15:00 UTC)", time.Date(2022, 3, 14, 0, 0, 0, 0, jst), false},
+	} {
+		if got := IsWeekEnd(tc.t); got != tc.want {
+			t.Errorf("%s: IsWeekEnd(%v) = %v, want %v", tc.name, tc.t, got, tc.want)
+		}
+	}
+}
+
+// TestMondayAndTuesdayRowsSideBySideMakeOneSeriesOfWeeks: mempool's documentation shows a
+// pool's weekly rows ending on Mondays and on the Tuesdays after them side by side; the fixture
+// has three such pairs. Only the Monday weeks become messages — consecutive, none overlapping
+// another — and the Tuesday rows are returned as left out.
+func TestMondayAndTuesdayRowsSideBySideMakeOneSeriesOfWeeks(t *testing.T) {
+	rows, err := ParseHashrates(ingesttest.Fixture(t, "pool_slushpool_hashrate.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 6 || rows[0].End.Weekday() != time.Monday || rows[1].End.Weekday() != time.Tuesday {
+		t.Fatalf("the fixture no longer has Monday and Tuesday rows side by side: %+v", rows)
+	}
+	msgs, offWeek, err := HistoryStats(rows, NewSlugMapper(pools.Default()).FromName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range msgs {
+		if a.Time.Weekday() != time.Monday || a.Time.Unix()%86400 != 0 || a.IntervalSeconds != 604800 {
+			t.Errorf("%s does not start on a Monday 00:00 UTC", a.Key())
+		}
+		for _, b := range msgs[i+1:] {
+			aEnd, bEnd := a.Time.Add(Week), b.Time.Add(Week)
+			if a.Pool == b.Pool && a.Time.Before(bEnd) && b.Time.Before(aEnd) {
+				t.Errorf("%s and %s overlap", a.Key(), b.Key())
+			}
+		}
+	}
+	want := []string{"braiinspool|mempool|604800|2022-09-26T00:00:00Z", "braiinspool|mempool|604800|2022-10-03T00:00:00Z", "braiinspool|mempool|604800|2022-10-10T00:00:00Z"}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, m.Key())
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("weeks %v, want %v", got, want)
+	}
+	if *msgs[1].HashrateHS != 9120533700842251000 {
+		t.Errorf("the week of 2022-10-03 carries %v H/s, want its Monday row's 9120533700842251000", *msgs[1].HashrateHS)
+	}
+	if len(offWeek) != 3 {
+		t.Fatalf("%d rows left out, want the 3 Tuesday rows", len(offWeek))
+	}
+	for _, r := range offWeek {
+		if r.End.Weekday() != time.Tuesday {
+			t.Errorf("left out a %v row", r.End.Weekday())
+		}
+	}
+}
+
+func TestRankingEntriesOfOnePoolCountTogether(t *testing.T) {
+	r, err := ParseRanking([]byte(`{"pools":[{"name":"Braiins Pool","slug":"braiinspool","blockCount":3,"rank":1},
+	 {"name":"SlushPool","slug":"slushpool","blockCount":2,"rank":2},{"name":"AntPool","slug":"antpool","blockCount":1,"rank":3}],"blockCount":6}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := RankingStats(r, 24*time.Hour, time.Date(2025, 9, 24, 10, 0, 0, 0, time.UTC), NewSlugMapper(pools.Default()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2 || msgs[0].Pool != "braiinspool" || *msgs[0].Blocks != 5 || msgs[1].Pool != "antpool" || *msgs[1].Blocks != 1 {
+		t.Fatalf("messages %+v, want braiinspool with 3 + 2 blocks and antpool with 1", msgs)
 	}
 }
 
@@ -284,6 +390,7 @@ func FuzzParseHashrates(f *testing.F) {
 	body := ingesttest.Fixture(f, "hashrate_pools_1m.json")
 	f.Add(body)
 	f.Add(body[:len(body)/2])
+	f.Add(ingesttest.Fixture(f, "pool_slushpool_hashrate.json"))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`[{"timestamp":604801,"avgHashrate":0,"share":1,"poolName":"!"}]`))
 	f.Add([]byte(`[{"timestamp":1231006505,"avgHashrate":0,"share":1,"poolName":"!"}]`))
@@ -298,7 +405,7 @@ func FuzzParseHashrates(f *testing.F) {
 				t.Fatalf("accepted row %+v", r)
 			}
 		}
-		msgs, err := HistoryStats(rows, func(name string) string {
+		msgs, offWeek, err := HistoryStats(rows, func(name string) string {
 			if s := pools.Slug(name); s != "" {
 				return s
 			}
@@ -311,8 +418,16 @@ func FuzzParseHashrates(f *testing.F) {
 			t.Fatalf("parsed rows do not map: %v", err)
 		}
 		for _, m := range msgs {
-			if err := m.Validate(); err != nil || m.Source != SourceName {
-				t.Fatalf("invalid message %+v: %v", m, err)
+			if err := m.Validate(); err != nil || m.Source != SourceName || !IsWeekEnd(m.Time) {
+				t.Fatalf("invalid message %+v (a week must start on a Monday 00:00 UTC): %v", m, err)
+			}
+		}
+		if len(msgs) > len(rows)-len(offWeek) {
+			t.Fatalf("%d messages from %d rows of which %d were left out", len(msgs), len(rows), len(offWeek))
+		}
+		for _, r := range offWeek {
+			if IsWeekEnd(r.End) {
+				t.Fatalf("left out a row ending on a Monday 00:00 UTC: %+v", r)
 			}
 		}
 	})
