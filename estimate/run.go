@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/hashatlas/hashatlas/internal/backoff"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
 )
@@ -75,53 +76,30 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *
 // many while the state is rebuilt, and the estimates once at the end.
 const rawFlushEvery = 50000
 
-// retryWait is the first wait after a failed write; it doubles up to retryWaitMax.
-const (
-	retryWait    = 200 * time.Millisecond
-	retryWaitMax = 30 * time.Second
-)
+// writeRetry is how a failed write is retried: 200 ms after the first failure, doubling up to
+// 30 s (each wait drawn from the upper half of its step), until it succeeds or ctx ends.
+var writeRetry = backoff.Policy{Initial: 200 * time.Millisecond, Max: 30 * time.Second}
 
 // flushRawRetrying hands the raw inputs to the store in the background (Service.FlushRaw); when
 // the previous background write failed (its inputs were taken back), it waits and tries again
 // until ctx ends, so that a ClickHouse outage during the rebuild delays the start instead of
 // failing it (a restart during an outage would otherwise crash-loop).
 func flushRawRetrying(ctx context.Context, svc *Service, log logrus.FieldLogger) error {
-	wait := retryWait
-	for {
-		err := svc.FlushRaw(ctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing raw inputs during the rebuild failed, retrying")
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, retryWaitMax)
-	}
+	return writeRetry.Retry(ctx, func(int) error { return svc.FlushRaw(ctx) }, backoff.Hooks{
+		OnRetry: func(_ int, wait time.Duration, err error) {
+			log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing raw inputs during the rebuild failed, retrying")
+		},
+	})
 }
 
 func flushRetrying(ctx context.Context, svc *Service, health *Health, log logrus.FieldLogger) error {
-	wait := retryWait
-	for {
+	return writeRetry.Retry(ctx, func(int) error {
 		_, err := svc.Flush(ctx)
 		health.recordFlush(err)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return err
-		}
-		log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing estimates failed, retrying")
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, retryWaitMax)
-	}
+		return err
+	}, backoff.Hooks{
+		OnRetry: func(_ int, wait time.Duration, err error) {
+			log.WithFields(logrus.Fields{"err": err, "wait_seconds": wait.Seconds()}).Warn("writing estimates failed, retrying")
+		},
+	})
 }

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hashatlas/hashatlas/internal/backoff"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 )
@@ -23,8 +23,9 @@ type HTTPConfig struct {
 	// MaxAttempts is how many times a retryable failure (network error, 429, 5xx) is tried in
 	// all. Default: 5.
 	MaxAttempts int
-	// BaseBackoff is the first wait between attempts; it doubles each time, with jitter, up to
-	// MaxBackoff, unless the server's Retry-After says otherwise. Default: 500ms.
+	// BaseBackoff is the first wait between attempts; it doubles each time, with jitter (each
+	// wait drawn from the upper half of its step), up to MaxBackoff, unless the server's
+	// Retry-After says otherwise. Default: 500ms. See RetryPolicy.
 	BaseBackoff time.Duration
 	// MaxBackoff caps a wait, Retry-After included. Default: 60s.
 	MaxBackoff time.Duration
@@ -72,7 +73,7 @@ type HTTPClient struct {
 	limiter *rate.Limiter
 	log     logrus.FieldLogger
 	redact  *Redactor
-	sleep   func(ctx context.Context, d time.Duration) error
+	sleep   func(ctx context.Context, d time.Duration) error // nil: wait (tests record instead)
 }
 
 // NewHTTPClient makes a client for the named source (the name appears in every error).
@@ -91,7 +92,6 @@ func NewHTTPClient(source string, cfg HTTPConfig, transport http.RoundTripper, l
 		limiter: lim,
 		log:     log.WithField("source", source),
 		redact:  NewRedactor(),
-		sleep:   sleepCtx,
 	}
 }
 
@@ -161,37 +161,39 @@ func (c *HTTPClient) Get(ctx context.Context, rawURL string, header http.Header)
 func (c *HTTPClient) GetFunc(ctx context.Context, rawURL string, header http.Header, read func(body io.Reader) ([]byte, error)) ([]byte, error) {
 	c.redact.AddURL(rawURL)
 	shown := c.redact.URL(rawURL)
+	var body []byte
 	var lastErr error
-	for attempt := 1; attempt <= c.cfg.MaxAttempts; attempt++ {
+	err := c.cfg.RetryPolicy().Retry(ctx, func(int) error {
 		if err := c.limiter.Wait(ctx); err != nil {
 			if lastErr != nil {
-				return nil, fmt.Errorf("%s: GET %s: %w (after: %v)", c.source, shown, err, lastErr)
+				return backoff.Permanent(fmt.Errorf("%s: GET %s: %w (after: %v)", c.source, shown, err, lastErr))
 			}
-			return nil, fmt.Errorf("%s: GET %s: %w", c.source, shown, err)
+			return backoff.Permanent(fmt.Errorf("%s: GET %s: %w", c.source, shown, err))
 		}
-		body, retryAfter, err := c.do(ctx, rawURL, shown, header, read)
+		b, retryAfter, err := c.do(ctx, rawURL, shown, header, read)
 		if err == nil {
-			return body, nil
+			body = b
+			return nil
 		}
 		err = c.redact.Error(err)
 		lastErr = err
 		var se *StatusError
 		var te *transportError
-		retryable := ctx.Err() == nil && (errors.As(err, &te) || errors.As(err, &se) && se.Retryable())
-		if !retryable || attempt == c.cfg.MaxAttempts {
-			break
+		if ctx.Err() != nil || !(errors.As(err, &te) || errors.As(err, &se) && se.Retryable()) {
+			return backoff.Permanent(err)
 		}
-		wait, err := c.cfg.RetryDelay(ctx, attempt, retryAfter, lastErr)
-		if err != nil {
-			return nil, err
-		}
-		c.log.WithFields(logrus.Fields{"url": shown, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": lastErr}).
-			Warn("request failed, retrying after backoff")
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s: GET %s: %w (after: %v)", c.source, shown, err, lastErr)
-		}
+		return backoff.RetryAfter(err, retryAfter)
+	}, backoff.Hooks{
+		Sleep: c.sleep,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			c.log.WithFields(logrus.Fields{"url": shown, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": err}).
+				Warn("request failed, retrying after backoff")
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return body, nil
 }
 
 // errorBodyBytes is how much of a non-200 body is read: enough for the error's snippet and a
@@ -338,59 +340,20 @@ const PassTimeoutSetting = "--pass-timeout, env HASHATLAS_PASS_TIMEOUT"
 // attempt would reach the context's deadline, the end of the pass: a Retry-After longer than
 // what is left of the pass, or a backoff that is. It matches context.DeadlineExceeded
 // (errors.Is), like a pass cut off by its deadline, and unwraps to the failure.
-type DeadlineError struct {
-	Err        error         // the last failure
-	Wait       time.Duration // the wait that did not fit
-	RetryAfter bool          // Wait is the server's Retry-After
-	Left       time.Duration // what was left until the deadline
-}
+type DeadlineError = backoff.DeadlineError
 
-func (e *DeadlineError) Error() string {
-	left := e.Left.Round(time.Millisecond)
-	if e.RetryAfter {
-		return fmt.Sprintf("%v; not retried: the server asks to wait %v (Retry-After), past the pass deadline %v away (%s)",
-			e.Err, e.Wait, left, PassTimeoutSetting)
-	}
-	return fmt.Sprintf("%v; not retried: the next attempt, %v from now, would start past the pass deadline %v away (%s)",
-		e.Err, e.Wait.Round(time.Millisecond), left, PassTimeoutSetting)
-}
-
-func (e *DeadlineError) Unwrap() error { return e.Err }
-
-// Is makes a DeadlineError match context.DeadlineExceeded.
-func (e *DeadlineError) Is(target error) bool { return target == context.DeadlineExceeded }
-
-// RetryDelay is the wait before attempt+1 of a request whose attempt failed with failure, a
-// retryable error: the server's Retry-After, capped at MaxBackoff, or else the exponential
-// backoff from BaseBackoff with jitter. When ctx has a deadline that the wait would reach, or
-// that the server's own Retry-After (uncapped) is past, it returns a *DeadlineError wrapping
-// failure instead: asking again before the server said to is pointless, and sleeping into the
-// deadline only delays the failure.
-func (c HTTPConfig) RetryDelay(ctx context.Context, attempt int, retryAfter time.Duration, failure error) (time.Duration, error) {
+// RetryPolicy is how a source retries a failed request (internal/backoff): MaxAttempts in all,
+// waiting BaseBackoff doubled per failure up to MaxBackoff (each wait drawn from the upper half
+// of its step), or the server's Retry-After capped at MaxBackoff. A wait that would reach the
+// pass deadline — or a Retry-After (uncapped) past it — is not slept: the call fails at once
+// with a *DeadlineError naming the deadline and its setting, since asking again before the
+// server said to is pointless and sleeping into the deadline only delays the failure.
+func (c HTTPConfig) RetryPolicy() backoff.Policy {
 	c = c.WithDefaults()
-	wait := c.backoff(attempt)
-	if retryAfter > 0 {
-		wait = min(retryAfter, c.MaxBackoff)
+	return backoff.Policy{
+		Initial: c.BaseBackoff, Max: c.MaxBackoff, MaxAttempts: c.MaxAttempts,
+		Deadline: "the pass deadline", DeadlineSetting: PassTimeoutSetting,
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		left := time.Until(dl)
-		switch {
-		case retryAfter > 0 && retryAfter >= left:
-			return 0, &DeadlineError{Err: failure, Wait: retryAfter, RetryAfter: true, Left: left}
-		case wait >= left:
-			return 0, &DeadlineError{Err: failure, Wait: wait, Left: left}
-		}
-	}
-	return wait, nil
-}
-
-func (c HTTPConfig) backoff(attempt int) time.Duration {
-	d := c.BaseBackoff << (attempt - 1)
-	if d > c.MaxBackoff || d <= 0 {
-		d = c.MaxBackoff
-	}
-	// Full jitter on the upper half keeps retries from synchronising.
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
@@ -445,15 +408,4 @@ func OrDiscard(log logrus.FieldLogger) logrus.FieldLogger {
 	l := logrus.New()
 	l.SetOutput(io.Discard)
 	return l
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

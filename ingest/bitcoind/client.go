@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
+	"github.com/hashatlas/hashatlas/internal/backoff"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 )
@@ -50,7 +51,7 @@ type Client struct {
 	limiter  *rate.Limiter
 	log      logrus.FieldLogger
 	redact   *ingest.Redactor
-	sleep    func(ctx context.Context, d time.Duration) error
+	sleep    func(ctx context.Context, d time.Duration) error // nil: wait (tests record instead)
 	nextID   atomic.Uint64
 
 	mu     sync.Mutex
@@ -76,7 +77,6 @@ func New(cfg Config, transport http.RoundTripper, log logrus.FieldLogger) (*Clie
 		limiter: rate.NewLimiter(rate.Inf, 1),
 		log:     log.WithField("source", SourceName),
 		redact:  ingest.NewRedactor(),
-		sleep:   sleepCtx,
 	}
 	if cfg.HTTP.RequestsPerSecond > 0 {
 		c.limiter = rate.NewLimiter(rate.Limit(cfg.HTTP.RequestsPerSecond), 1)
@@ -183,51 +183,54 @@ func (c *Client) callRetrying(ctx context.Context, label, method string, params 
 		return nil, fmt.Errorf("%s: %s: encode request: %w", SourceName, label, err)
 	}
 	reauthed := false
-	var lastErr error
-	for attempt := 1; attempt <= c.cfg.HTTP.MaxAttempts; attempt++ {
-		if err := c.limiter.Wait(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", SourceName, label, err)
-		}
-		auth, err := c.credentials()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", SourceName, label, err)
-		}
-		result, retryAfter, err := c.post(ctx, body, id, auth, c.maxAnswer(method))
-		if err == nil {
-			return result, nil
-		}
-		lastErr = c.redact.Error(fmt.Errorf("%s: %s: %w", SourceName, label, err))
-		var se *statusError
-		if errors.As(err, &se) && se.code == http.StatusUnauthorized {
-			if c.cfg.CookieFile == "" || reauthed {
-				return nil, lastErr
+	var result json.RawMessage
+	err = c.cfg.HTTP.RetryPolicy().Retry(ctx, func(int) error {
+		for { // a new cookie starts over: it is not a retry of a failure
+			if err := c.limiter.Wait(ctx); err != nil {
+				return backoff.Permanent(fmt.Errorf("%s: %s: %w", SourceName, label, err))
 			}
-			reauthed = true
-			changed, rerr := c.reloadCookie(auth)
-			if rerr != nil {
-				return nil, fmt.Errorf("%w (then: %v)", lastErr, rerr)
+			auth, err := c.credentials()
+			if err != nil {
+				return backoff.Permanent(fmt.Errorf("%s: %s: %w", SourceName, label, err))
 			}
-			if !changed {
-				return nil, lastErr
+			res, retryAfter, err := c.post(ctx, body, id, auth, c.maxAnswer(method))
+			if err == nil {
+				result = res
+				return nil
 			}
-			c.log.WithField("method", method).Info("cookie file changed, retrying with the new cookie")
-			attempt-- // a new credential starts over; it is not a retry of a failure
-			continue
+			failed := c.redact.Error(fmt.Errorf("%s: %s: %w", SourceName, label, err))
+			var se *statusError
+			if errors.As(err, &se) && se.code == http.StatusUnauthorized {
+				if c.cfg.CookieFile == "" || reauthed {
+					return backoff.Permanent(failed)
+				}
+				reauthed = true
+				changed, rerr := c.reloadCookie(auth)
+				if rerr != nil {
+					return backoff.Permanent(fmt.Errorf("%w (then: %v)", failed, rerr))
+				}
+				if !changed {
+					return backoff.Permanent(failed)
+				}
+				c.log.WithField("method", method).Info("cookie file changed, retrying with the new cookie")
+				continue
+			}
+			if ctx.Err() != nil || !retryable(err) {
+				return backoff.Permanent(failed)
+			}
+			return backoff.RetryAfter(failed, retryAfter)
 		}
-		if ctx.Err() != nil || !retryable(err) || attempt == c.cfg.HTTP.MaxAttempts {
-			break
-		}
-		wait, err := c.cfg.HTTP.RetryDelay(ctx, attempt, retryAfter, lastErr)
-		if err != nil {
-			return nil, err
-		}
-		c.log.WithFields(logrus.Fields{"method": method, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": lastErr}).
-			Warn("rpc call failed, retrying after backoff")
-		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%s: %s: %w (after: %v)", SourceName, label, err, lastErr)
-		}
+	}, backoff.Hooks{
+		Sleep: c.sleep,
+		OnRetry: func(attempt int, wait time.Duration, err error) {
+			c.log.WithFields(logrus.Fields{"method": method, "attempt": attempt, "wait_seconds": wait.Seconds(), "err": err}).
+				Warn("rpc call failed, retrying after backoff")
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return result, nil
 }
 
 // smallAnswerBytes bounds the answer of every call but getblock: getblockchaininfo and
@@ -410,15 +413,4 @@ func retryable(err error) bool {
 	}
 	// A malformed or truncated answer is not a passing fault: the run ends and says so.
 	return false
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

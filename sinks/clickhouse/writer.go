@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashatlas/hashatlas/internal/backoff"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 )
@@ -25,7 +25,8 @@ type WriterConfig struct {
 	// errors are never retried. 0 means no retries.
 	MaxRetries int
 	// RetryBackoff is the wait before the first retry; it doubles for each further retry,
-	// with jitter, up to MaxRetryBackoff. Default (when 0): 100ms.
+	// with jitter (internal/backoff: each wait drawn from the upper half of its step), up to
+	// MaxRetryBackoff. Default (when 0): 100ms.
 	RetryBackoff time.Duration
 	// MaxRetryBackoff caps the wait between retries. Default (when 0): 5s.
 	MaxRetryBackoff time.Duration
@@ -298,10 +299,12 @@ func (w *Writer) startAsyncLocked() {
 	}()
 }
 
-// send inserts one batch, retrying retryable errors with exponential backoff.
+// send inserts one batch, retrying retryable errors MaxRetries times with the backoff policy
+// (internal/backoff).
 func (w *Writer) send(ctx context.Context, batch *rowBuffer) error {
 	n := batch.len()
-	for attempt := 0; ; attempt++ {
+	p := backoff.Policy{Initial: w.cfg.RetryBackoff, Max: w.cfg.MaxRetryBackoff, MaxAttempts: w.cfg.MaxRetries + 1}
+	return p.Retry(ctx, func(int) error {
 		start := time.Now()
 		err := w.db.b.insert(ctx, w.table, w.columns, batch)
 		took := time.Since(start)
@@ -317,31 +320,14 @@ func (w *Writer) send(ctx context.Context, batch *rowBuffer) error {
 		}
 		w.m.errors.WithLabelValues(class.String()).Inc()
 		err = fmt.Errorf("insert %d rows into %s: %w", n, w.table, err)
-		if class != Retryable || attempt >= w.cfg.MaxRetries {
-			return err
+		if class != Retryable {
+			return backoff.Permanent(err)
 		}
-		wait := w.backoff(attempt)
-		w.log.WithFields(logrus.Fields{"rows": n, "attempt": attempt + 1, "backoff_seconds": wait.Seconds(), "err": err}).
+		return err
+	}, backoff.Hooks{OnRetry: func(attempt int, wait time.Duration, err error) {
+		w.log.WithFields(logrus.Fields{"rows": n, "attempt": attempt, "backoff_seconds": wait.Seconds(), "err": err}).
 			Warn("insert failed with a retryable error; retrying")
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// backoff is RetryBackoff·2^attempt capped at MaxRetryBackoff, with up to half of it as
-// random jitter so that writers do not retry in lockstep.
-func (w *Writer) backoff(attempt int) time.Duration {
-	d := w.cfg.RetryBackoff
-	for i := 0; i < attempt && d < w.cfg.MaxRetryBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, w.cfg.MaxRetryBackoff)
-	return d/2 + rand.N(d/2+1)
+	}})
 }
 
 // loop flushes every FlushInterval until stopped.

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"sort"
 	"sync"
 	"time"
 
+	"github.com/hashatlas/hashatlas/internal/backoff"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"
@@ -80,8 +80,9 @@ type ConsumerConfig struct {
 	// restart). Zero retries until the context ends, which is right when failures are
 	// outages of a downstream store. Default: 0.
 	MaxAttempts int
-	// RetryBackoffMin and RetryBackoffMax bound the exponential backoff (with jitter) between
-	// handler attempts. Defaults: 100ms and 30s.
+	// RetryBackoffMin and RetryBackoffMax bound the exponential backoff between handler
+	// attempts: RetryBackoffMin after the first failure, doubling up to RetryBackoffMax, each
+	// wait drawn from the upper half of its step (internal/backoff). Defaults: 100ms and 30s.
 	RetryBackoffMin, RetryBackoffMax time.Duration
 	// DeadLetters receives the records that cannot be consumed. Default (nil): a dead-letter
 	// writer on schemas.TopicDLQ (which must exist: EnsureTopics) with a Writer of the
@@ -729,51 +730,43 @@ func (s *session) consume(ctx context.Context, f *fetched) error {
 }
 
 // handleWithRetry calls the handler until it succeeds, fails permanently, MaxAttempts is reached
-// or ctx ends.
+// or ctx ends, waiting by the backoff policy (internal/backoff) between attempts.
 func (s *session) handleWithRetry(ctx context.Context, rec Record) error {
-	for attempt := 1; ; attempt++ {
+	maxAttempts := s.c.cc.MaxAttempts
+	p := backoff.Policy{Initial: s.c.cc.RetryBackoffMin, Max: s.c.cc.RetryBackoffMax, MaxAttempts: maxAttempts}
+	err := p.Retry(ctx, func(attempt int) error {
 		err := s.handle(ctx, rec)
-		if err == nil || IsPermanent(err) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if s.c.cc.MaxAttempts > 0 && attempt >= s.c.cc.MaxAttempts {
+		switch {
+		case err == nil:
+			return nil
+		case IsPermanent(err):
+			return backoff.Permanent(err)
+		case ctx.Err() != nil:
+			return backoff.Permanent(ctx.Err())
+		case maxAttempts > 0 && attempt >= maxAttempts:
 			return fmt.Errorf("handle %s/%d/%d after %d attempts: %w", rec.Topic, rec.Partition, rec.Offset, attempt, err)
 		}
-		d := backoff(attempt, s.c.cc.RetryBackoffMin, s.c.cc.RetryBackoffMax)
-		s.c.metrics.retries.WithLabelValues(s.c.cc.Group, rec.Topic).Inc()
-		s.c.log.WithFields(logrus.Fields{
-			"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset,
-			"attempt": attempt, "backoff_seconds": d.Seconds(), "err": err,
-		}).Warn("handler failed, retrying the record")
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-s.ended:
-			// The group is rebalancing: the record goes to the partition's next owner
-			// uncommitted, rather than hold up the whole group while it is retried here.
-			t.Stop()
-			return errGenerationEnded
-		case <-t.C:
-		}
+		return err
+	}, backoff.Hooks{
+		// The group is rebalancing: the record goes to the partition's next owner
+		// uncommitted, rather than hold up the whole group while it is retried here.
+		Abort: s.ended,
+		OnRetry: func(attempt int, d time.Duration, err error) {
+			s.c.metrics.retries.WithLabelValues(s.c.cc.Group, rec.Topic).Inc()
+			s.c.log.WithFields(logrus.Fields{
+				"topic": rec.Topic, "partition": rec.Partition, "offset": rec.Offset,
+				"attempt": attempt, "backoff_seconds": d.Seconds(), "err": err,
+			}).Warn("handler failed, retrying the record")
+		},
+	})
+	var abandoned *backoff.AbandonedError
+	switch {
+	case errors.Is(err, backoff.ErrAborted):
+		return errGenerationEnded
+	case errors.As(err, &abandoned):
+		return abandoned.Cause // ctx ended during a wait
 	}
-}
-
-// backoff is the delay before attempt+1: min doubled per attempt, capped at max, with up to 20%
-// jitter below.
-func backoff(attempt int, min, max time.Duration) time.Duration {
-	d := min
-	for i := 1; i < attempt && d < max; i++ {
-		d *= 2
-	}
-	if d > max {
-		d = max
-	}
-	return d - time.Duration(rand.Int64N(int64(d)/5+1))
+	return err
 }
 
 // deadLetter sends rec to the dead-letter topic; records of the dead-letter topic itself are
