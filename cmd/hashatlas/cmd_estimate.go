@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -128,47 +127,24 @@ func (s *kafkaSource) Lag(ctx context.Context) (int64, error) {
 	return max(0, end-max(committed, s.replayedEnd.Load())), nil
 }
 
-// onAssign keeps the estimator's state whole when its group has other members: holding only
-// part of the input partitions, it writes raw inputs only (its windows would lack the other
-// members' new blocks); holding them all again after that, it rebuilds its state from the whole
-// log before it writes estimates again.
+// Partitions lists the partitions of every input topic (estimate.GroupLog).
+func (s *kafkaSource) Partitions(ctx context.Context) (map[string][]int, error) {
+	return s.reader.Partitions(ctx, estimatorInputs)
+}
+
+// ReplayCommitted reads the input topics up to the offsets the group committed
+// (estimate.GroupLog).
+func (s *kafkaSource) ReplayCommitted(ctx context.Context, fn func(schemas.Message) error) (int, error) {
+	return s.reader.ReadCommitted(ctx, estimatorInputs, s.group, func(r kafka.Record) error { return fn(r.Message) }, nil)
+}
+
+// onAssign hands each assignment of the group to the service, which keeps its state whole
+// when other members share the group (estimate.Service.Assigned).
 func (s *kafkaSource) onAssign(ctx context.Context, assigned map[string][]int) error {
-	if s.svc == nil || s.log == nil {
-		return errors.New("estimator source without its service or logger")
+	if s.svc == nil {
+		return errors.New("estimator source without its service")
 	}
-	all, err := s.reader.Partitions(ctx, estimatorInputs)
-	if err != nil {
-		return err
-	}
-	full := true
-	for _, t := range estimatorInputs {
-		full = full && slices.Equal(all[t], assigned[t])
-	}
-	switch {
-	case !full:
-		if !s.svc.Partial() {
-			s.log.WithField("assigned", assigned).Warn("this estimator holds only part of the input partitions (another instance shares its group): writing raw inputs only until it holds them all again")
-		}
-		s.svc.SetPartial(true)
-	case s.svc.Partial():
-		// What the group committed is durable (raw inputs are written before every commit):
-		// rebuild from exactly that, and consume the rest as a member, as new input.
-		start := time.Now()
-		s.svc.Reset()
-		n, err := s.reader.ReadCommitted(ctx, estimatorInputs, s.group, func(r kafka.Record) error {
-			if err := s.svc.Apply(r.Message); err != nil && !errors.As(err, new(*estimate.InvalidInput)) {
-				return err
-			}
-			return nil
-		}, nil)
-		if err != nil {
-			return fmt.Errorf("rebuild the estimator state: %w", err)
-		}
-		s.svc.DropRebuiltRaw()
-		s.svc.SetPartial(false)
-		s.log.WithFields(logrus.Fields{"messages": n, "duration_seconds": time.Since(start).Seconds()}).Info("holding every input partition again: state rebuilt from the input topics")
-	}
-	return nil
+	return s.svc.Assigned(ctx, s, assigned)
 }
 
 func (s *kafkaSource) Follow(ctx context.Context, apply func(schemas.Message) error, flush func(context.Context) error) error {
