@@ -143,6 +143,10 @@ func RegionSlug(name string) string {
 	return strings.Join(strings.Fields(strings.ToLower(name)), "-")
 }
 
+// AdjustedRowKappa is the concentration κ of the row an adjustment gives a pool that has no
+// allocation row (METHOD.md §8.9): the evidence places part of its hashrate, loosely.
+const AdjustedRowKappa = 5.0
+
 // Adjustment raises one pool's allocation to a country to a significant curtailment fit's β
 // (METHOD.md §8.9, the energy-adjusted variant).
 type Adjustment struct {
@@ -173,7 +177,9 @@ func adjustRows(rows map[string]AllocationRow, adj []Adjustment) (map[string]All
 			row, ok = out[a.Pool]
 		}
 		if !ok {
-			continue
+			// A pool without an allocation row has all its hashrate unallocated; the evidence
+			// places part of it, with the low concentration of an indirect estimate.
+			row = AllocationRow{Pool: a.Pool, Shares: map[string]float64{Unallocated: 1}, Kappa: AdjustedRowKappa}
 		}
 		nr, err := EnergyAdjusted(row, a.Country, a.Beta)
 		if err != nil {

@@ -36,7 +36,7 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *
 	}
 	start := time.Now()
 	skipped := 0
-	n, err := src.Replay(ctx, func(m schemas.Message) error {
+	n, err := resumeOrReplay(ctx, svc, src, log)(ctx, func(m schemas.Message) error {
 		err := svc.Apply(m)
 		var inv *InvalidInput
 		if errors.As(err, &inv) {
@@ -63,6 +63,13 @@ func Run(ctx context.Context, svc *Service, src Source, untilIdle bool, health *
 		"duration_seconds": time.Since(start).Seconds(),
 	}).Info("state rebuilt from the input topics and estimates written")
 	if untilIdle {
+		if c, ok := src.(interface{ CommitReplayed(context.Context) error }); ok {
+			// Everything replayed is durable now: commit it, so that the next start restores
+			// from the store and reads only what follows.
+			if err := c.CommitReplayed(ctx); err != nil {
+				log.WithError(err).Warn("could not commit the replayed offsets (is an estimator of this group running?): the next start replays the whole input log")
+			}
+		}
 		return nil
 	}
 	return src.Follow(ctx, svc.Apply, func(ctx context.Context) error {

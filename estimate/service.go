@@ -22,15 +22,18 @@ import (
 // the "now" estimate when the tip moved, and the raw inputs applied since the last Flush
 // (which the store keeps for audit and ad-hoc SQL).
 type Results struct {
-	Orphans    []Orphan
-	Network    []NetworkResult
-	Pools      []PoolResult
-	Countries  []CountryWindowResult
-	Regions    []RegionResult
-	Signals    []Signal
-	Recent     *RecentResult
-	Raw        []schemas.Message
-	ComputedAt time.Time
+	Orphans   []Orphan
+	Network   []NetworkResult
+	Pools     []PoolResult
+	Countries []CountryWindowResult
+	Regions   []RegionResult
+	Signals   []Signal
+	// ChainStress is every day tested for grid stress from the chain (recomputed whole when a
+	// day changed: its q-values depend on every day).
+	ChainStress []ChainStressDay
+	Recent      *RecentResult
+	Raw         []schemas.Message
+	ComputedAt  time.Time
 }
 
 // Orphan is a block that left the best chain: another block replaced it at its height.
@@ -44,7 +47,7 @@ type Orphan struct {
 // Empty reports whether there is nothing to write.
 func (r Results) Empty() bool {
 	return len(r.Network) == 0 && len(r.Pools) == 0 && len(r.Countries) == 0 && len(r.Regions) == 0 &&
-		len(r.Signals) == 0 && r.Recent == nil && len(r.Raw) == 0 && len(r.Orphans) == 0
+		len(r.Signals) == 0 && len(r.ChainStress) == 0 && r.Recent == nil && len(r.Raw) == 0 && len(r.Orphans) == 0
 }
 
 // Store keeps results durably. WriteResults must return nil only once every row is
@@ -68,6 +71,9 @@ type ServiceConfig struct {
 	RecentBlocks int
 	// Now is the clock for computed_at. Default: time.Now.
 	Now func() time.Time
+	// FullRebuild makes Run rebuild the state from the whole input log and recompute every
+	// window, even when the store holds a checkpoint it could restart from (Restore).
+	FullRebuild bool
 }
 
 // Service is the estimator: it applies input messages to the windowed state and, on Flush,
@@ -78,6 +84,8 @@ type Service struct {
 	chain    *Chain
 	grid     *GridState
 	signals  map[int][]Signal // the latest energy signals of each year
+	// exposures are the latest grid exposures of each year (from the chain's stress events).
+	exposures map[int][]Signal
 	store    Store
 	pub      Publisher
 	log      logrus.FieldLogger
@@ -107,7 +115,8 @@ func NewService(cfg ServiceConfig, store Store, pub Publisher, log logrus.FieldL
 		l.SetOutput(io.Discard)
 		log = l
 	}
-	return &Service{cfg: cfg, chain: NewChain(), grid: NewGridState(), signals: map[int][]Signal{}, store: store, pub: pub, log: log, lastTip: -1}
+	return &Service{cfg: cfg, chain: NewChain(), grid: NewGridState(), signals: map[int][]Signal{}, exposures: map[int][]Signal{},
+		store: store, pub: pub, log: log, lastTip: -1}
 }
 
 // SetPartial tells the service whether its state holds only part of the inputs (an estimator
@@ -123,7 +132,7 @@ func (s *Service) Partial() bool { return s.partial }
 // Reset drops the state (blocks, grid observations, signals) so that a replay of the input
 // log can rebuild it; unwritten results and raw inputs are kept for the next Flush.
 func (s *Service) Reset() {
-	s.chain, s.grid, s.signals, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, -1
+	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
 	s.rebuildFrom = len(s.raw)
 }
 
@@ -298,12 +307,12 @@ func (s *Service) compute() (Results, error) {
 		return r, nil // raw inputs only; the windows stay marked for after the rebuild
 	}
 	stats := s.chain.Changed()
-	signalsBefore := maps.Clone(s.signals)
+	signalsBefore, exposuresBefore := maps.Clone(s.signals), maps.Clone(s.exposures)
 	var touched []int
 	fail := func(err error) (Results, error) {
 		s.chain.Remark(stats)
 		s.grid.Retouch(touched)
-		s.signals = signalsBefore
+		s.signals, s.exposures = signalsBefore, exposuresBefore
 		return Results{}, err
 	}
 	sigs, more, touched, err := s.computeSignals(stats)
@@ -311,8 +320,11 @@ func (s *Service) compute() (Results, error) {
 		return fail(err)
 	}
 	r.Signals = sigs
-	stats = append(stats, more...)
-	all, err := s.cfg.Model.ComputeAll(stats, func(w Window) []Adjustment { return Adjustments(s.signals, w) })
+	stress, exposures, moreExposed := s.computeChainStress(stats, append(stats, more...))
+	r.ChainStress = stress
+	r.Signals = append(r.Signals, exposures...)
+	stats = append(append(stats, more...), moreExposed...)
+	all, err := s.cfg.Model.ComputeAll(stats, s.adjustments)
 	if err != nil {
 		return fail(err)
 	}
@@ -392,6 +404,63 @@ func (s *Service) computeSignals(changed []WindowStats) ([]Signal, []WindowStats
 	return sigs, more, touched, nil
 }
 
+// adjustments are the energy adjustments of a window: the significant curtailment fits of its
+// year and the significant grid exposures the chain's stress events gave for it.
+func (s *Service) adjustments(w Window) []Adjustment {
+	return append(Adjustments(s.signals, w), Adjustments(s.exposures, w)...)
+}
+
+// computeChainStress runs the chain's stress test when a day changed (its q-values depend on
+// every day, so all days are tested again) and returns the days, the grid exposures, and the
+// windows to recompute beyond those in done: every window of a year whose significant exposures
+// changed (its energy-adjusted country estimates depend on them).
+func (s *Service) computeChainStress(changed, done []WindowStats) ([]ChainStressDay, []Signal, []WindowStats) {
+	dayChanged := false
+	for _, st := range changed {
+		if st.Window.Kind == Day {
+			dayChanged = true
+			break
+		}
+	}
+	if !dayChanged {
+		return nil, nil, nil
+	}
+	days, exposures := s.cfg.Model.ComputeChainStress(s.chain)
+	byYear := map[int][]Signal{}
+	for _, e := range exposures {
+		y := e.Window.Start.Year()
+		byYear[y] = append(byYear[y], e)
+	}
+	years := map[int]bool{}
+	for y := range byYear {
+		years[y] = true
+	}
+	for y := range s.exposures {
+		years[y] = true
+	}
+	skip := map[Window]bool{}
+	for _, st := range done {
+		skip[st.Window] = true
+	}
+	var more []WindowStats
+	for y := range years {
+		ref := WindowOf(Year, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC))
+		before := adjustmentKey(Adjustments(s.exposures, ref))
+		if len(byYear[y]) > 0 {
+			s.exposures[y] = byYear[y]
+		} else {
+			delete(s.exposures, y)
+		}
+		if adjustmentKey(Adjustments(s.exposures, ref)) != before {
+			for _, st := range s.chain.StatsIn(ref.Start, ref.End, skip) {
+				skip[st.Window] = true
+				more = append(more, st)
+			}
+		}
+	}
+	return days, exposures, more
+}
+
 // adjustmentKey identifies a set of adjustments (order-independent).
 func adjustmentKey(adj []Adjustment) string {
 	keys := make([]string, len(adj))
@@ -419,6 +488,10 @@ func mergeResults(old, newer Results) *Results {
 	}
 	if newer.Recent != nil {
 		m.Recent = newer.Recent
+	}
+	m.ChainStress = old.ChainStress
+	if newer.ChainStress != nil {
+		m.ChainStress = newer.ChainStress // every day, recomputed whole
 	}
 	return &m
 }

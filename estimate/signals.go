@@ -62,7 +62,7 @@ type Signal struct {
 
 // Significant reports whether a curtailment fit passes the family-wise test.
 func (s Signal) Significant() bool {
-	return s.Signal == SignalCurtailment && s.PValue < SignificanceLevel
+	return (s.Signal == SignalCurtailment || s.Signal == SignalGridExposure) && s.PValue < SignificanceLevel
 }
 
 // gridRegion is what the estimator keeps of one grid region: hourly demand and emergency

@@ -26,6 +26,7 @@ type estimatorFlags struct {
 	group        string
 	draws        int
 	recentBlocks int
+	fullRebuild  bool
 	maxLag       int64
 	dataDir      string
 	data         *modeldata.Data // loaded from dataDir by validate
@@ -35,6 +36,7 @@ func (e *estimatorFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.group, "estimate.group", "hashatlas-estimator", "Kafka consumer group of the estimator")
 	fs.IntVar(&e.draws, "estimate.draws", estimate.DefaultDraws, "Monte Carlo draws behind each interval")
 	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
+	fs.BoolVar(&e.fullRebuild, "estimate.full-rebuild", false, "at start, replay the whole input log and recompute every window instead of restoring the state ClickHouse holds up to the group's committed offsets (and recomputing only windows whose stored estimates differ)")
 	fs.Int64Var(&e.maxLag, "estimate.max-lag", 10000, "most input messages the estimator may be behind and still report ready on /readyz")
 	fs.StringVar(&e.dataDir, "model.data-dir", "", "directory with your own allocation.csv, pool_hq.csv and/or hardware.csv (format of estimate/modeldata; a missing file means the built-in one); results then carry model version <version>+data.<digest> (empty: the built-in tables)")
 }
@@ -87,8 +89,9 @@ type kafkaSource struct {
 	log    logrus.FieldLogger
 	reg    prometheus.Registerer
 
-	replayedEnd atomic.Int64 // input messages the replay reached (the ends when it began)
-	svc         *estimate.Service
+	replayedEnd  atomic.Int64             // input messages the replay reached (the ends when it began)
+	replayedEnds map[string]map[int]int64 // the same per partition (CommitReplayed)
+	svc          *estimate.Service
 
 	// drain, when set, bounds every flush before a commit: it ends once the shutdown budget's
 	// share for the last flush and commit is spent (shutdown.go), so that the final flush of a
@@ -98,15 +101,86 @@ type kafkaSource struct {
 }
 
 func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
-	end, err := s.reader.EndTotal(ctx, estimatorInputs)
+	return s.replay(ctx, fn, s.reader.ReadAll)
+}
+
+// replay reads the input topics with read, noting the ends they had when it began (the lag
+// metric's and CommitReplayed's).
+func (s *kafkaSource) replay(ctx context.Context, fn func(schemas.Message) error, read func(context.Context, []string, func(kafka.Record) error, func(kafka.Record, error)) (int, error)) (int, error) {
+	ends, err := s.reader.Ends(ctx, estimatorInputs)
 	if err != nil {
 		return 0, err
 	}
-	n, err := s.reader.ReadAll(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
+	n, err := read(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
 	if err == nil {
+		var end int64
+		for _, parts := range ends {
+			for _, off := range parts {
+				end += off
+			}
+		}
 		s.replayedEnd.Store(end)
+		s.replayedEnds = ends
 	}
 	return n, err
+}
+
+// CommitReplayed commits, for the estimator's group, the offsets the last replay read up to:
+// `estimate --until-idle` calls it once the estimates of everything replayed are written, so
+// that its next run restores from the store and reads only what came after. It fails (and
+// nothing is committed) while a member of the group is running.
+func (s *kafkaSource) CommitReplayed(ctx context.Context) error {
+	if s.replayedEnds == nil {
+		return nil
+	}
+	return s.reader.CommitOutsideGroup(ctx, s.group, s.replayedEnds)
+}
+
+// ReplayUncommitted is Replay from the estimator group's committed offsets (estimate.Restore
+// brought the committed part back from the store).
+func (s *kafkaSource) ReplayUncommitted(ctx context.Context, fn func(schemas.Message) error) (int, error) {
+	return s.replay(ctx, fn, func(ctx context.Context, topics []string, fn func(kafka.Record) error, bad func(kafka.Record, error)) (int, error) {
+		return s.reader.ReadUncommitted(ctx, topics, s.group, fn, bad)
+	})
+}
+
+// CheckCheckpoint trusts a checkpoint only when it holds, exactly, the last block the group
+// committed on every partition of the blocks topic: the store then holds the committed part of
+// the log (each commit follows the writes of everything before it). A store emptied, restored
+// from an older backup or pointed at another database fails this, and the estimator rebuilds
+// from the whole log instead.
+func (s *kafkaSource) CheckCheckpoint(ctx context.Context, cp *estimate.Checkpoint) error {
+	held := make(map[int64]estimate.BlockObs, len(cp.Blocks))
+	for _, b := range cp.Blocks {
+		held[b.Height] = b
+	}
+	missing := ""
+	_, err := s.reader.ReadLastCommitted(ctx, []string{schemas.TopicBlocks}, s.group, func(r kafka.Record) error {
+		b, ok := r.Message.(schemas.Block)
+		if !ok {
+			return nil
+		}
+		h, ok := held[b.Height]
+		if missing == "" && (!ok || !h.Time.Equal(b.Time) || h.Pool != b.Pool || h.Hash != b.Hash) {
+			// A later block at the same height (a reorg written after the commit) is no mismatch
+			// of the committed part: the store is ahead, which the replay reconciles.
+			missing = fmt.Sprintf("block %d (%s/%d offset %d) committed by group %s is not in the store as published", b.Height, r.Topic, r.Partition, r.Offset, s.group)
+			if ok && h.Hash != b.Hash && h.Hash != "" {
+				missing = ""
+			}
+		}
+		return nil
+	}, nil)
+	if err != nil {
+		return err
+	}
+	if missing != "" {
+		return errors.New(missing)
+	}
+	// Where the group committed nothing the whole log is replayed anyway (ReplayUncommitted
+	// from the first offsets), and the store's blocks only spare recomputing the windows they
+	// match.
+	return nil
 }
 
 // Lag is how many input messages are not reflected in written estimates yet: the topics' end
@@ -234,7 +308,7 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 		return nil, err
 	}
 	log := c.logger().WithField("component", "estimator")
-	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks}, store, w, log)
+	svc := estimate.NewService(estimate.ServiceConfig{Model: model, RecentBlocks: ef.recentBlocks, FullRebuild: ef.fullRebuild}, store, w, log)
 	src := &kafkaSource{cfg: *kCfg, group: ef.group, reader: tr, log: log, reg: reg, svc: svc, drain: c.shutdownBudget().drain}
 	if err := registerLagGauge(reg, ef.group, src.Lag, log); err != nil {
 		return nil, err

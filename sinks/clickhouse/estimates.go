@@ -28,6 +28,9 @@ var (
 	regionColumns = concat(frameColumns, []string{"region", "share", "share_lower", "share_upper"}, provenance)
 	signalColumns = concat(frameColumns, []string{"signal", "pool", "region", "country", "beta", "beta_lower", "beta_upper", "p_value", "events",
 		"shed_hashrate_hs", "shed_power_gw"}, provenance)
+	chainStressColumns = []string{"day", "region", "reference_pools", "blocks", "reference_blocks", "reference_expected", "baseline_rate",
+		"dispersion", "share_drop", "share_drop_lower", "share_drop_upper", "p_value", "q_value", "shortfall_hs", "shortfall_hs_lower",
+		"shortfall_hs_upper", "shortfall_gw", "final", "model_version", "method", "inputs_digest", "computed_at", "version"}
 	poolStatsColumns = []string{"pool", "time", "interval_seconds", "hashrate_hs", "blocks", "hashrate_reported", "blocks_reported", "source", "version"}
 	gridColumns      = []string{"region", "country", "time", "interval_seconds", "metric", "value", "unit", "source", "version"}
 )
@@ -49,14 +52,15 @@ func concat(parts ...[]string) []string {
 // concurrent use.
 type EstimateStore struct {
 	blocks, epochs, orphans, network, pools *Writer
-	countries, regions, signals             *Writer
+	countries, regions, signals, stress     *Writer
 	poolStats, grid                         *Writer
 	all                                     []*Writer
+	db                                      *DB // for Checkpoint
 }
 
 // NewEstimateStore opens the writers (checking that the tables and columns exist).
 func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.FieldLogger, reg prometheus.Registerer) (*EstimateStore, error) {
-	s := &EstimateStore{}
+	s := &EstimateStore{db: db}
 	for _, t := range []struct {
 		w       **Writer
 		table   string
@@ -70,6 +74,7 @@ func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.
 		{&s.countries, "country_hashrate", countryColumns},
 		{&s.regions, "region_block_share", regionColumns},
 		{&s.signals, "energy_signals", signalColumns},
+		{&s.stress, "chain_stress", chainStressColumns},
 		{&s.poolStats, "pool_stats", poolStatsColumns},
 		{&s.grid, "grid_observations", gridColumns},
 	} {
@@ -183,6 +188,14 @@ func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
 	for _, g := range r.Regions {
 		err := s.regions.Add(ctx, string(g.Window.Kind), g.Window.Start, g.Window.End, g.Region,
 			g.Share.Value, g.Share.Lower, g.Share.Upper, g.Final, g.Blocks, g.ModelVersion, g.Method, g.InputsDigest, r.ComputedAt, version)
+		if err != nil {
+			return err
+		}
+	}
+	for _, d := range r.ChainStress {
+		err := s.stress.Add(ctx, d.Window.Start, d.Region, d.Reference, d.Blocks, d.RefBlocks, d.RefExpected, d.BaselineShare,
+			d.Dispersion, d.Drop.Value, d.Drop.Lower, d.Drop.Upper, d.PValue, d.QValue, d.Shortfall.Value, d.Shortfall.Lower,
+			d.Shortfall.Upper, d.ShortfallGW.Value, d.Final, d.ModelVersion, d.Method, d.InputsDigest, r.ComputedAt, version)
 		if err != nil {
 			return err
 		}

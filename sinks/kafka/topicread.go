@@ -126,7 +126,39 @@ func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Reco
 // durable. An estimator that rebuilds its state mid-stream reads this, and then consumes the
 // rest as a group member.
 func (r *TopicReader) ReadCommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
-	return r.readAll(ctx, topics, func(topic string, rs []partitionRange) ([]partitionRange, error) {
+	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
+		pr.end = max(pr.first, min(pr.end, c))
+		return pr
+	}), fn, bad)
+}
+
+// ReadUncommitted is ReadAll from the offsets group has committed on each partition (the first
+// offset of a partition without a commit): what the group has not yet made durable. An
+// estimator that restarts from the state its store holds (estimate.Checkpoint) reads this.
+func (r *TopicReader) ReadUncommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
+	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
+		pr.first = min(pr.end, max(pr.first, c))
+		return pr
+	}), fn, bad)
+}
+
+// ReadLastCommitted reads, of each partition, the last record group committed (none of a
+// partition without a commit): what a restart checks its stored state against.
+func (r *TopicReader) ReadLastCommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
+	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
+		if c <= pr.first || c > pr.end {
+			pr.end = pr.first // nothing committed here, or the record is gone
+			return pr
+		}
+		pr.first, pr.end = c-1, c
+		return pr
+	}), fn, bad)
+}
+
+// committedLimit returns a readAll limit that fetches group's committed offset of every
+// partition (-1 where it has none, as Kafka answers) and narrows each range with narrow.
+func (r *TopicReader) committedLimit(ctx context.Context, group string, narrow func(partitionRange, int64) partitionRange) func(string, []partitionRange) ([]partitionRange, error) {
+	return func(topic string, rs []partitionRange) ([]partitionRange, error) {
 		parts := make([]int, len(rs))
 		for i, pr := range rs {
 			parts[i] = pr.partition
@@ -147,12 +179,14 @@ func (r *TopicReader) ReadCommitted(ctx context.Context, topics []string, group 
 		}
 		out := make([]partitionRange, 0, len(rs))
 		for _, pr := range rs {
-			c := committed[pr.partition]
-			pr.end = max(pr.first, min(pr.end, c))
-			out = append(out, pr)
+			c, ok := committed[pr.partition]
+			if !ok {
+				c = -1
+			}
+			out = append(out, narrow(pr, c))
 		}
 		return out, nil
-	}, fn, bad)
+	}
 }
 
 // readAll reads every partition of topics, from its first offset to its end or, with limit, to
@@ -410,4 +444,46 @@ func (r *TopicReader) Partitions(ctx context.Context, topics []string) (map[stri
 		sort.Ints(out[t])
 	}
 	return out, nil
+}
+
+// Ends returns the end offset of every partition of the topics (the offset the next record
+// will have).
+func (r *TopicReader) Ends(ctx context.Context, topics []string) (map[string]map[int]int64, error) {
+	out := make(map[string]map[int]int64, len(topics))
+	for _, t := range topics {
+		rs, err := r.ranges(ctx, t)
+		if err != nil {
+			return nil, err
+		}
+		out[t] = make(map[int]int64, len(rs))
+		for _, pr := range rs {
+			out[t][pr.partition] = pr.end
+		}
+	}
+	return out, nil
+}
+
+// CommitOutsideGroup commits offsets (topic → partition → the next offset to read) for group
+// without joining it, as `kafka-consumer-groups --reset-offsets` does: the broker accepts it
+// only while the group has no active member (a member's generation owns the commits then), and
+// refuses it otherwise.
+func (r *TopicReader) CommitOutsideGroup(ctx context.Context, group string, offsets map[string]map[int]int64) error {
+	commits := map[string][]kafkago.OffsetCommit{}
+	for topic, parts := range offsets {
+		for p, off := range parts {
+			commits[topic] = append(commits[topic], kafkago.OffsetCommit{Partition: p, Offset: off})
+		}
+	}
+	resp, err := r.client.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: commits})
+	if err != nil {
+		return fmt.Errorf("commit the offsets of group %s: %w", group, err)
+	}
+	for topic, parts := range resp.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("commit the offset of group %s on %s/%d: %w", group, topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
 }
