@@ -80,21 +80,21 @@ type ServiceConfig struct {
 // recomputes what changed, writes it to the store and publishes it. It is not safe for
 // concurrent use: one goroutine applies and flushes.
 type Service struct {
-	cfg      ServiceConfig
-	chain    *Chain
-	grid     *GridState
-	signals  map[int][]Signal // the latest energy signals of each year
+	cfg     ServiceConfig
+	chain   *Chain
+	grid    *GridState
+	signals map[int][]Signal // the latest energy signals of each year
 	// exposures are the latest grid exposures of each year (from the chain's stress events).
 	exposures map[int][]Signal
-	store    Store
-	pub      Publisher
-	log      logrus.FieldLogger
-	raw      []schemas.Message
-	inflight *rawFlight // a background write of raw inputs (FlushRaw)
-	orphans  []Orphan
-	pending  *Results // computed but not yet stored and published
-	lastTip  int64
-	partial  bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
+	store     Store
+	pub       Publisher
+	log       logrus.FieldLogger
+	raw       []schemas.Message
+	inflight  *rawFlight // a background write of raw inputs (FlushRaw)
+	orphans   []Orphan
+	pending   *Results // computed but not yet stored and published
+	lastTip   int64
+	partial   bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
 
 	rebuildFrom int // len(raw) at the last Reset
 }
