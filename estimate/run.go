@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/hashatlas/hashatlas/internal/backoff"
+	"github.com/hashatlas/hashatlas/ingest/backoff"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/sirupsen/logrus"
 )

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hashatlas/hashatlas/internal/backoff"
+	"github.com/hashatlas/hashatlas/ingest/backoff"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 )

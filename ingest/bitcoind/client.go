@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
-	"github.com/hashatlas/hashatlas/internal/backoff"
+	"github.com/hashatlas/hashatlas/ingest/backoff"
 	"github.com/sirupsen/logrus"
 	"golang.org/x/time/rate"
 )

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashatlas/hashatlas/internal/backoff"
+	"github.com/hashatlas/hashatlas/ingest/backoff"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 )

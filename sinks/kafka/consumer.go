@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashatlas/hashatlas/internal/backoff"
+	"github.com/hashatlas/hashatlas/ingest/backoff"
 	"github.com/hashatlas/hashatlas/schemas"
 	"github.com/prometheus/client_golang/prometheus"
 	kafkago "github.com/segmentio/kafka-go"

@@ -21,6 +21,10 @@
 // record's retries as soon as its group rebalances without cancelling the context the handler
 // runs in. github.com/sethvargo/go-retry and github.com/avast/retry-go cannot refuse a wait
 // that would pass the deadline either. What the five need is small enough to own: this file.
+//
+// It lives under ingest (the collectors are most of its users) because the repository's top level
+// is fixed (cmd, ingest, estimate, sinks, schemas, deploy): a top-level internal/ is not among
+// them. It imports nothing of hashatlas, so sinks and estimate may import it without a cycle.
 package backoff
 
 import (
