@@ -547,7 +547,7 @@ func EstimateMessages(r Results) []schemas.Message {
 // estimateCount is at least the number of messages of EstimateMessages (a curtailment signal
 // makes one, not two).
 func estimateCount(r Results) int {
-	return 2*len(r.Network) + 2*len(r.Pools) + 4*len(r.Countries) + len(r.Regions) + 2*len(r.Signals) + 1
+	return 2*len(r.Network) + 2*len(r.Pools) + 4*len(r.Countries) + len(r.Regions) + 2*len(r.Signals) + len(r.ChainStress) + 1
 }
 
 // estimateMessages yields the messages of EstimateMessages one at a time, so that a caller
@@ -614,15 +614,31 @@ func estimateMessages(r Results) iter.Seq[schemas.Message] {
 				return
 			}
 		}
+		for _, d := range r.ChainStress {
+			if !d.Event() {
+				continue // every day is in the chain_stress table; the topic carries the events
+			}
+			if !emit(withValue(schemas.Estimate{
+				Window: string(Day), WindowStart: d.Window.Start, WindowEnd: d.Window.End, Entity: d.Region,
+				Blocks: int64(d.RefBlocks), Final: d.Final, Method: d.Method, ModelVersion: d.ModelVersion,
+				ComputedAt: r.ComputedAt, InputsDigest: d.InputsDigest,
+			}, schemas.MetricStressDrop, schemas.UnitRatio, d.Drop)) {
+				return
+			}
+		}
 		for _, sg := range r.Signals {
 			base := schemas.Estimate{
 				Window: string(sg.Window.Kind), WindowStart: sg.Window.Start, WindowEnd: sg.Window.End,
 				Blocks: int64(sg.Blocks), Final: sg.Final, Method: sg.Method,
 				ModelVersion: sg.ModelVersion, ComputedAt: r.ComputedAt, InputsDigest: sg.InputsDigest,
 			}
-			if sg.Signal == SignalCurtailment {
+			if sg.Signal == SignalCurtailment || sg.Signal == SignalGridExposure {
 				base.Entity = sg.Pool + "/" + sg.Region
-				if !emit(withValue(base, schemas.MetricEnergyBeta, schemas.UnitRatio, sg.Beta)) {
+				metric := schemas.MetricEnergyBeta
+				if sg.Signal == SignalGridExposure {
+					metric = schemas.MetricGridExposure
+				}
+				if !emit(withValue(base, metric, schemas.UnitRatio, sg.Beta)) {
 					return
 				}
 				continue

@@ -46,6 +46,15 @@ const (
 	// MetricShedPowerGW: power shed in such a dip, in GW (may be negative in
 	// its interval); entity the grid region.
 	MetricShedPowerGW = "shed_power_gw"
+	// MetricStressDrop: on a day found as grid stress from the chain alone
+	// (estimate/METHOD.md §8.11), the fraction of the region's reference
+	// pools' hashrate gone, ratio <= 1 (its interval may reach below 0);
+	// entity the chain-stress region ("north-america"), window day.
+	MetricStressDrop = "stress_drop"
+	// MetricGridExposure: the fraction of a pool's hashrate on a region's
+	// grid, from its loss on the region's stress days, ratio in [0, 1];
+	// entity "pool/region" ("antpool/north-america"), window year.
+	MetricGridExposure = "grid_exposure"
 )
 
 // Units of estimates.
@@ -100,7 +109,7 @@ const inf = 1.7976931348623157e308 // math.MaxFloat64: every finite value
 
 var estimateMetrics = []string{MetricNetworkHashrate, MetricPoolHashrate, MetricPoolShare, MetricCountryHashrate,
 	MetricCountryShare, MetricRegionBlockShare, MetricPowerGW, MetricEnergyTWh, MetricEnergyBeta, MetricLuck,
-	MetricShedHashrate, MetricShedPowerGW}
+	MetricShedHashrate, MetricShedPowerGW, MetricStressDrop, MetricGridExposure}
 
 func estimateRule(metric string) (metricRule, bool) {
 	switch metric {
@@ -128,6 +137,10 @@ func estimateRule(metric string) (metricRule, bool) {
 		return metricRule{UnitHashesPerSecond, entityName, -inf, inf}, true
 	case MetricShedPowerGW:
 		return metricRule{UnitGW, entityName, -inf, inf}, true
+	case MetricStressDrop:
+		return metricRule{UnitRatio, entityName, -inf, 1}, true
+	case MetricGridExposure:
+		return metricRule{UnitRatio, entityPoolRegion, 0, 1}, true
 	}
 	return metricRule{}, false
 }
