@@ -27,7 +27,7 @@ import (
 
 // faultRig is one pipeline: a fresh broker and a fresh database.
 type faultRig struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	kCfg   kafka.Config
 	chCfg  clickhouse.Config
@@ -37,7 +37,7 @@ type faultRig struct {
 	group  string
 }
 
-func newFaultRig(t *testing.T, name string) *faultRig {
+func newFaultRig(t testing.TB, name string) *faultRig {
 	t.Helper()
 	broker, err := kafka.StartEmbedded(0, nil)
 	if err != nil {
