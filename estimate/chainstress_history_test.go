@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/estimate"
-	"github.com/hashatlas/hashatlas/estimate/modeldata"
 	"github.com/hashatlas/hashatlas/ingest/simulate"
 )
 
@@ -52,15 +51,7 @@ func TestChainStressOnTheRealHistory(t *testing.T) {
 // betapool, about 40 % of the hashrate, are north-america's reference pools).
 func simulatedStress(t *testing.T, cfg simulate.Config) []estimate.ChainStressDay {
 	t.Helper()
-	w, err := simulate.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, hw := modeldata.EmbeddedFiles()
-	d, err := modeldata.Parse(w.AllocationCSV(), w.PoolHQCSV(), hw)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, model := simulatedWorld(t, cfg)
 	chain := estimate.NewChain()
 	for _, b := range w.Blocks() {
 		work, err := strconv.ParseFloat(b.Work, 64)
@@ -71,7 +62,7 @@ func simulatedStress(t *testing.T, cfg simulate.Config) []estimate.ChainStressDa
 			t.Fatal(err)
 		}
 	}
-	tests, _ := estimate.NewModelWithData(d).ComputeChainStress(chain)
+	tests, _ := model.ComputeChainStress(chain)
 	return tests
 }
 

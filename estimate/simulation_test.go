@@ -22,12 +22,9 @@ type truthKey struct {
 	metric string
 }
 
-// simulatedRun estimates one simulated world end to end through the estimator service (as
-// the pipeline does after Kafka), on the world's own allocation and HQ tables.
-func simulatedRun(t *testing.T, seed uint64) (*simulate.World, estimate.Results) {
+// simulatedWorld makes a simulated world and the model on its own allocation and HQ tables.
+func simulatedWorld(t *testing.T, cfg simulate.Config) (*simulate.World, estimate.Model) {
 	t.Helper()
-	cfg := simulate.DefaultConfig()
-	cfg.Seed = seed
 	w, err := simulate.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +34,16 @@ func simulatedRun(t *testing.T, seed uint64) (*simulate.World, estimate.Results)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := estimate.NewModelWithData(d)
+	return w, estimate.NewModelWithData(d)
+}
+
+// simulatedRun estimates one simulated world end to end through the estimator service (as
+// the pipeline does after Kafka), on the world's own allocation and HQ tables.
+func simulatedRun(t *testing.T, seed uint64) (*simulate.World, estimate.Results) {
+	t.Helper()
+	cfg := simulate.DefaultConfig()
+	cfg.Seed = seed
+	w, m := simulatedWorld(t, cfg)
 	m.Draws = 1000
 	svc := estimate.NewService(estimate.ServiceConfig{Model: m}, discardStore{}, nil, nil)
 	for msg := range w.Messages() {
