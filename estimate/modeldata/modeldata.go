@@ -1,8 +1,10 @@
 // Package modeldata holds the versioned model data of the country
 // estimates (METHOD.md §5.2, §6.1, §7.6): the pool → country allocation table, the pool
 // HQ table and the ASIC hardware efficiency table. The data are CSV files
-// embedded in the binary; every row carries a source citation. Load parses
-// and validates them; Version changes whenever any file changes.
+// embedded in the binary; every row carries a source citation, and every allocation row the
+// day its evidence became public (published) beside the period it describes. Load parses
+// and validates them; Version changes whenever any file changes. Data.AsOf gives the data as
+// known on a past day (the rows published by then), for backtests.
 package modeldata
 
 import (
@@ -81,12 +83,16 @@ func (p Period) overlaps(q Period) bool {
 
 // Allocation is one pool's country mix over one validity period.
 type Allocation struct {
-	Pool    string
-	Period  Period
-	Shares  map[string]float64 // ISO 3166-1 alpha-2 → share, sums to 1
-	Kappa   float64            // Dirichlet pseudo-count of the evidence
-	Sources []string
-	Line    int // first line in allocation.csv
+	Pool   string
+	Period Period
+	// Published is the UTC day the row's evidence became public: the row is known from
+	// 00:00 UTC of that day on (AsOf). It may fall after Period.To (evidence about a past
+	// period) or before Period.From. Files without a published column get Period.From.
+	Published time.Time
+	Shares    map[string]float64 // ISO 3166-1 alpha-2 → share, sums to 1
+	Kappa     float64            // Dirichlet pseudo-count of the evidence
+	Sources   []string
+	Line      int // first line in allocation.csv
 }
 
 // PoolHQ is where a pool is run.
@@ -135,6 +141,40 @@ func version(files ...[]byte) string {
 
 // Version of this data set (equal to the package Version for Load).
 func (d *Data) Version() string { return d.version }
+
+// AsOf returns the data as it was known at t: the allocation rows published after t (a row
+// is known from 00:00 UTC of its published day) are removed, everything else is shared with
+// d. A backtest runs the model on it to use only the evidence public by then. When no row is
+// removed it returns d itself (same version: live use, with every row known, is unchanged);
+// otherwise the result has its own version, "modeldata-" + 12 hex digits of a sha256 over
+// d's version and the removed rows (pool and period), so two dates that remove the same rows
+// share a version and results made with less evidence never mix with d's. The pool HQ and
+// hardware tables carry no publication dates and are kept whole.
+func (d *Data) AsOf(t time.Time) *Data {
+	t = t.UTC()
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nas-of\n", d.version)
+	removed := 0
+	alloc := make(map[string][]Allocation, len(d.alloc))
+	for _, p := range sortedKeys(d.alloc) {
+		var keep []Allocation
+		for _, a := range d.alloc[p] {
+			if a.Published.After(t) {
+				fmt.Fprintf(h, "%s %s\n", a.Pool, a.Period)
+				removed++
+				continue
+			}
+			keep = append(keep, a)
+		}
+		if len(keep) > 0 {
+			alloc[p] = keep
+		}
+	}
+	if removed == 0 {
+		return d
+	}
+	return &Data{alloc: alloc, hq: d.hq, miners: d.miners, version: "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]}
+}
 
 // Parse validates the three files' contents; used by Load and tests.
 func Parse(allocation, hq, hardware []byte) (*Data, error) {
@@ -223,11 +263,23 @@ func errf(file string, line int, format string, a ...any) error {
 type record struct {
 	line int
 	f    map[string]string
+	col  map[string]int // column name → 1-based column number in the file
 }
 
-// readCSV reads a CSV with the exact header want and returns its rows.
-// Blank lines and lines starting with '#' are skipped.
-func readCSV(file string, data []byte, want []string) ([]record, error) {
+// date parses the column col of r as a YYYY-MM-DD day; the error names file, line and column.
+func (r record) date(file, col string) (time.Time, error) {
+	s := r.f[col]
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		return time.Time{}, errf(file, r.line, "column %d (%s): %q is not a YYYY-MM-DD date", r.col[col], col, s)
+	}
+	return t, nil
+}
+
+// readCSV reads a CSV whose header is exactly want or, if given, one of the older headers
+// also accepted (a subset of want's columns; the missing ones read as ""), and returns its
+// rows keyed by want's column names. Blank lines and lines starting with '#' are skipped.
+func readCSV(file string, data []byte, want []string, older ...[]string) ([]record, error) {
 	r := csv.NewReader(bytes.NewReader(data))
 	r.Comment = '#'
 	r.FieldsPerRecord = -1
@@ -239,13 +291,30 @@ func readCSV(file string, data []byte, want []string) ([]record, error) {
 		return nil, csvErr(file, err)
 	}
 	hl, _ := r.FieldPos(0)
+	// the accepted header the file's matches, else one with its column count (for a
+	// column-by-column error), else want
+	cols := want
 	if len(header) != len(want) {
+		for _, o := range older {
+			if len(o) == len(header) {
+				cols = o
+				if sameHeader(header, o) {
+					break
+				}
+			}
+		}
+	}
+	if len(header) != len(cols) {
 		return nil, errf(file, hl, "header has %d columns, want %s", len(header), strings.Join(want, ","))
 	}
-	for i := range want {
-		if strings.TrimSpace(header[i]) != want[i] {
-			return nil, errf(file, hl, "header column %d is %q, want %q", i+1, header[i], want[i])
+	for i := range cols {
+		if strings.TrimSpace(header[i]) != cols[i] {
+			return nil, errf(file, hl, "header column %d is %q, want %q", i+1, header[i], cols[i])
 		}
+	}
+	colNo := make(map[string]int, len(cols))
+	for i, k := range cols {
+		colNo[k] = i + 1
 	}
 	var out []record
 	for {
@@ -257,18 +326,30 @@ func readCSV(file string, data []byte, want []string) ([]record, error) {
 			return nil, csvErr(file, err)
 		}
 		line, _ := r.FieldPos(0)
-		if len(rec) != len(want) {
-			return nil, errf(file, line, "row has %d columns, want %d (%s)", len(rec), len(want), strings.Join(want, ","))
+		if len(rec) != len(cols) {
+			return nil, errf(file, line, "row has %d columns, want %d (%s)", len(rec), len(cols), strings.Join(cols, ","))
 		}
-		m := make(map[string]string, len(want))
-		for i, k := range want {
+		m := make(map[string]string, len(cols))
+		for i, k := range cols {
 			m[k] = strings.TrimSpace(rec[i])
 		}
 		if m["source"] == "" {
 			return nil, errf(file, line, "missing source citation")
 		}
-		out = append(out, record{line: line, f: m})
+		out = append(out, record{line: line, f: m, col: colNo})
 	}
+}
+
+func sameHeader(header, cols []string) bool {
+	if len(header) != len(cols) {
+		return false
+	}
+	for i := range cols {
+		if strings.TrimSpace(header[i]) != cols[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func csvErr(file string, err error) error {
@@ -306,19 +387,17 @@ func parseNum(file string, line int, col, s string, positive bool) (float64, err
 	return v, nil
 }
 
-func parseDate(file string, line int, col, s string) (time.Time, error) {
-	t, err := time.Parse(dateLayout, s)
-	if err != nil {
-		return time.Time{}, errf(file, line, "%s %q is not a YYYY-MM-DD date", col, s)
-	}
-	return t, nil
-}
-
-var allocationHeader = []string{"pool_slug", "country", "share", "kappa", "valid_from", "valid_to", "source"}
+// allocationHeader is allocation.csv's header. Files with the header of model data before
+// the published column (allocationHeaderV1; e.g. an operator's own --model.data-dir table)
+// are accepted: their rows' published date is their valid_from.
+var (
+	allocationHeader   = []string{"pool_slug", "country", "share", "kappa", "valid_from", "valid_to", "published", "source"}
+	allocationHeaderV1 = []string{"pool_slug", "country", "share", "kappa", "valid_from", "valid_to", "source"}
+)
 
 func (d *Data) parseAllocation(data []byte) error {
 	const file = AllocationFile
-	recs, err := readCSV(file, data, allocationHeader)
+	recs, err := readCSV(file, data, allocationHeader, allocationHeaderV1)
 	if err != nil {
 		return err
 	}
@@ -348,27 +427,36 @@ func (d *Data) parseAllocation(data []byte) error {
 		if err != nil {
 			return err
 		}
-		from, err := parseDate(file, r.line, "valid_from", f["valid_from"])
+		from, err := r.date(file, "valid_from")
 		if err != nil {
 			return err
 		}
 		var to time.Time
 		if f["valid_to"] != "" {
-			if to, err = parseDate(file, r.line, "valid_to", f["valid_to"]); err != nil {
+			if to, err = r.date(file, "valid_to"); err != nil {
 				return err
 			}
 			if to.Before(from) {
 				return errf(file, r.line, "valid_to %s is before valid_from %s", f["valid_to"], f["valid_from"])
 			}
 		}
+		published := from // a file without the published column
+		if _, ok := r.col["published"]; ok {
+			if published, err = r.date(file, "published"); err != nil {
+				return err
+			}
+		}
 		k := key{pool, f["valid_from"], f["valid_to"]}
 		a := groups[k]
 		if a == nil {
-			a = &Allocation{Pool: pool, Period: Period{from, to}, Shares: map[string]float64{}, Kappa: kappa, Line: r.line}
+			a = &Allocation{Pool: pool, Period: Period{from, to}, Published: published, Shares: map[string]float64{}, Kappa: kappa, Line: r.line}
 			groups[k] = a
 			order = append(order, k)
 		} else if a.Kappa != kappa {
 			return errf(file, r.line, "kappa of pool %s for %s is %v, but line %d says %v; one kappa per pool and period", pool, a.Period, kappa, a.Line, a.Kappa)
+		} else if !a.Published.Equal(published) {
+			return errf(file, r.line, "published of pool %s for %s is %s, but line %d says %s; one published date per pool and period",
+				pool, a.Period, published.Format(dateLayout), a.Line, a.Published.Format(dateLayout))
 		}
 		if _, dup := a.Shares[c]; dup {
 			return errf(file, r.line, "country %s appears twice for pool %s in %s", c, pool, a.Period)
@@ -455,7 +543,7 @@ func (d *Data) parseHardware(data []byte) error {
 		if l, dup := lines[m.Model]; dup {
 			return errf(file, r.line, "model %q already listed at line %d", m.Model, l)
 		}
-		if m.Released, err = parseDate(file, r.line, "release_date", f["release_date"]); err != nil {
+		if m.Released, err = r.date(file, "release_date"); err != nil {
 			return err
 		}
 		if m.THs, err = parseNum(file, r.line, "ths", f["ths"], true); err != nil {

@@ -341,3 +341,187 @@ func TestLoadDirOverridesOnlyTheFilesGiven(t *testing.T) {
 		t.Fatal("an empty directory was accepted")
 	}
 }
+
+func day(s string) time.Time {
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// TestAsOfHasOnlyThePublishedRows: the data as of a day before CCAF published its
+// September 2021 – January 2022 map (2022-05-17) has no rows from that map, as of its
+// publication day it has them; every as-of data set missing rows has a version of its own,
+// and the data as of today is the live data itself.
+func TestAsOfHasOnlyThePublishedRows(t *testing.T) {
+	d, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	feb22 := day("2022-02-15")
+	before := d.AsOf(time.Date(2022, 5, 16, 23, 59, 59, 0, time.UTC))
+	for _, p := range []string{"btccom", "poolin", "viabtc", "foundryusa"} {
+		if sh, _, ok := before.AllocationAt(p, feb22); ok {
+			t.Errorf("as of 2022-05-16, %s has the January 2022 map's row %v, published 2022-05-17", p, sh)
+		}
+		if _, _, ok := d.AllocationAt(p, feb22); !ok {
+			t.Errorf("the live data lost %s's row after AsOf", p)
+		}
+	}
+	// the August 2021 map, published 2021-10-13, is known then
+	if sh, _, ok := before.AllocationAt("btccom", day("2021-08-15")); !ok || sh["US"] != 0.354 {
+		t.Errorf("as of 2022-05-16, btccom in August 2021 = %v %v, want the August 2021 map", sh, ok)
+	}
+	after := d.AsOf(day("2022-05-17"))
+	for _, p := range []string{"btccom", "poolin", "viabtc"} {
+		if sh, k, ok := after.AllocationAt(p, feb22); !ok || sh["CN"] != 0.2111 || k != 5 {
+			t.Errorf("as of 2022-05-17, %s in February 2022 = %v κ %v %v, want the January 2022 map", p, sh, k, ok)
+		}
+	}
+	if _, _, ok := d.AsOf(day("2021-10-12")).AllocationAt("btccom", day("2021-08-15")); ok {
+		t.Error("as of 2021-10-12, btccom has the August 2021 map, published 2021-10-13")
+	}
+
+	if now := d.AsOf(time.Now()); now != d {
+		t.Error("AsOf(now) removed rows or copied the data: live use must keep every row")
+	}
+	v := before.Version()
+	if !strings.HasPrefix(v, "modeldata-") || len(v) != len("modeldata-")+12 || v == d.Version() || v == after.Version() {
+		t.Errorf("as-of versions %q (before), %q (after), live %q: want distinct modeldata-<12 hex>", v, after.Version(), d.Version())
+	}
+	if same := d.AsOf(day("2022-05-01")).Version(); same != v {
+		t.Errorf("two dates that remove the same rows have versions %q and %q, want one", same, v)
+	}
+	if n, m := len(before.HQs()), len(d.HQs()); n != m || len(before.Hardware()) != len(d.Hardware()) {
+		t.Errorf("AsOf changed the HQ or hardware tables (%d HQs, want %d)", n, m)
+	}
+	for _, a := range d.Allocations() {
+		if a.Published.IsZero() {
+			t.Errorf("%s %s has no published date", a.Pool, a.Period)
+		}
+	}
+}
+
+// TestPublishedAfterValidTo: evidence about a past period is fine; the row is known from its
+// published day, for the period it describes.
+func TestPublishedAfterValidTo(t *testing.T) {
+	alloc := "pool_slug,country,share,kappa,valid_from,valid_to,published,source\n" +
+		"p1,RU,1,5,2021-01-01,2022-02-28,2022-08-18,s\n"
+	d, err := Parse([]byte(alloc), []byte(hqFile("p1,RU,Europe,s\n")), []byte(goodHW))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := d.AsOf(day("2022-08-17")).AllocationAt("p1", day("2021-06-01")); ok {
+		t.Error("row known the day before its publication")
+	}
+	if _, _, ok := d.AsOf(day("2022-08-18")).AllocationAt("p1", day("2021-06-01")); !ok {
+		t.Error("row unknown on its publication day")
+	}
+	// the built-in SBI row is such a row
+	b, _ := Load()
+	if a := b.Allocations(); !func() bool {
+		for _, x := range a {
+			if x.Pool == "sbicrypto" && x.Published.After(x.Period.To) {
+				return true
+			}
+		}
+		return false
+	}() {
+		t.Error("the built-in sbicrypto row is no longer published after its valid_to; update this test")
+	}
+}
+
+// TestFilesWithoutPublished: an allocation.csv without the published column (an operator's
+// own table written for earlier versions) loads, each row published on its valid_from.
+func TestFilesWithoutPublished(t *testing.T) {
+	d, err := Parse([]byte(goodAlloc), []byte(hqFile("p1,US,North America,s\n")), []byte(goodHW))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := d.Allocations()
+	if len(a) != 1 || !a[0].Published.Equal(day("2024-01-01")) {
+		t.Fatalf("allocations %+v, want one published on its valid_from 2024-01-01", a)
+	}
+	if _, _, ok := d.AsOf(day("2023-12-31")).AllocationAt("p1", day("2024-06-01")); ok {
+		t.Error("a row without a published date is known before its valid_from")
+	}
+}
+
+// TestBadDatesAreOneLineErrors: a bad date names the file, line and column on one line.
+func TestBadDatesAreOneLineErrors(t *testing.T) {
+	const h = "pool_slug,country,share,kappa,valid_from,valid_to,published,source\n"
+	okHQ := hqFile("p1,US,North America,s\n")
+	cases := []struct{ name, alloc, want string }{
+		{"published not a day", h + "p1,US,1,5,2024-01-01,,2024-1-5,s\n", `allocation.csv:2: column 7 (published): "2024-1-5" is not a YYYY-MM-DD date`},
+		{"published empty", h + "p1,US,1,5,2024-01-01,,,s\n", `allocation.csv:2: column 7 (published): "" is not a YYYY-MM-DD date`},
+		{"published month 13", "# c\n" + h + "p1,US,1,5,2024-01-01,,2024-13-01,s\n", `allocation.csv:3: column 7 (published): "2024-13-01" is not a YYYY-MM-DD date`},
+		{"valid_to", h + "p1,US,1,5,2024-01-01,31.12.2024,2024-01-05,s\n", `allocation.csv:2: column 6 (valid_to): "31.12.2024" is not a YYYY-MM-DD date`},
+		{"valid_from, old header", goodAlloc[:strings.Index(goodAlloc, "\n")+1] + "p1,US,1,5,2024/01/01,,s\n", `allocation.csv:2: column 5 (valid_from): "2024/01/01" is not a YYYY-MM-DD date`},
+		{"published differs within a row", h + "p1,US,0.5,5,2024-01-01,,2024-01-05,s\np1,CA,0.5,5,2024-01-01,,2024-01-06,s\n",
+			"allocation.csv:3: published of pool p1 for 2024-01-01.. is 2024-01-06, but line 2 says 2024-01-05; one published date per pool and period"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.alloc), []byte(okHQ), []byte(goodHW))
+			if err == nil || err.Error() != c.want || strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %v, want %q", err, c.want)
+			}
+		})
+	}
+	_, err := Parse([]byte(goodAlloc), []byte(okHQ), []byte("model,maker,release_date,ths,watts,j_per_th,source\nM1,Maker,May 2020,100,3000,30,s\n"))
+	if want := `hardware.csv:2: column 3 (release_date): "May 2020" is not a YYYY-MM-DD date`; err == nil || err.Error() != want {
+		t.Errorf("hardware date error %v, want %q", err, want)
+	}
+}
+
+// TestMethodPublishedTable: METHOD.md §6.7's table of publication dates says what
+// allocation.csv says, row for row.
+func TestMethodPublishedTable(t *testing.T) {
+	b, err := os.ReadFile("../METHOD.md")
+	if err != nil {
+		t.Skipf("METHOD.md: %v", err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- table: published -->\n")
+	if !ok {
+		t.Fatal("METHOD.md has no published table")
+	}
+	got := map[string]bool{}
+	for i, line := range strings.Split(rest, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			break
+		}
+		if i < 2 {
+			continue // header and rule
+		}
+		f := strings.Split(line, "|")
+		if len(f) < 5 {
+			t.Fatalf("bad table line %q", line)
+		}
+		for _, p := range strings.Split(f[1], ",") {
+			got[strings.TrimSpace(p)+" "+strings.TrimSpace(f[2])+" "+strings.TrimSpace(f[3])+" "+strings.TrimSpace(f[4])] = true
+		}
+	}
+	d, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, a := range d.Allocations() {
+		to := "open"
+		if !a.Period.To.IsZero() {
+			to = a.Period.To.Format(dateLayout)
+		}
+		want[a.Pool+" "+a.Period.From.Format(dateLayout)+" "+to+" "+a.Published.Format(dateLayout)] = true
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("METHOD.md's published table lacks %s", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("METHOD.md's published table has %s, which allocation.csv has not", k)
+		}
+	}
+}
