@@ -1,7 +1,8 @@
 package bitcoind
 
-// Leaky and hostile servers: the credentials stay out of errors and logs, and a pass ends
-// within its deadline and its memory bound.
+// Leaky and hostile servers: the credentials stay out of errors and logs, and a pass ends within
+// its deadline and its memory bound. The cases are ingesttest's; what is bitcoind's is how a
+// client is built and what a pass of it is.
 
 import (
 	"context"
@@ -9,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,35 +17,20 @@ import (
 
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/ingesttest"
-	"github.com/sirupsen/logrus"
 )
 
-// pass is a collector pass of a Client: reading the tip.
-type pass struct{ c *Client }
-
-func (p pass) Name() string { return SourceName }
-func (p pass) Collect(ctx context.Context) error {
-	_, err := p.c.TipHeight(ctx)
-	return err
-}
-
-// hostileClient is a client of h with cfg's credentials, the configuration's defaults but for
-// hc, counting the body bytes it reads.
-func hostileClient(t *testing.T, h http.Handler, cfg Config, logs *ingesttest.Logs, hc ingest.HTTPConfig) (*Client, *ingesttest.CountingTransport) {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	cfg.URL, cfg.HTTP = srv.URL, hc
-	var log logrus.FieldLogger
-	if logs != nil {
-		log = logs
+// hostilePass builds a client of a hostile server with cfg's credentials and the configuration's
+// defaults but for the HTTP settings; a pass of it reads the tip.
+func hostilePass(cfg Config) ingesttest.NewPass {
+	return func(to ingesttest.Target) (ingesttest.Pass, error) {
+		// Production: the default timeout and backoff (30 s, up to a minute).
+		cfg.URL, cfg.HTTP = to.URL, ingesttest.Either(to.Settings, fast, ingest.HTTPConfig{})
+		c, err := New(cfg, to.Transport, to.Log)
+		return ingesttest.PassFunc(SourceName, func(ctx context.Context) error {
+			_, err := c.TipHeight(ctx)
+			return err
+		}), err
 	}
-	rt := &ingesttest.CountingTransport{}
-	c, err := New(cfg, rt, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, rt
 }
 
 var fast = ingest.HTTPConfig{BaseBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, MaxAttempts: 2}
@@ -58,32 +43,12 @@ func TestCredentialsNeverReachErrorsOrLogsWhenTheRequestIsEchoed(t *testing.T) {
 	cookieFile := filepath.Join(t.TempDir(), ".cookie")
 	const cookieSecret = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	writeCookie(t, cookieFile, cookieSecret)
-	for _, auth := range []struct {
-		name    string
-		cfg     Config
-		secrets []string
-	}{
-		{"user and password", Config{User: "alice", Password: "s3cret-rpc-pw"}, []string{"s3cret-rpc-pw", "alice:s3cret-rpc-pw"}},
-		{"cookie file", Config{CookieFile: cookieFile}, []string{cookieSecret, "__cookie__:" + cookieSecret}},
-	} {
-		for _, status := range []int{http.StatusInternalServerError, http.StatusUnauthorized} {
-			for _, format := range ingesttest.EchoFormats {
-				t.Run(fmt.Sprintf("%s/%d/%s", auth.name, status, format), func(t *testing.T) {
-					logs := ingesttest.NewLogs()
-					c, _ := hostileClient(t, ingesttest.Echo(status, format), auth.cfg, logs, fast)
-					err := pass{c}.Collect(context.Background())
-					if err == nil {
-						t.Fatal("no error")
-					}
-					if status == http.StatusInternalServerError && !strings.Contains(logs.String(), "retrying") {
-						t.Fatalf("the retry was not logged:\n%s", logs)
-					}
-					ingesttest.NoSecret(t, "the error", err.Error(), auth.secrets...)
-					ingesttest.NoSecret(t, "the logs", logs.String(), auth.secrets...)
-				})
-			}
-		}
-	}
+	ingesttest.EchoedCredentials(t,
+		ingesttest.Credential{Name: "user and password", New: hostilePass(Config{User: "alice", Password: "s3cret-rpc-pw"}),
+			Secrets: []string{"s3cret-rpc-pw", "alice:s3cret-rpc-pw"}},
+		ingesttest.Credential{Name: "cookie file", New: hostilePass(Config{CookieFile: cookieFile}),
+			Secrets: []string{cookieSecret, "__cookie__:" + cookieSecret}},
+	)
 }
 
 // TestAnRPCErrorEchoingThePasswordIsRedacted: the message of an RPC error is the server's; one
@@ -105,57 +70,21 @@ func TestAnRPCErrorEchoingThePasswordIsRedacted(t *testing.T) {
 // TestAHostileNodeEndsThePassWithinItsDeadline: a slow-loris is cut by the pass deadline (1 s
 // here); a Retry-After of 28 hours ends the pass at once instead of sleeping.
 func TestAHostileNodeEndsThePassWithinItsDeadline(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		h        http.Handler
-		deadline time.Duration
-		within   time.Duration
-		want     string
-	}{
-		{"slow-loris", ingesttest.SlowLoris(50 * time.Millisecond), time.Second, 2 * time.Second, "pass deadline of 1s reached (--pass-timeout"},
-		{"429 with Retry-After: 100000", ingesttest.TooManyRequests(100000), 3 * time.Second, time.Second, "27h46m40s (Retry-After), past the pass deadline"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			// The default timeout and backoff (30 s, up to a minute), as in production.
-			c, _ := hostileClient(t, tc.h, Config{User: "alice", Password: "s3cret"}, nil, ingest.HTTPConfig{})
-			r, _ := ingest.NewRunner(nil, nil, tc.deadline)
-			start := time.Now()
-			err := r.RunOnce(context.Background(), pass{c})
-			if took := time.Since(start); took > tc.within {
-				t.Errorf("the pass took %v, want at most %v", took, tc.within)
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "HASHATLAS_PASS_TIMEOUT") {
-				t.Errorf("err = %v, want one saying %q and naming the setting", err, tc.want)
-			}
-		})
-	}
+	ingesttest.PassDeadlines(t, hostilePass(Config{User: "alice", Password: "s3cret"}), ingest.NewRunner)
 }
 
 // TestAnEndlessAnswerIsBounded: the answer to a call other than getblock is refused after
 // smallAnswerBytes (at once when its Content-Length says it is longer); an error answer that
 // never ends is read only as far as its explanation needs (64 KiB).
 func TestAnEndlessAnswerIsBounded(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		h      http.Handler
-		want   string
-		atMost int64
-	}{
-		{"200, chunked", ingesttest.EndlessBody(http.StatusOK, false), "body larger than 1048576 bytes: refused", smallAnswerBytes + 1},
-		{"200 with Content-Length 1 GiB", ingesttest.EndlessBody(http.StatusOK, true), "body larger than 1048576 bytes (Content-Length 1073741824): refused unread", 0},
-		{"500", ingesttest.EndlessBody(http.StatusInternalServerError, false), "HTTP 500", int64(fast.MaxAttempts * (errorBodyBytes + 1))},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, rt := hostileClient(t, tc.h, Config{User: "alice", Password: "s3cret"}, nil, fast)
-			err := pass{c}.Collect(context.Background())
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want one saying %q", err, tc.want)
-			}
-			if n := rt.BodyBytes(); n > tc.atMost {
-				t.Errorf("read %d bytes of the answers, want at most %d", n, tc.atMost)
-			}
-		})
-	}
+	ingesttest.EndlessAnswers(t, hostilePass(Config{User: "alice", Password: "s3cret"}),
+		ingesttest.EndlessCase{Name: "200, chunked", H: ingesttest.EndlessBody(http.StatusOK, false),
+			Want: "body larger than 1048576 bytes: refused", AtMost: smallAnswerBytes + 1},
+		ingesttest.EndlessCase{Name: "200 with Content-Length 1 GiB", H: ingesttest.EndlessBody(http.StatusOK, true),
+			Want: "body larger than 1048576 bytes (Content-Length 1073741824): refused unread", AtMost: 0},
+		ingesttest.EndlessCase{Name: "500", H: ingesttest.EndlessBody(http.StatusInternalServerError, false),
+			Want: "HTTP 500", AtMost: int64(fast.MaxAttempts * (errorBodyBytes + 1))},
+	)
 }
 
 // TestAGetblockAnswerMayBeLarge: getblock's answer is bounded by MaxBodyBytes, not by the small

@@ -1,7 +1,8 @@
 package esplora
 
 // Leaky and hostile servers: credentials stay out of errors and logs, and a pass ends within
-// its deadline and its memory bound.
+// its deadline and its memory bound. The shared cases are ingesttest's; what is esplora's is how
+// a client is built and what a pass of it is.
 
 import (
 	"bytes"
@@ -9,48 +10,33 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
 	"github.com/hashatlas/hashatlas/ingest/ingesttest"
-	"github.com/sirupsen/logrus"
 )
 
-// pass is a collector pass of a Client: the tip, then a block.
-type pass struct{ c *Client }
-
-func (p pass) Name() string { return SourceName }
-func (p pass) Collect(ctx context.Context) error {
-	if _, err := p.c.TipHeight(ctx); err != nil {
+// pass is a collector pass of c: the tip, then a block.
+func pass(c *Client) ingesttest.Pass {
+	return ingesttest.PassFunc(SourceName, func(ctx context.Context) error {
+		if _, err := c.TipHeight(ctx); err != nil {
+			return err
+		}
+		_, err := c.BlockAt(ctx, 900123)
 		return err
-	}
-	_, err := p.c.BlockAt(ctx, 900123)
-	return err
+	})
 }
 
-// hostileClient is a client of h with the configuration's defaults but for hc (fast retries,
-// no rate limit, say), its base URL given userinfo, counting the body bytes it reads.
-func hostileClient(t *testing.T, h http.Handler, userinfo string, logs *ingesttest.Logs, hc ingest.HTTPConfig) (*Client, *ingesttest.CountingTransport) {
-	t.Helper()
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	base := srv.URL + "/api"
-	if userinfo != "" {
-		base = strings.Replace(base, "http://", "http://"+userinfo+"@", 1)
+// hostilePass builds a client of a hostile server with the configuration's defaults but for the
+// HTTP settings (Production: the default backoff, up to a minute), its base URL given userinfo.
+func hostilePass(userinfo string) ingesttest.NewPass {
+	return func(to ingesttest.Target) (ingesttest.Pass, error) {
+		c, err := New(Config{BaseURL: ingesttest.WithUserinfo(to.URL+"/api", userinfo),
+			HTTP: ingesttest.Either(to.Settings, fast, ingest.HTTPConfig{RequestsPerSecond: -1})}, to.Transport, to.Log)
+		return pass(c), err
 	}
-	rt := &ingesttest.CountingTransport{}
-	var log logrus.FieldLogger
-	if logs != nil {
-		log = logs
-	}
-	c, err := New(Config{BaseURL: base, HTTP: hc}, rt, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, rt
 }
 
 // fast are HTTP settings for tests: quick retries, no rate limit.
@@ -61,52 +47,14 @@ var fast = ingest.HTTPConfig{BaseBackoff: time.Millisecond, MaxBackoff: 10 * tim
 // time, and a 401) must not get it into an error or a log line, in any form.
 func TestCredentialsInTheURLNeverReachErrorsOrLogs(t *testing.T) {
 	const user, password = "esplorauser", "pw-3sPl0ra-s3cret"
-	for _, status := range []int{http.StatusInternalServerError, http.StatusUnauthorized} {
-		for _, format := range ingesttest.EchoFormats {
-			t.Run(fmt.Sprintf("%d/%s", status, format), func(t *testing.T) {
-				logs := ingesttest.NewLogs()
-				c, _ := hostileClient(t, ingesttest.Echo(status, format), user+":"+password, logs, fast)
-				err := pass{c}.Collect(context.Background())
-				if err == nil {
-					t.Fatal("no error")
-				}
-				if status == http.StatusInternalServerError && !strings.Contains(logs.String(), "retrying") {
-					t.Fatalf("the retry was not logged:\n%s", logs)
-				}
-				ingesttest.NoSecret(t, "the error", err.Error(), password, user+":"+password)
-				ingesttest.NoSecret(t, "the logs", logs.String(), password, user+":"+password)
-			})
-		}
-	}
+	ingesttest.EchoedCredentials(t, ingesttest.Credential{New: hostilePass(user + ":" + password),
+		Secrets: []string{password, user + ":" + password}})
 }
 
 // TestAHostileSourceEndsThePassWithinItsDeadline: a slow-loris is cut by the pass deadline (1 s
 // here); a Retry-After of 28 hours ends the pass at once instead of sleeping.
 func TestAHostileSourceEndsThePassWithinItsDeadline(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		h        http.Handler
-		deadline time.Duration
-		within   time.Duration
-		want     string
-	}{
-		{"slow-loris", ingesttest.SlowLoris(50 * time.Millisecond), time.Second, 2 * time.Second, "pass deadline of 1s reached (--pass-timeout"},
-		{"429 with Retry-After: 100000", ingesttest.TooManyRequests(100000), 3 * time.Second, time.Second, "27h46m40s (Retry-After), past the pass deadline"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			// The default backoff (up to a minute), as in production.
-			c, _ := hostileClient(t, tc.h, "", nil, ingest.HTTPConfig{RequestsPerSecond: -1})
-			r, _ := ingest.NewRunner(nil, nil, tc.deadline)
-			start := time.Now()
-			err := r.RunOnce(context.Background(), pass{c})
-			if took := time.Since(start); took > tc.within {
-				t.Errorf("the pass took %v, want at most %v", took, tc.within)
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "HASHATLAS_PASS_TIMEOUT") {
-				t.Errorf("err = %v, want one saying %q and naming the setting", err, tc.want)
-			}
-		})
-	}
+	ingesttest.PassDeadlines(t, hostilePass(""), ingest.NewRunner)
 }
 
 // TestAnEndlessAnswerIsRefusedAfterReadingLittle: with the default bounds, a never-ending answer
@@ -128,7 +76,7 @@ func TestAnEndlessAnswerIsRefusedAfterReadingLittle(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = pass{c}.Collect(context.Background())
+			err = pass(c).Collect(context.Background())
 			if err == nil || !strings.Contains(err.Error(), "bytes") || !strings.Contains(err.Error(), "refused") {
 				t.Fatalf("err = %v, want the answer refused for its size", err)
 			}
