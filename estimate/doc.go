@@ -50,4 +50,16 @@
 //   - Network dips: every day with stress in a region gets a row (signal network_dip) with the
 //     Poisson lower-tail p-value of its block count; β is the fraction of expected blocks
 //     missing with a Garwood interval, and the shed hashrate and power follow from it.
+//
+// Within 1.1.0, without changing any earlier number, later additions: grid stress read from the
+// chain alone and the grid exposure of every pool it gives (ComputeChainStress, METHOD.md
+// §8.11; exposures also adjust pools without an allocation row in the energy-adjusted variant,
+// §8.9), and power that is unknown (NaN) before the hardware table (§7.5).
+//
+// # Restarts
+//
+// A restarted estimator does not replay and recompute the whole input log: Run restores the
+// state its store holds (Service.Restore, a Checkpoint), checks it against the consumer group's
+// commits, replays only what follows them, and recomputes only the windows whose stored inputs
+// digest or finality differ (ServiceConfig.FullRebuild forces the full replay).
 package estimate
