@@ -21,9 +21,12 @@ export HASHATLAS_DATA_DIR ?= $(abspath ../shared/data)
 .PHONY: build build-plain demo services chdb clickhouse kafka test fmt-check vet lint bench clean
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
+# The binary finds the embedded engine without CHDB_LIB_PATH: the library's directory is its
+# run path (-r; CHDB_LIB_PATH, when set, still wins).
+CHDB_LIB_DIR = $(patsubst %/,%,$(dir $(shell deploy/local/chdb-fetch.sh)))
 build: chdb
-	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/hashatlas
-	@echo "built $(BIN); run it with CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh)"
+	$(GO) build -tags '$(TAGS)' -ldflags '$(LDFLAGS) -r $(CHDB_LIB_DIR)' -o $(BIN) ./cmd/hashatlas
+	@echo "built $(BIN) (it loads the embedded ClickHouse engine from $(CHDB_LIB_DIR))"
 
 # build-plain is the binary without the embedded engine (what the container image ships).
 build-plain:
@@ -32,12 +35,14 @@ build-plain:
 chdb:
 	@deploy/local/chdb-fetch.sh >/dev/null
 
-# demo runs the whole pipeline in one process on the embedded broker and the embedded ClickHouse
-# engine: the real history in HASHATLAS_DATA_DIR when it is there, else a simulated world.
-# DEMO_FLAGS passes more flags (e.g. DEMO_FLAGS=--simulate).
+# demo builds bin/hashatlas, then runs the whole pipeline in one process on the embedded broker
+# and the embedded ClickHouse engine: the real history in HASHATLAS_DATA_DIR when it is there,
+# else a simulated world. Its database stays in hashatlas-demo/clickhouse, where `bin/hashatlas
+# sql` and `report` look when no --clickhouse.* flag says otherwise (the README's commands, which
+# cmd/hashatlas/readme_test.go runs). DEMO_FLAGS passes more flags (e.g. DEMO_FLAGS=--simulate).
 DEMO_OUT ?= hashatlas-demo
 demo: build
-	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(BIN) demo --out=$(DEMO_OUT) --log.level=warn $(DEMO_FLAGS)
+	$(BIN) demo --out=$(DEMO_OUT) --log.level=warn $(DEMO_FLAGS)
 
 clickhouse:
 	@deploy/local/clickhouse-server.sh start

@@ -25,7 +25,10 @@ const (
 type command struct {
 	name    string
 	summary string
-	setup   func(c *cli) (runFunc, error)
+	// args is the synopsis of the positional arguments in --help ("KIND"), and more says what
+	// they may be; both empty for commands that take none.
+	args, more string
+	setup      func(c *cli) (runFunc, error)
 	// setupArgs, when set instead of setup, also takes the positional arguments before the
 	// flags (collect SOURCE, report KIND) and returns the rest.
 	setupArgs func(c *cli, args []string) (runFunc, []string, error)
@@ -39,15 +42,18 @@ func commands() []command {
 		{name: "version", summary: "print the version, commit and build date", setup: setupVersion},
 		{name: "migrate", summary: "apply pending ClickHouse migrations (idempotent)", setup: setupMigrate},
 		{name: "topics", summary: "create the Kafka topics with their declared configs (idempotent)", setup: setupTopics},
-		{name: "collect", summary: "collect from one source into Kafka: blocks (bitcoind, esplora, file), pool statistics, grid power (--once or --schedule)", setupArgs: setupCollect},
+		{name: "collect", summary: "collect from one source into Kafka: blocks (bitcoind, esplora, file), pool statistics, grid power (--once or --schedule)", setupArgs: setupCollect,
+			args: "SOURCE", more: "SOURCE is one of " + strings.Join(collectSources, ", ") + "; 'hashatlas collect SOURCE --help' adds the source's own flags."},
 		{name: "estimate", summary: "run the estimator: blocks from Kafka to estimates in ClickHouse and on the estimates topic", setup: setupEstimate},
 		{name: "simulate", summary: "publish a seeded simulated world (blocks, difficulty, grid, pool stats) into Kafka and write its truth", setup: setupSimulate},
 		{name: "demo", summary: "the whole pipeline in one process on embedded Kafka and ClickHouse: real history (or a simulated world), estimates, a summary and charts", setup: setupDemo},
 		{name: "run", summary: "live mode: the estimator and the collectors on their cron schedules in one process (add --kafka.embedded --clickhouse.embedded-dir DIR for a one-machine pipeline)", setup: setupRun},
 		{name: "replay", summary: "replay block history files through Kafka and the estimator into ClickHouse, then exit", setup: setupReplay},
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
-		{name: "sql", summary: "run one SQL statement against ClickHouse (server or embedded) and print its rows (statements without rows, such as CREATE VIEW, print nothing); any statement runs, DROP included, unless --sql.readonly", setupArgs: setupSQL},
-		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals) as a table, CSV or JSON", setupArgs: setupReport},
+		{name: "sql", summary: "run one SQL statement against ClickHouse (server or embedded) and print its rows (statements without rows, such as CREATE VIEW, print nothing); any statement runs, DROP included, unless --sql.readonly", setupArgs: setupSQL,
+			args: `"QUERY"`, more: "Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
+		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals, grid, pool-stats) as a table, CSV or JSON, or draw them as a PNG or SVG chart", setupArgs: setupReport,
+			args: "KIND", more: "KIND is one of " + strings.Join(reportKinds, ", ") + " (charts: " + strings.Join(chartKinds, ", ") + "). Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
 	}
 }
 
@@ -93,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		if errors.Is(err, errHelp) {
-			c.printHelp(cmd.summary)
+			c.printHelp(*cmd)
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "hashatlas %s: %v\n", name, err)
@@ -149,8 +155,12 @@ func commandNames() []string {
 func printUsage(w io.Writer) {
 	fmt.Fprintf(w, "hashatlas estimates where the world's Bitcoin hashrate sits, country by country.\n\n")
 	fmt.Fprintf(w, "Usage: hashatlas COMMAND [flags]\n\nCommands:\n")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nEvery flag can also be set by environment: --kafka.brokers is HASHATLAS_KAFKA_BROKERS.\n")
 	fmt.Fprintf(w, "Every command takes --check-config: validate, print the effective config, exit.\n")

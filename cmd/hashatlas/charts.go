@@ -63,15 +63,29 @@ func writeChart(ctx context.Context, db *clickhouse.DB, kind string, q clickhous
 	if err != nil {
 		return err
 	}
+	if len(res.Rows) == 0 {
+		why := "have the estimates been computed?"
+		if n, err := (reportNotes{kind: kind, window: q.Window, method: method, q: q}).empty(ctx, db); err == nil {
+			why = n
+		}
+		return fmt.Errorf("report %s: nothing to draw: %s", kind, why)
+	}
+	var dataEnd time.Time
+	if openWindows(res) > 0 {
+		if dataEnd, err = db.DataEnd(ctx); err != nil {
+			return err
+		}
+	}
 	var buf bytes.Buffer
-	if err := drawReport(&buf, f, kind, q.Window, res); err != nil {
+	if err := drawReport(&buf, f, kind, q.Window, res, dataEnd); err != nil {
 		return err
 	}
 	return writeFileAtomic(path, buf.Bytes())
 }
 
-// drawReport turns the rows of report kind into series and draws its chart.
-func drawReport(w io.Writer, f charts.Format, kind, window string, res *clickhouse.Result) error {
+// drawReport turns the rows of report kind into series and draws its chart; windows whose
+// rows are not final are marked as open, with the data ending at dataEnd (zero: not known).
+func drawReport(w io.Writer, f charts.Format, kind, window string, res *clickhouse.Result, dataEnd time.Time) error {
 	if len(res.Rows) == 0 {
 		return fmt.Errorf("report %s: no rows for --window %s: nothing to draw (have the estimates been computed?)", kind, window)
 	}
@@ -79,6 +93,7 @@ func drawReport(w io.Writer, f charts.Format, kind, window string, res *clickhou
 	if err != nil {
 		return fmt.Errorf("report %s: %w", kind, err)
 	}
+	meta.DataEnd = dataEnd
 	hashrate := [3]string{"hashrate_hs", "hashrate_hs_lower", "hashrate_hs_upper"}
 	switch kind {
 	case "network":
@@ -122,7 +137,37 @@ func reportMeta(res *clickhouse.Result, window string, withMethod bool) (charts.
 			return m, err
 		}
 	}
+	// Open windows: the starts of rows that are not final (a report without the final
+	// column has none).
+	if fc, err := columnIndex(res, "final", "window_start"); err == nil {
+		seen := map[int64]bool{}
+		for r := range res.Rows {
+			final, err := cellBool(res, r, fc[0])
+			if err != nil {
+				return m, err
+			}
+			start, err := cellTime(res, r, fc[1])
+			if err != nil {
+				return m, err
+			}
+			if !final && !seen[start.Unix()] {
+				seen[start.Unix()] = true
+				m.Open = append(m.Open, start)
+			}
+		}
+	}
 	return m, nil
+}
+
+// cellBool reads a bool cell (final, as the reports return it; a UInt8 as the tables hold it).
+func cellBool(res *clickhouse.Result, row, col int) (bool, error) {
+	switch v := res.Rows[row][col].(type) {
+	case bool:
+		return v, nil
+	case uint8:
+		return v != 0, nil
+	}
+	return false, cellErr(res, row, col, "a bool")
 }
 
 // reportSeries groups report rows into one series per value of the entity column (one

@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -319,8 +321,15 @@ func TestReportSeriesGroupsRowsByEntityAndNamesBadCells(t *testing.T) {
 		t.Fatalf("series\n%v\nwant\n%v", got, want)
 	}
 	m, err := reportMeta(res, "month", true)
-	if err != nil || m != (charts.Meta{Window: "month", ModelVersion: "1.1.0", Method: "pool-allocation"}) {
+	if err != nil || !reflect.DeepEqual(m, charts.Meta{Window: "month", ModelVersion: "1.1.0", Method: "pool-allocation"}) {
 		t.Fatalf("meta %+v, %v", m, err)
+	}
+	// With the final column: the windows of rows that are not final are open.
+	withFinal := &clickhouse.Result{Columns: append(slices.Clone(cols), clickhouse.Column{Name: "final"}), Rows: [][]any{
+		append(slices.Clone(res.Rows[0]), true), append(slices.Clone(res.Rows[1]), true), append(slices.Clone(res.Rows[2]), false)}}
+	m, err = reportMeta(withFinal, "month", true)
+	if err != nil || !reflect.DeepEqual(m.Open, []time.Time{feb}) {
+		t.Fatalf("open windows %v (%v), want February only", m.Open, err)
 	}
 
 	cases := []struct {

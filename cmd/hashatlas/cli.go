@@ -241,8 +241,16 @@ func (c *cli) printConfig() {
 	}
 }
 
-func (c *cli) printHelp(summary string) {
-	fmt.Fprintf(c.stdout, "hashatlas %s: %s\n\nFlags (each also read from its environment variable):\n", c.name, summary)
+func (c *cli) printHelp(cmd command) {
+	fmt.Fprintf(c.stdout, "hashatlas %s: %s\n\nUsage: hashatlas %s", c.name, cmd.summary, c.name)
+	if cmd.args != "" {
+		fmt.Fprintf(c.stdout, " %s", cmd.args)
+	}
+	fmt.Fprintf(c.stdout, " [flags]\n")
+	if cmd.more != "" {
+		fmt.Fprintf(c.stdout, "%s\n", cmd.more)
+	}
+	fmt.Fprintf(c.stdout, "\nFlags (each also read from its environment variable):\n")
 	c.fs.VisitAll(func(f *flag.Flag) {
 		def := f.DefValue
 		if def == "" {
@@ -293,4 +301,73 @@ func (c *cli) metrics() (*prometheus.Registry, error) {
 	c.onClose(func() { _ = srv.Close() })
 	c.logger().WithField("addr", ln.Addr().String()).Info("serving metrics")
 	return reg, nil
+}
+
+// helpAsked reports whether args ask for help (-h, -help, --help) before a "--".
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// splitPositional separates the positional arguments of a command line from its flags, so
+// that flags may come before, between or after them: `sql --format csv "SELECT 1"` is the
+// query "SELECT 1" with --format csv. An argument is a flag when it is -name or --name
+// (optionally =value) with a name of letters, digits, '.', '_' and '-'; a flag registered on
+// fs that is not boolean takes the next argument as its value unless it has =value. Anything
+// else — a query that starts with "-- comment", say — is positional, as is everything after
+// "--". Unknown flags are kept as flags, for the parser to name.
+func splitPositional(fs *flag.FlagSet, args []string) (positional, flags []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			positional = append(positional, args[i+1:]...)
+			break
+		}
+		name, isFlag := flagName(a)
+		if !isFlag {
+			positional = append(positional, a)
+			continue
+		}
+		flags = append(flags, a)
+		if strings.Contains(a, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return positional, flags
+}
+
+// flagName returns the name of a flag argument (-name, --name, --name=value).
+func flagName(a string) (string, bool) {
+	if len(a) < 2 || a[0] != '-' {
+		return "", false
+	}
+	name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+	name, _, _ = strings.Cut(name, "=")
+	if name == "" || name[0] == '-' {
+		return "", false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return "", false
+		}
+	}
+	return name, true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -100,21 +101,31 @@ func dataDir() string {
 	return filepath.Join("..", "shared", "data")
 }
 
+// embeddedBrokerWarning is what `collect --kafka.embedded` says before it publishes.
+const embeddedBrokerWarning = "warning: --kafka.embedded: the embedded broker lives only as long as this command, so what collect publishes into it is gone when it exits; " +
+	"use --kafka.brokers, or `run --kafka.embedded` or `demo`, which keep the whole pipeline in one process"
+
 func setupCollect(c *cli, args []string) (runFunc, []string, error) {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, nil, fmt.Errorf("collect needs a source: %s", strings.Join(collectSources, ", "))
-	}
-	source := args[0]
 	kCfg := c.kafkaFlags()
 	var rf runFlags
 	rf.register(c.fs)
 	c.addValidator(rf.validate)
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if helpAsked(args) {
+			return nil, nil, errHelp // the flags every source has; SOURCE --help adds its own
+		}
+		return nil, nil, fmt.Errorf("collect needs a source first: hashatlas collect SOURCE [flags], SOURCE one of %s", strings.Join(collectSources, ", "))
+	}
+	source := args[0]
 	build, err := sourceFlags(c, source)
 	if err != nil {
 		return nil, nil, err
 	}
 
 	return func(ctx context.Context) error {
+		if kCfg.Embedded {
+			fmt.Fprintln(c.stderr, embeddedBrokerWarning)
+		}
 		w, runner, err := c.openPublisher(ctx, kCfg, rf.passTimeout)
 		if err != nil {
 			return err
@@ -135,12 +146,41 @@ func setupCollect(c *cli, args []string) (runFunc, []string, error) {
 }
 
 // namedErr says which flag group a component's validation error concerns, unless it already
-// names a flag.
+// names a flag; the Go field names a component's message may use (CookieFile) become the
+// flags that set them (--bitcoind.cookie-file).
 func namedErr(group string, err error) error {
 	if err == nil || strings.Contains(err.Error(), "--") {
 		return err
 	}
-	return fmt.Errorf("invalid --%s.* settings (env %s*): %w", group, envName(group)+"_", err)
+	msg := strings.TrimPrefix(err.Error(), group+": ")
+	for _, r := range fieldFlags[group] {
+		msg = r.re.ReplaceAllString(msg, r.flag)
+	}
+	return fmt.Errorf("invalid --%s.* settings (env %s*): %s", group, envName(group)+"_", msg)
+}
+
+// fieldRename maps a Go field name (or phrase) in a component's error message to its flag.
+type fieldRename struct {
+	re   *regexp.Regexp
+	flag string
+}
+
+func renames(pairs ...string) []fieldRename {
+	var out []fieldRename
+	for i := 0; i < len(pairs); i += 2 {
+		out = append(out, fieldRename{regexp.MustCompile(`\b` + regexp.QuoteMeta(pairs[i]) + `\b`), pairs[i+1]})
+	}
+	return out
+}
+
+// fieldFlags are the renames per flag group, longest field first.
+var fieldFlags = map[string][]fieldRename{
+	"bitcoind": renames("PasswordFile", "--bitcoind.password-file", "CookieFile", "--bitcoind.cookie-file",
+		"Password", "--bitcoind.password", "User", "--bitcoind.user"),
+	"esplora": renames("RequestsPerSecond", "--esplora.requests-per-second"),
+	"mempool": renames("RequestsPerSecond", "--mempool.requests-per-second"),
+	"braiins": renames("RequestsPerSecond", "--braiins.requests-per-second"),
+	"gridcsv": renames("no file or URL to read", "--gridcsv.file is empty: set it to the CSV's path or http(s) URL"),
 }
 
 func filesExist(files map[string]string) error {

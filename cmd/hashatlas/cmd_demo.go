@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"flag"
 	"fmt"
@@ -128,7 +129,8 @@ func setupDemo(c *cli) (runFunc, error) {
 			}
 		}
 		mv := e.svc.ModelVersion()
-		if err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), mv, useSim); err != nil {
+		summary, err := writeDemoSummary(ctx, c.stdout, db, e.svc.Chain(), mv, useSim, time.Now())
+		if err != nil {
 			return err
 		}
 		charts, err := writeDemoCharts(ctx, db, filepath.Join(out, "charts"), mv)
@@ -140,20 +142,22 @@ func setupDemo(c *cli) (runFunc, error) {
 		if chCfg.EmbeddedDir != "" {
 			where = "the embedded ClickHouse in " + chCfg.EmbeddedDir
 			flags = " --clickhouse.embedded-dir=" + chCfg.EmbeddedDir
+			if filepath.Clean(chCfg.EmbeddedDir) == demoDatabaseDir && chCfg.Database == clickhouse.DefaultDatabase {
+				flags = "" // sql and report read the demo's database by default
+			}
 		}
 		fmt.Fprintf(c.stdout, "\nDone in %.0f s. Estimates are in %s; charts in %s:\n", time.Since(start).Seconds(), where, filepath.Join(out, "charts"))
 		for _, f := range charts {
 			fmt.Fprintf(c.stdout, "  %s\n", f)
 		}
-		lib := os.Getenv("CHDB_LIB_PATH")
 		env := ""
-		if lib != "" && chCfg.EmbeddedDir != "" {
+		if lib := os.Getenv("CHDB_LIB_PATH"); lib != "" && chCfg.EmbeddedDir != "" && !libchdbOnRunPath() {
 			env = "CHDB_LIB_PATH=" + lib + " "
 		}
 		fmt.Fprintf(c.stdout, "\nNext, try:\n")
-		fmt.Fprintf(c.stdout, "  %sbin/hashatlas sql \"SELECT month, region, round(share*100, 1) AS pct FROM region_block_share_monthly WHERE region = 'north-america' ORDER BY month\"%s\n", env, flags)
-		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report countries --window=month --from=2025-01-01%s\n", env, flags)
-		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report power --format=svg --out=power.svg%s\n", env, flags)
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report countries --from %s%s\n", env, summary.lastClosed.Format(time.DateOnly), flags)
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas sql \"SELECT month, blocks, round(share*100, 1) AS pct FROM region_block_share_monthly WHERE region = 'north-america' ORDER BY month\"%s\n", env, flags)
+		fmt.Fprintf(c.stdout, "  %sbin/hashatlas report power --format svg --out %s%s\n", env, filepath.Join(out, "power.svg"), flags)
 		return nil
 	}, nil
 }
@@ -163,17 +167,31 @@ type demoSection struct {
 	title, query string
 }
 
+// demoSummary is what the summary found: the last closed month.
+type demoSummary struct {
+	lastClosed time.Time
+}
+
 // writeDemoSummary prints what the pipeline produced, read back from ClickHouse (so that every
-// number shown is one a user can query).
-func writeDemoSummary(ctx context.Context, w io.Writer, db *clickhouse.DB, chain *estimate.Chain, mv string, sim bool) error {
+// number shown is one a user can query). Sections by month show closed months; a month still
+// open, and a last block older than a day (now), are said in the titles.
+func writeDemoSummary(ctx context.Context, w io.Writer, db *clickhouse.DB, chain *estimate.Chain, mv string, sim bool, now time.Time) (demoSummary, error) {
+	var sum demoSummary
 	q := clickhouse.QuoteString
 	res, err := db.Query(ctx, `SELECT toString(max(window_start)) FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = `+q(mv))
 	if err != nil {
-		return err
+		return sum, err
 	}
 	month := fmt.Sprint(res.Rows[0][0])
 	if month == "" || strings.HasPrefix(month, "1970") {
-		return errors.New("demo: no closed month was estimated (too little data)")
+		return sum, errors.New("demo: no closed month was estimated (too little data)")
+	}
+	if sum.lastClosed, err = time.Parse(time.DateTime, month); err != nil {
+		return sum, fmt.Errorf("demo: the last closed month %q: %w", month, err)
+	}
+	end, err := db.DataEnd(ctx)
+	if err != nil {
+		return sum, err
 	}
 	monthCond := " AND window = 'month' AND window_start = toDateTime(" + q(month) + ", 'UTC') AND model_version = " + q(mv)
 	label := month[:7]
@@ -181,12 +199,23 @@ func writeDemoSummary(ctx context.Context, w io.Writer, db *clickhouse.DB, chain
 	if sim {
 		what = "a simulated world"
 	}
-	fmt.Fprintf(w, "hashatlas demo — %d blocks of %s up to height %d, model %s; 95 %% intervals in brackets\n", chain.Len(), what, chain.Tip(), mv)
+	fmt.Fprintf(w, "hashatlas demo — %d blocks of %s up to height %d (%s), model %s; 95 %% intervals in brackets\n",
+		chain.Len(), what, chain.Tip(), end.UTC().Format("2006-01-02 15:04 UTC"), mv)
+	// The tip: "now" only when the last block is less than a day old.
+	tipTitle := "Network hashrate now (last 144 blocks), EH/s"
+	if age := now.Sub(end); age > 24*time.Hour {
+		tipTitle = "Network hashrate at the last block, " + humanAge(age) + " ago (last 144 blocks), EH/s"
+	}
+	// The month after the last closed one, when the data reach into it, is open.
+	monthly := "Network hashrate by month (last 12 closed months), EH/s"
+	if open := sum.lastClosed.AddDate(0, 1, 0); end.After(open) {
+		monthly = fmt.Sprintf("Network hashrate by month (last 12 closed months; %s is still open and left out), EH/s", open.Format("2006-01"))
+	}
 	sections := []demoSection{
-		{"Network hashrate now (last 144 blocks), EH/s", `SELECT toString(window_end) AS last_block, round(hashrate_hs/1e18, 1) AS ehs,
+		{tipTitle, `SELECT toString(window_end) AS last_block, round(hashrate_hs/1e18, 1) AS ehs,
     concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval
 FROM network_hashrate_latest WHERE window = 'lastn' AND model_version = ` + q(mv) + ` ORDER BY window_end DESC LIMIT 1`},
-		{"Network hashrate by month (last 12 closed months), EH/s", `SELECT formatDateTime(window_start, '%Y-%m') AS month, blocks, round(hashrate_hs/1e18, 1) AS ehs,
+		{monthly, `SELECT formatDateTime(window_start, '%Y-%m') AS month, blocks, round(hashrate_hs/1e18, 1) AS ehs,
     concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval, round(luck, 4) AS luck
 FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = ` + q(mv) + ` AND window_start > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY window_start`},
 		{"Top pools, " + label + " (block share, %)", `SELECT pool, blocks, round(share*100, 1) AS pct,
@@ -195,7 +224,7 @@ FROM pool_hashrate_latest WHERE 1 = 1` + monthCond + ` ORDER BY blocks DESC, poo
 		{"Country shares of hashrate, " + label + " (allocation model, %; XX = unallocated)", `SELECT country, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
 FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY hashrate_hs DESC, country`},
-		{"Block share of North American pools by month (%)", `SELECT formatDateTime(month, '%Y-%m') AS m, blocks, round(share*100, 1) AS pct,
+		{"Block share of North American pools by month (closed months, %)", `SELECT formatDateTime(month, '%Y-%m') AS m, blocks, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval
 FROM region_block_share_monthly WHERE region = 'north-america' AND final = 1 AND model_version = ` + q(mv) + ` AND month > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY month`},
 		{"Power drawn by country, " + label + " (GW; annualised TWh/yr)", `SELECT country, round(power_gw_best, 2) AS gw,
@@ -208,7 +237,7 @@ FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND 
 	for _, s := range sections {
 		res, err := db.Query(ctx, s.query)
 		if err != nil {
-			return fmt.Errorf("demo summary %q: %w", s.title, err)
+			return sum, fmt.Errorf("demo summary %q: %w", s.title, err)
 		}
 		fmt.Fprintf(w, "\n%s\n", s.title)
 		if len(res.Rows) == 0 {
@@ -216,10 +245,10 @@ FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND 
 			continue
 		}
 		if err := clickhouse.WriteResult(w, res, clickhouse.FormatTable); err != nil {
-			return err
+			return sum, err
 		}
 	}
-	return nil
+	return sum, nil
 }
 
 // demoCharts are the charts the demo writes: report kind, window, file name.
@@ -247,4 +276,33 @@ func writeDemoCharts(ctx context.Context, db *clickhouse.DB, dir, mv string) ([]
 		}
 	}
 	return out, nil
+}
+
+// libchdbOnRunPath reports whether this binary finds libchdb.so without CHDB_LIB_PATH: `make
+// build` links the library's directory into its run path (DT_RUNPATH), so the commands the
+// demo suggests need no variable in front.
+func libchdbOnRunPath() bool {
+	exe, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	f, err := elf.Open(exe)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, tag := range []elf.DynTag{elf.DT_RUNPATH, elf.DT_RPATH} {
+		paths, err := f.DynString(tag)
+		if err != nil {
+			continue
+		}
+		for _, p := range paths {
+			for _, dir := range filepath.SplitList(p) {
+				if _, err := os.Stat(filepath.Join(dir, "libchdb.so")); err == nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -14,15 +14,8 @@ import (
 var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals", "grid", "pool-stats"}
 
 func setupReport(c *cli, args []string) (runFunc, []string, error) {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, nil, fmt.Errorf("report needs a kind: %s", strings.Join(reportKinds, ", "))
-	}
-	kind := args[0]
-	if !slices.Contains(reportKinds, kind) {
-		return nil, nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
-	}
 	chCfg := c.clickhouseFlags()
-	var window, from, to, format, model, method, signal, out string
+	var window, from, to, format, model, method, signal, out, units string
 	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month, year (signals) or lastn (network)")
 	c.fs.StringVar(&method, "method", "pool-allocation", "countries and power: pool-allocation (the allocation table) or energy-adjusted (raised by significant curtailment fits)")
 	c.fs.StringVar(&signal, "signal", "curtailment", "signals: curtailment (β of pools under grid regions) or network_dip (days of grid stress)")
@@ -31,6 +24,21 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json (printed), or png or svg (a chart written to --out)")
 	c.fs.StringVar(&out, "out", "", "file to write the chart to; required with --format png or svg, refused otherwise")
 	c.fs.StringVar(&model, "model-version", "", "model version to report (empty: the newest)")
+	c.fs.StringVar(&units, "units", unitsAnalyst, "table, csv and json columns: analyst (shares in %, hashrate in EH/s, power in GW, energy in TWh/yr, rounded, windows as dates, final as true/false) or raw (the stored columns for machines: ratios, H/s, full precision, RFC 3339 times)")
+	target := c.readTargetFlags(chCfg)
+	// Flags may come before or after the kind.
+	positional, rest := splitPositional(c.fs, args)
+	switch {
+	case len(positional) == 0 && helpAsked(args):
+		return nil, nil, errHelp
+	case len(positional) == 0:
+		return nil, nil, fmt.Errorf("report needs a kind: %s (hashatlas report --help)", strings.Join(reportKinds, ", "))
+	case !slices.Contains(reportKinds, positional[0]):
+		return nil, nil, fmt.Errorf("unknown report %q (try: %s)", positional[0], strings.Join(reportKinds, ", "))
+	case len(positional) > 1:
+		return nil, nil, fmt.Errorf("report takes one kind; %q is a second argument", positional[1])
+	}
+	kind := positional[0]
 	var q clickhouse.ReportQuery
 	c.addValidator(func() error {
 		switch window {
@@ -43,6 +51,9 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		}
 		if signal != "curtailment" && signal != "network_dip" {
 			return flagErr("signal", signal, "must be curtailment or network_dip")
+		}
+		if units != unitsAnalyst && units != unitsRaw {
+			return flagErr("units", units, "must be analyst or raw")
 		}
 		if err := validateReportOutput(kind, format, out); err != nil {
 			return err
@@ -61,19 +72,35 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		return nil
 	})
 	return func(ctx context.Context) error {
-		db, err := c.openClickHouse(ctx, chCfg)
+		db, err := target.open(ctx, c, true)
 		if err != nil {
 			return err
 		}
 		if isChartFormat(format) {
-			return writeChart(ctx, db, kind, q, method, format, out)
+			if err := writeChart(ctx, db, kind, q, method, format, out); err != nil {
+				return err
+			}
+			target.announce(c)
+			fmt.Fprintf(c.stderr, "wrote %s\n", out)
+			return nil
 		}
 		res, err := runReport(ctx, db, kind, q, method, signal)
 		if err != nil {
+			return target.explain(ctx, db, err)
+		}
+		target.announce(c)
+		shown := res
+		if units == unitsAnalyst {
+			if shown, err = analystView(kind, window, res); err != nil {
+				return err
+			}
+		}
+		if err := clickhouse.WriteResult(c.stdout, shown, format); err != nil {
 			return err
 		}
-		return clickhouse.WriteResult(c.stdout, res, format)
-	}, args[1:], nil
+		notes := reportNotes{kind: kind, window: window, units: units, method: method, signal: signal, q: q, now: time.Now()}
+		return notes.write(ctx, c.stderr, db, res)
+	}, rest, nil
 }
 
 // runReport runs the query of one report kind.

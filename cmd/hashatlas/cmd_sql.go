@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
 
 func setupSQL(c *cli, args []string) (runFunc, []string, error) {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return nil, nil, fmt.Errorf(`sql needs a query, e.g. hashatlas sql "SELECT * FROM network_hashrate_latest LIMIT 5"`)
-	}
-	query := args[0]
 	chCfg := c.clickhouseFlags()
 	var format string
 	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json")
@@ -25,29 +20,47 @@ func setupSQL(c *cli, args []string) (runFunc, []string, error) {
 		}
 		return flagErr("format", format, "must be table, csv or json")
 	})
+	target := c.readTargetFlags(chCfg)
+	// Flags may come before or after the query.
+	positional, rest := splitPositional(c.fs, args)
+	switch {
+	case len(positional) == 0 && helpAsked(args):
+		return nil, nil, errHelp
+	case len(positional) == 0:
+		return nil, nil, fmt.Errorf(`sql needs a query, e.g. hashatlas sql "SELECT * FROM network_hashrate_latest LIMIT 5"`)
+	case len(positional) > 1:
+		return nil, nil, fmt.Errorf("sql takes one query, in quotes; %q is a second argument", positional[1])
+	}
+	query := positional[0]
 	return func(ctx context.Context) error {
-		db, err := c.openClickHouse(ctx, chCfg)
+		db, err := target.open(ctx, c, false)
 		if err != nil {
 			return err
 		}
-		err = runSQL(ctx, c, db, query, format, chCfg)
+		err = runSQL(ctx, c, db, query, format, chCfg, target)
 		if err != nil && chCfg.ReadOnly && clickhouse.IsReadOnlyRefusal(err) {
 			return fmt.Errorf("refused by --sql.readonly (env %s), which runs only statements that read: %w", envName("sql.readonly"), err)
 		}
-		return err
-	}, args[1:], nil
+		return target.explain(ctx, db, err)
+	}, rest, nil
 }
 
-// runSQL runs one statement and prints its rows, within --clickhouse.query-timeout.
-func runSQL(ctx context.Context, c *cli, db *clickhouse.DB, query, format string, chCfg *clickhouse.Config) error {
+// runSQL runs one statement and prints its rows, within --clickhouse.query-timeout; once the
+// statement has run, one line on stderr says which database it ran on.
+func runSQL(ctx context.Context, c *cli, db *clickhouse.DB, query, format string, chCfg *clickhouse.Config, target *readTarget) error {
 	ctx, cancel := context.WithTimeout(ctx, chCfg.QueryTimeout)
 	defer cancel()
 	if !clickhouse.ReturnsRows(query) {
-		return db.Exec(ctx, query) // DDL, INSERT …: nothing to print
+		if err := db.Exec(ctx, query); err != nil { // DDL, INSERT …: nothing to print
+			return err
+		}
+		target.announce(c)
+		return nil
 	}
 	res, err := db.Query(ctx, query)
 	if err != nil {
 		return err
 	}
+	target.announce(c)
 	return clickhouse.WriteResult(c.stdout, res, format)
 }

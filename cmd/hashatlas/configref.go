@@ -9,8 +9,8 @@ import (
 )
 
 // configReference renders every command's flags, environment variables and defaults as
-// Markdown: the README's configuration reference (a test keeps the two equal). Flags shared by
-// every command are listed once; `collect` is listed per source.
+// Markdown: the configuration reference in CONFIG.md beside this file (a test keeps the two
+// equal). Flags shared by every command are listed once; `collect` is listed per source.
 func configReference() string {
 	var b strings.Builder
 	common := map[string]bool{}

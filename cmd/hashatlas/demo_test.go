@@ -62,7 +62,15 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 	if !strings.Contains(stderr, "data: a simulated world (seed 7") {
 		t.Fatalf("demo did not say which data it used: %s", stderr)
 	}
-	for _, want := range []string{"Network hashrate now", "Top pools, 2024-05", "Country shares of hashrate, 2024-05", "Block share of North American pools by month",
+	if strings.Contains(stdout, "Network hashrate now") {
+		t.Fatalf("the summary calls a tip from 2024 \"now\":\n%s", stdout)
+	}
+	// The simulated world ends in mid-2024, long before the test runs: the last block is not
+	// "now", the summary says how long ago it was, and June 2024, which ends the data, is left
+	// out of the closed months as still open (issue 16, item 5).
+	for _, want := range []string{"\nNetwork hashrate at the last block, ", " ago (last 144 blocks), EH/s\n",
+		"Network hashrate by month (last 12 closed months; 2024-06 is still open and left out), EH/s",
+		"Top pools, 2024-05", "Country shares of hashrate, 2024-05", "Block share of North American pools by month",
 		"Power drawn by country, 2024-05", "Next, try:"} {
 		if !strings.Contains(stdout, want) {
 			t.Fatalf("summary lacks %q:\n%s", want, stdout)
@@ -175,6 +183,10 @@ const childEnv = "HASHATLAS_TEST_EMBEDDED_DEMO"
 func TestMain(m *testing.M) {
 	if f := os.Getenv(childEnv); f != "" {
 		os.Exit(embeddedDemoChild(f))
+	}
+	if os.Getenv(mainEnv) != "" {
+		// The hashatlas binary itself, for the README's bin/hashatlas (readme_test.go).
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	if a := os.Getenv(childArgsEnv); a != "" {
 		// The binary's entry point in a process of its own, for tests that signal it.

@@ -65,7 +65,7 @@ func TestCollectThenEstimateUntilIdleThenReport(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("estimate: exit %d: %s", code, stderr)
 	}
-	code, out, stderr := runCmd(t, nil, append([]string{"report", "network", "--window", "day", "--format", "csv"}, chArgs...)...)
+	code, out, stderr := runCmd(t, nil, append([]string{"report", "network", "--window", "day", "--format", "csv", "--units=raw"}, chArgs...)...)
 	if code != exitOK {
 		t.Fatalf("report: exit %d: %s", code, stderr)
 	}
@@ -95,7 +95,7 @@ func TestCollectThenEstimateUntilIdleThenReport(t *testing.T) {
 		t.Fatalf("daily blocks sum to %d, want 3000 (a block published twice or lost)", total)
 	}
 
-	code, out, _ = runCmd(t, nil, append([]string{"report", "pools", "--window", "month", "--format", "json", "--from", "2021-01-01", "--to", "2021-02-01"}, chArgs...)...)
+	code, out, _ = runCmd(t, nil, append([]string{"report", "pools", "--window", "month", "--format", "json", "--from", "2021-01-01", "--to", "2021-02-01", "--units=raw"}, chArgs...)...)
 	if code != exitOK || !strings.Contains(out, `"pool": "f2pool"`) {
 		t.Fatalf("pools report (exit %d): %s", code, out)
 	}

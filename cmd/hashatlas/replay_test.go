@@ -139,19 +139,19 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 		return out
 	}
 	na := queryRows(t, conn, "SELECT toString(share) FROM region_block_share_monthly WHERE region = 'north-america' AND month = toDateTime('2025-01-01 00:00:00', 'UTC')")[0][0].(string)
-	if out := report("regions", "--from=2025-01-01", "--to=2025-02-01", "--format=csv"); !strings.Contains(out, "north-america,1816,") || !strings.Contains(out, na[:6]) {
+	if out := report("regions", "--from=2025-01-01", "--to=2025-02-01", "--format=csv", "--units=raw"); !strings.Contains(out, "north-america,1816,") || !strings.Contains(out, na[:6]) {
 		t.Errorf("report regions for 2025-01 lacks north-america's 1816 blocks and share %s:\n%s", na, out)
 	}
-	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01"); !strings.Contains(out, " XX ") || !strings.Contains(out, " US ") || !strings.Contains(out, "pool-allocation") {
+	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01", "--units=raw"); !strings.Contains(out, " XX ") || !strings.Contains(out, " US ") || !strings.Contains(out, "pool-allocation") {
 		t.Errorf("report countries for 2025-10 lacks XX or US:\n%s", out)
 	}
-	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01", "--method=energy-adjusted", "--format=json"); !strings.Contains(out, `"energy-adjusted"`) {
+	if out := report("countries", "--from=2025-10-01", "--to=2025-11-01", "--method=energy-adjusted", "--format=json", "--units=raw"); !strings.Contains(out, `"energy-adjusted"`) {
 		t.Errorf("report countries --method=energy-adjusted:\n%s", out)
 	}
 	if out := report("power", "--window=year", "--format=csv"); strings.Count(out, "\n") != 1 {
 		t.Errorf("report power --window=year: want only the header (no year windows of countries), got:\n%s", out)
 	}
-	if out := report("power", "--from=2025-10-01", "--to=2025-11-01", "--format=csv"); !strings.Contains(out, "power_gw_best") || strings.Count(out, "\n") < 3 {
+	if out := report("power", "--from=2025-10-01", "--to=2025-11-01", "--format=csv", "--units=raw"); !strings.Contains(out, "power_gw_best") || strings.Count(out, "\n") < 3 {
 		t.Errorf("report power for 2025-10:\n%s", out)
 	}
 

@@ -39,13 +39,16 @@ func (c *cli) connectKafka(ctx context.Context, cfg *kafka.Config) error {
 }
 
 // openClickHouse opens the configured ClickHouse (server or embedded engine), creating the
-// database if it is missing. It is closed when the command ends.
+// database if it is missing. It is closed when the command ends. An address that turns out to
+// be ClickHouse's HTTP port fails within a second or two, saying so (openServerOrExplain).
 func (c *cli) openClickHouse(ctx context.Context, cfg *clickhouse.Config) (*clickhouse.DB, error) {
 	reg, err := c.metrics()
 	if err != nil {
 		return nil, err
 	}
-	db, err := clickhouse.Open(ctx, *cfg, c.logger().WithField("component", "clickhouse"), reg)
+	db, err := openServerOrExplain(ctx, cfg, func(ctx context.Context) (*clickhouse.DB, error) {
+		return clickhouse.Open(ctx, *cfg, c.logger().WithField("component", "clickhouse"), reg)
+	})
 	if err != nil {
 		return nil, err
 	}

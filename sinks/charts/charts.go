@@ -68,6 +68,31 @@ type Meta struct {
 	ModelVersion string
 	// Method is the estimation method, e.g. "pool-allocation"; empty: not shown.
 	Method string
+	// Open are the starts of the windows still open (final = false: the data end inside
+	// them, and their estimates will change). Time-series charts shade them and say so in
+	// the legend; the power chart shows the latest window that is not open.
+	Open []time.Time
+	// DataEnd is when the data end (the time of the last block), shown with the open windows;
+	// zero: not known.
+	DataEnd time.Time
+}
+
+// isOpen reports whether the window starting at t is one of m.Open.
+func (m Meta) isOpen(t time.Time) bool {
+	for _, o := range m.Open {
+		if o.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// openLabel is the legend entry of the shaded open windows.
+func (m Meta) openLabel() string {
+	if m.DataEnd.IsZero() {
+		return "partial window (still open)"
+	}
+	return "partial window (data to " + m.DataEnd.UTC().Format("2006-01-02") + ")"
 }
 
 // Estimate is a point estimate with the bounds of its interval (95 % unless a chart says

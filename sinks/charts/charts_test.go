@@ -402,7 +402,7 @@ func TestStackBandsFoldsTheSmallOnesIntoOtherAndNeverHidesXX(t *testing.T) {
 	}
 }
 
-func TestHashUnitChoosesTheSIPrefixFromTheData(t *testing.T) {
+func TestHashUnitChoosesTheSIPrefixFromTheDataUpToEHs(t *testing.T) {
 	cases := []struct {
 		max   float64
 		scale float64
@@ -413,8 +413,8 @@ func TestHashUnitChoosesTheSIPrefixFromTheData(t *testing.T) {
 		{1e15, 1e15, "PH/s"},
 		{3e17, 1e15, "PH/s"},
 		{8.5e20, 1e18, "EH/s"},
-		{1.2e21, 1e21, "ZH/s"},
-		{5e30, 1e24, "YH/s"},
+		{1.2e21, 1e18, "EH/s"}, // never ZH/s: the reports and the summary say EH/s
+		{5e30, 1e18, "EH/s"},
 	}
 	for _, tc := range cases {
 		scale, name := hashUnit(tc.max)
@@ -590,5 +590,51 @@ func TestPowerChartFoldsCountriesBeyondTheBarLimitIntoOther(t *testing.T) {
 	}
 	if count(texts, "KZ") != 0 {
 		t.Error("the 11th country has its own bar, want it in other")
+	}
+}
+
+// TestOpenWindowsAreMarked (issue 16, item 5): a window still open (final = false) is veiled
+// and named in the legend of every time-series chart, only when there is one; the power chart
+// shows the latest closed window, and titles an open one "partial" when nothing else is there.
+func TestOpenWindowsAreMarked(t *testing.T) {
+	w := newWorld()
+	last := month(worldMonths - 1)
+	end := last.AddDate(0, 0, 21).Add(21 * time.Hour)
+	open := func(m Meta) Meta { m.Open, m.DataEnd = []time.Time{last}, end; return m }
+	const label = "partial window (data to 2025-12-22)"
+	draws := map[string]func(io.Writer, Meta) error{
+		"network":   func(o io.Writer, m Meta) error { return NetworkHashrate(o, SVG, m, w.network) },
+		"countries": func(o io.Writer, m Meta) error { return CountryHashrate(o, SVG, m, w.countries) },
+		"pools":     func(o io.Writer, m Meta) error { return PoolHashrate(o, SVG, m, w.pools) },
+		"regions":   func(o io.Writer, m Meta) error { return RegionBlockShare(o, SVG, m, w.regions) },
+	}
+	for name, draw := range draws {
+		for _, m := range []Meta{countryMeta, open(countryMeta)} {
+			var buf bytes.Buffer
+			if err := draw(&buf, m); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := count(svgTexts(t, buf.Bytes()), label), len(m.Open); got != want {
+				t.Errorf("%s chart with open windows %v: the legend says %q %d times, want %d", name, m.Open, label, got, want)
+			}
+		}
+	}
+
+	title := func(m Meta, series []Series) string {
+		var buf bytes.Buffer
+		if err := CountryPower(&buf, SVG, m, series); err != nil {
+			t.Fatal(err)
+		}
+		return svgTexts(t, buf.Bytes())[0]
+	}
+	if got, want := title(open(countryMeta), w.power), "Power drawn by mining per country (pool-allocation), monthly window 2025-11 — model 1.1.0"; got != want {
+		t.Errorf("power chart with December open: %q, want %q", got, want)
+	}
+	var lastOnly []Series
+	for _, s := range w.power {
+		lastOnly = append(lastOnly, Series{Name: s.Name, Points: s.Points[worldMonths-1:]})
+	}
+	if got, want := title(open(countryMeta), lastOnly), "Power drawn by mining per country (pool-allocation), monthly window 2025-12 (partial, data to 2025-12-22) — model 1.1.0"; got != want {
+		t.Errorf("power chart of the open month only: %q, want %q", got, want)
 	}
 }

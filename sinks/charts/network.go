@@ -40,5 +40,6 @@ func NetworkHashrate(w io.Writer, f Format, m Meta, network []Point) error {
 	entries := []string{"network hashrate", "95 % interval"}
 	legend.Add(entries[0], line)
 	legend.Add(entries[1], band)
+	entries = addOpenShade(p, &legend, entries, m, starts, spans)
 	return render(w, f, p, legend, entries)
 }

@@ -3,6 +3,7 @@ package charts
 import (
 	"image/color"
 	"math"
+	"time"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
@@ -126,4 +127,58 @@ func dataRange(spans []span, present []bool, lo, hi []float64) (xmin, xmax, ymin
 		ymin, ymax = math.Min(ymin, lo[i]), math.Max(ymax, hi[i])
 	}
 	return xmin, xmax, ymin, ymax
+}
+
+// openShade is a plot.Plotter that marks open windows (estimates that will change): each
+// is veiled in translucent white over the whole height of the plot, with a dashed line where
+// it begins. It has no data range of its own.
+type openShade struct {
+	spans []span
+	open  []bool
+}
+
+var (
+	openVeil = color.NRGBA{0xFF, 0xFF, 0xFF, 0xA0}
+	openEdge = draw.LineStyle{Color: color.NRGBA{0x40, 0x40, 0x40, 0xFF}, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(3), vg.Points(2)}}
+)
+
+// Plot implements plot.Plotter.
+func (o *openShade) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, _ := p.Transforms(&c)
+	for i, s := range o.spans {
+		if !o.open[i] {
+			continue
+		}
+		x0, x1 := trX(s.start), trX(s.end)
+		r := []vg.Point{{X: x0, Y: c.Min.Y}, {X: x0, Y: c.Max.Y}, {X: x1, Y: c.Max.Y}, {X: x1, Y: c.Min.Y}}
+		c.FillPolygon(openVeil, c.ClipPolygonX(r))
+		if i == 0 || !o.open[i-1] {
+			c.StrokeLines(openEdge, c.ClipLinesX([]vg.Point{{X: x0, Y: c.Min.Y}, {X: x0, Y: c.Max.Y}})...)
+		}
+	}
+}
+
+// Thumbnail implements plot.Thumbnailer: a veiled box with the dashed edge.
+func (o *openShade) Thumbnail(c *draw.Canvas) {
+	r := []vg.Point{{X: c.Min.X, Y: c.Min.Y}, {X: c.Min.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Max.Y}, {X: c.Max.X, Y: c.Min.Y}}
+	c.FillPolygon(color.NRGBA{0xE8, 0xE8, 0xE8, 0xFF}, r)
+	c.StrokeLine2(openEdge, c.Min.X, c.Min.Y, c.Min.X, c.Max.Y)
+}
+
+// addOpenShade veils the open windows of m among starts (with their spans) and adds its
+// legend entry; it does nothing when no window drawn is open.
+func addOpenShade(p *plot.Plot, legend *plot.Legend, entries []string, m Meta, starts []time.Time, spans []span) []string {
+	open := make([]bool, len(starts))
+	some := false
+	for i, t := range starts {
+		open[i] = m.isOpen(t)
+		some = some || open[i]
+	}
+	if !some {
+		return entries
+	}
+	shade := &openShade{spans: spans, open: open}
+	p.Add(shade)
+	legend.Add(m.openLabel(), shade)
+	return append(entries, m.openLabel())
 }

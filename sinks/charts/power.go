@@ -17,7 +17,8 @@ import (
 const PowerBars = 10
 
 // CountryPower draws the electric power drawn by mining in each country (GW) in the latest
-// window of the series: a bar at the best estimate with a whisker from the low to the high
+// window of the series that is not open (Meta.Open) — the latest one, titled "partial", when
+// every window is open: a bar at the best estimate with a whisker from the low to the high
 // scenario (estimate/METHOD.md §7.3: Estimate.Value is best, Lower is low, Upper is high). The
 // PowerBars largest countries by best estimate get a bar each, the rest are summed into "other"
 // (scenario bounds add: every country's low uses the same fleet and PUE), and XX
@@ -27,13 +28,20 @@ func CountryPower(w io.Writer, f Format, m Meta, countries []Series) error {
 	if err := checkSeries(chart, countries); err != nil {
 		return err
 	}
-	var latest time.Time
+	var latest, latestClosed time.Time
 	for _, s := range countries {
 		for _, p := range s.Points {
 			if p.Start.After(latest) {
 				latest = p.Start
 			}
+			if !m.isOpen(p.Start) && p.Start.After(latestClosed) {
+				latestClosed = p.Start
+			}
 		}
+	}
+	partial := latestClosed.IsZero()
+	if !partial {
+		latest = latestClosed
 	}
 	type bar struct {
 		name string
@@ -82,7 +90,7 @@ func CountryPower(w io.Writer, f Format, m Meta, countries []Series) error {
 		bars = append(bars, *pinned)
 	}
 
-	p := newPlot(powerTitle(m, latest), "country", "power (GW)")
+	p := newPlot(powerTitle(m, latest, partial), "country", "power (GW)")
 	p.Add(grid())
 	// Bars take about 60 % of their slot in a plot area some 540 pt wide, at most 1 inch.
 	width := min(vg.Points(72), vg.Points(0.6*540/float64(len(bars))))
@@ -134,8 +142,9 @@ func CountryPower(w io.Writer, f Format, m Meta, countries []Series) error {
 	return render(w, f, p, legend, entries)
 }
 
-// powerTitle names the single window the power chart shows: "…, monthly window 2025-06".
-func powerTitle(m Meta, start time.Time) string {
+// powerTitle names the single window the power chart shows: "…, monthly window 2025-06",
+// with "(partial, data to 2025-06-12)" when it is still open.
+func powerTitle(m Meta, start time.Time, partial bool) string {
 	layout := "2006-01-02"
 	switch m.Window {
 	case "month":
@@ -150,6 +159,13 @@ func powerTitle(m Meta, start time.Time) string {
 		what += " (" + m.Method + ")"
 	}
 	t := what + ", " + windowAdjective(m.Window) + " window " + start.UTC().Format(layout)
+	if partial {
+		t += " (partial"
+		if !m.DataEnd.IsZero() {
+			t += ", data to " + m.DataEnd.UTC().Format("2006-01-02")
+		}
+		t += ")"
+	}
 	if m.ModelVersion != "" {
 		t += " — model " + m.ModelVersion
 	}

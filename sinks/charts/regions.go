@@ -73,6 +73,7 @@ func RegionBlockShare(w io.Writer, f Format, m Meta, regions []Series) error {
 	}
 	legend.Add(intervalKey, &area{fill: withAlpha(unallocatedColor, 0x38)})
 	entries = append(entries, intervalKey)
+	entries = addOpenShade(p, &legend, entries, m, starts, spans)
 	p.Y.Min = 0
 	return render(w, f, p, legend, entries)
 }

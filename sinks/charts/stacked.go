@@ -197,6 +197,7 @@ func stackedHashrate(w io.Writer, f Format, m Meta, series []Series, t stackedTe
 		legend.Add(name, iv)
 		entries = append(entries, name)
 	}
+	entries = addOpenShade(p, &legend, entries, m, starts, spans)
 	p.Add(grid())
 	p.Y.Min = 0
 	return render(w, f, p, legend, entries)

@@ -16,12 +16,16 @@ var hashUnits = []struct {
 	{1e15, "PH/s"}, {1e18, "EH/s"}, {1e21, "ZH/s"}, {1e24, "YH/s"},
 }
 
-// hashUnit returns the largest SI unit of hashrate in which max (H/s) is at least 1, so
-// that the axis reads e.g. 0–800 EH/s rather than 0–8e20 H/s; H/s for max below 1.
+// maxHashUnit is the largest unit a chart uses: EH/s, the unit of the reports and the demo's
+// summary, so that a chart of 1,200 EH/s reads 1200 EH/s rather than 1.2 ZH/s.
+const maxHashUnit = 1e18
+
+// hashUnit returns the largest SI unit of hashrate, up to EH/s, in which max (H/s) is at
+// least 1, so that the axis reads e.g. 0–800 EH/s rather than 0–8e20 H/s; H/s for max below 1.
 func hashUnit(max float64) (scale float64, name string) {
 	scale, name = hashUnits[0].scale, hashUnits[0].name
 	for _, u := range hashUnits {
-		if max >= u.scale {
+		if max >= u.scale && u.scale <= maxHashUnit {
 			scale, name = u.scale, u.name
 		}
 	}

@@ -46,17 +46,21 @@ func (db *DB) modelVersion(ctx context.Context, table, version string) (string, 
 // NetworkReport returns network hashrate rows: window_start, entity ("network"), blocks,
 // share (1), hashrate with its 95 % bounds (H/s), luck with its bounds, expected blocks, final,
 // model_version, method — one row per window, latest version, oldest first.
+//
+// In every estimate report (network, pools, countries, power, regions, signals) final is a
+// bool (Column type "Bool"): true once the window is closed and past the watermark, false
+// while it may still change.
 func (db *DB) NetworkReport(ctx context.Context, q ReportQuery) (*Result, error) {
 	mv, err := db.modelVersion(ctx, "network_hashrate", q.ModelVersion)
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, 'network' AS entity, blocks, toFloat64(1) AS share,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, 'network' AS entity, blocks, toFloat64(1) AS share,
     hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, luck, luck_lower, luck_upper, expected_blocks,
     final, model_version, method
 FROM network_hashrate FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
-ORDER BY window_start`)
+ORDER BY window_start`))
 }
 
 // PoolsReport returns pool rows: window_start, pool, blocks, share with its Clopper–Pearson
@@ -67,11 +71,11 @@ func (db *DB) PoolsReport(ctx context.Context, q ReportQuery) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, pool, blocks, share, share_lower, share_upper,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, pool, blocks, share, share_lower, share_upper,
     hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, final, model_version, method
 FROM pool_hashrate FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
-ORDER BY window_start, blocks DESC, pool`)
+ORDER BY window_start, blocks DESC, pool`))
 }
 
 // CountriesReport returns country rows of one method (empty: pool-allocation): window_start,
@@ -82,11 +86,11 @@ func (db *DB) CountriesReport(ctx context.Context, q ReportQuery, method string)
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, country, blocks, share, share_lower, share_upper,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, country, blocks, share, share_lower, share_upper,
     hashrate_hs, hashrate_hs_lower, hashrate_hs_upper, final, model_version, method
 FROM country_hashrate FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND method = `+QuoteString(orDefault(method, "pool-allocation"))+`
-ORDER BY window_start, hashrate_hs DESC, country`)
+ORDER BY window_start, hashrate_hs DESC, country`))
 }
 
 // PowerReport returns the power drawn in each country (GW) and its annualised energy (TWh/yr),
@@ -96,11 +100,11 @@ func (db *DB) PowerReport(ctx context.Context, q ReportQuery, method string) (*R
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, country, hashrate_hs, power_gw_low, power_gw_best, power_gw_high,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, country, hashrate_hs, power_gw_low, power_gw_best, power_gw_high,
     energy_twh_year_low, energy_twh_year_best, energy_twh_year_high, final, model_version, method
 FROM country_hashrate FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND method = `+QuoteString(orDefault(method, "pool-allocation"))+`
-ORDER BY window_start, power_gw_best DESC, country`)
+ORDER BY window_start, power_gw_best DESC, country`))
 }
 
 // RegionsReport returns the block share of the pools run from each region, with its
@@ -110,10 +114,10 @@ func (db *DB) RegionsReport(ctx context.Context, q ReportQuery) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, region, blocks, share, share_lower, share_upper, final, model_version, method
+	return finalAsBool(db.Query(ctx, `SELECT window_start, region, blocks, share, share_lower, share_upper, final, model_version, method
 FROM region_block_share FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
-ORDER BY window_start, blocks DESC, region`)
+ORDER BY window_start, blocks DESC, region`))
 }
 
 // SignalsReport returns energy signals of one kind (curtailment or network_dip): window_start,
@@ -125,11 +129,11 @@ func (db *DB) SignalsReport(ctx context.Context, q ReportQuery, signal string) (
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, pool, region, country, beta, beta_lower, beta_upper, p_value, events, blocks,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, pool, region, country, beta, beta_lower, beta_upper, p_value, events, blocks,
     shed_hashrate_hs, shed_power_gw, final, model_version
 FROM energy_signals FINAL
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND signal = `+QuoteString(signal)+`
-ORDER BY window_start, p_value, pool, region`)
+ORDER BY window_start, p_value, pool, region`))
 }
 
 func orDefault(s, def string) string {
@@ -157,11 +161,11 @@ func (db *DB) PoolStatsReport(ctx context.Context, q ReportQuery) (*Result, erro
 	if err != nil {
 		return nil, err
 	}
-	return db.Query(ctx, `SELECT window_start, pool, source, hashrate_hs, hashrate_hs_lower, hashrate_hs_upper,
+	return finalAsBool(db.Query(ctx, `SELECT window_start, pool, source, hashrate_hs, hashrate_hs_lower, hashrate_hs_upper,
     reported_hashrate_hs, reported_observations, reported_hashrate_hs / hashrate_hs AS reported_over_estimated, model_version
 FROM pool_hashrate_vs_reported
 WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+`
-ORDER BY window_start, pool, source`)
+ORDER BY window_start, pool, source`))
 }
 
 // dayRange bounds a DateTime column by q's From and To.
@@ -174,4 +178,100 @@ func dayRange(col string, q ReportQuery) string {
 		w += fmt.Sprintf(" AND %s < toDateTime(%s, 'UTC')", col, QuoteString(q.To.UTC().Format("2006-01-02 15:04:05")))
 	}
 	return w
+}
+
+// finalAsBool turns the final column (UInt8 in the tables) of a report into a bool, so that
+// it prints as true/false and encodes as a JSON boolean.
+func finalAsBool(res *Result, err error) (*Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range res.Columns {
+		if c.Name != "final" {
+			continue
+		}
+		res.Columns[i].Type = "Bool"
+		for _, row := range res.Rows {
+			switch v := row[i].(type) {
+			case uint8:
+				row[i] = v != 0
+			case bool:
+			default:
+				return nil, fmt.Errorf("report column final: %T %v is not a UInt8", row[i], row[i])
+			}
+		}
+	}
+	return res, nil
+}
+
+// reportTables are the tables (or views) each report kind reads.
+var reportTables = map[string]string{
+	"network": "network_hashrate", "pools": "pool_hashrate", "countries": "country_hashrate", "power": "country_hashrate",
+	"regions": "region_block_share", "signals": "energy_signals", "pool-stats": "pool_hashrate_vs_reported", "grid": "grid_daily",
+}
+
+// Coverage is what a report's table holds of one window kind: the first and last window
+// start and the number of rows (of all entities).
+type Coverage struct {
+	Window      string
+	First, Last time.Time
+	Rows        uint64
+}
+
+// ReportCoverage returns, per window kind, the range of window starts the table of report
+// kind holds for a model version (empty: the newest), oldest kind first: what an empty report
+// could have asked for. The grid report's table has days only (Window "day").
+func (db *DB) ReportCoverage(ctx context.Context, kind, modelVersion string) ([]Coverage, error) {
+	table, ok := reportTables[kind]
+	if !ok {
+		return nil, fmt.Errorf("no report %q", kind)
+	}
+	var sql string
+	if kind == "grid" {
+		sql = "SELECT 'day' AS window, min(day) AS first, max(day) AS last, count() AS n FROM grid_daily"
+	} else {
+		src := table
+		if kind == "pool-stats" {
+			src = "pool_hashrate"
+		}
+		mv, err := db.modelVersion(ctx, src, modelVersion)
+		if err != nil {
+			return nil, err
+		}
+		sql = "SELECT window, min(window_start) AS first, max(window_start) AS last, count() AS n FROM " + table +
+			" WHERE model_version = " + QuoteString(mv) + " GROUP BY window ORDER BY first, window"
+	}
+	res, err := db.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Coverage, 0, len(res.Rows))
+	for _, r := range res.Rows {
+		c := Coverage{}
+		c.Window, _ = r[0].(string)
+		c.First, _ = r[1].(time.Time)
+		c.Last, _ = r[2].(time.Time)
+		c.Rows, _ = r[3].(uint64)
+		if c.Rows > 0 {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// DataEnd returns the time of the latest block in the database (zero when it holds none):
+// where the data end, and so how far into an open window the estimates reach.
+func (db *DB) DataEnd(ctx context.Context) (time.Time, error) {
+	res, err := db.Query(ctx, "SELECT max(time) AS t, count() AS n FROM blocks")
+	if err != nil {
+		return time.Time{}, err
+	}
+	if len(res.Rows) != 1 {
+		return time.Time{}, nil
+	}
+	if n, _ := res.Rows[0][1].(uint64); n == 0 {
+		return time.Time{}, nil
+	}
+	t, _ := res.Rows[0][0].(time.Time)
+	return t.UTC(), nil
 }
