@@ -52,7 +52,7 @@ func commands() []command {
 		{name: "reattribute", summary: "re-apply a pool registry to every block in the blocks topic and re-publish the changed ones", setup: setupReattribute},
 		{name: "sql", summary: "run one SQL statement against ClickHouse (server or embedded) and print its rows (statements without rows, such as CREATE VIEW, print nothing); any statement runs, DROP included, unless --sql.readonly", setupArgs: setupSQL,
 			args: `"QUERY"`, more: "Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
-		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals, grid, pool-stats) as a table, CSV or JSON, or draw them as a PNG or SVG chart", setupArgs: setupReport,
+		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals, grid, pool-stats, stress) as a table, CSV or JSON, or draw them as a PNG or SVG chart", setupArgs: setupReport,
 			args: "KIND", more: "KIND is one of " + strings.Join(reportKinds, ", ") + " (charts: " + strings.Join(chartKinds, ", ") + "). Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
 	}
 }

@@ -23,7 +23,7 @@ func isChartFormat(format string) bool {
 }
 
 // chartKinds are the reports that can be drawn (--format png or svg).
-var chartKinds = []string{"network", "pools", "countries", "regions", "power"}
+var chartKinds = []string{"network", "pools", "countries", "regions", "power", "stress"}
 
 // validateReportOutput checks --format and --out of `report KIND`: table, csv and json
 // print to stdout and refuse --out; png and svg need --out and a kind in chartKinds.
@@ -49,23 +49,28 @@ func validateReportOutput(kind, format, out string) error {
 // writeChart queries report kind (network, pools, countries, regions or power; method
 // applies to countries and power) and writes it as a chart in format (png or svg) to path,
 // replacing the file only once the chart is complete. It fails when the report has no rows.
-func writeChart(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse.ReportQuery, method, format, path string) error {
+// The stress chart draws every tested day of the range, with the events marked (allDays
+// changes nothing there).
+func writeChart(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse.ReportQuery, method, format, path string, allDays bool) error {
 	f, err := charts.ParseFormat(format)
 	if err != nil {
 		return err
 	}
 	switch kind {
 	case "network", "pools", "countries", "power", "regions":
+	case "stress":
+		allDays = true
+		q.Window = "day"
 	default:
-		return fmt.Errorf("report %s has no chart (png, svg): charts exist for network, pools, countries, regions and power", kind)
+		return fmt.Errorf("report %s has no chart (png, svg): charts exist for network, pools, countries, regions, power and stress", kind)
 	}
-	res, err := runReport(ctx, db, kind, q, method, "")
+	res, err := runReport(ctx, db, kind, q, method, "", allDays)
 	if err != nil {
 		return err
 	}
 	if len(res.Rows) == 0 {
 		why := "have the estimates been computed?"
-		if n, err := (reportNotes{kind: kind, window: q.Window, method: method, q: q}).empty(ctx, db); err == nil {
+		if n, err := (reportNotes{kind: kind, window: q.Window, method: method, allDays: allDays, q: q}).empty(ctx, db); err == nil {
 			why = n
 		}
 		return fmt.Errorf("report %s: nothing to draw: %s", kind, why)
@@ -88,6 +93,9 @@ func writeChart(ctx context.Context, db *clickhouse.DB, kind string, q clickhous
 func drawReport(w io.Writer, f charts.Format, kind, window string, res *clickhouse.Result, dataEnd time.Time) error {
 	if len(res.Rows) == 0 {
 		return fmt.Errorf("report %s: no rows for --window %s: nothing to draw (have the estimates been computed?)", kind, window)
+	}
+	if kind == "stress" {
+		return drawStress(w, f, res, dataEnd)
 	}
 	meta, err := reportMeta(res, window, kind == "countries" || kind == "power")
 	if err != nil {
@@ -119,6 +127,63 @@ func drawReport(w io.Writer, f charts.Format, kind, window string, res *clickhou
 		return draw(w, f, meta, series)
 	}
 	return fmt.Errorf("report %s has no chart", kind)
+}
+
+// drawStress draws the stress report's rows (every tested day): per region, the reference
+// pools' blocks as a fraction of the expected ones (1 - share_drop, with its interval), the
+// event days (q_value below the level) marked, days not final marked as open.
+func drawStress(w io.Writer, f charts.Format, res *clickhouse.Result, dataEnd time.Time) error {
+	cols, err := columnIndex(res, "day", "region", "share_drop", "share_drop_lower", "share_drop_upper", "q_value", "final", "model_version")
+	if err != nil {
+		return fmt.Errorf("report stress: %w", err)
+	}
+	m := charts.Meta{Window: "day", DataEnd: dataEnd}
+	if m.ModelVersion, err = cellString(res, 0, cols[7]); err != nil {
+		return err
+	}
+	var regions []charts.StressSeries
+	index := map[string]int{}
+	open := map[int64]bool{}
+	for r := range res.Rows {
+		day, err := cellTime(res, r, cols[0])
+		if err != nil {
+			return err
+		}
+		region, err := cellString(res, r, cols[1])
+		if err != nil {
+			return err
+		}
+		var v [4]float64
+		for i := range v {
+			if v[i], err = cellFloat(res, r, cols[2+i]); err != nil {
+				return err
+			}
+		}
+		final, err := cellBool(res, r, cols[6])
+		if err != nil {
+			return err
+		}
+		if !final && !open[day.Unix()] {
+			open[day.Unix()] = true
+			m.Open = append(m.Open, day)
+		}
+		if math.IsNaN(v[0]) {
+			continue
+		}
+		i, ok := index[region]
+		if !ok {
+			i = len(regions)
+			index[region] = i
+			regions = append(regions, charts.StressSeries{Series: charts.Series{Name: region}})
+		}
+		// The rate relative to the baseline: 1 - drop; the bounds swap (a larger drop is a lower rate).
+		est := charts.Estimate{Value: max(0, 1-v[0]), Lower: max(0, 1-v[2]), Upper: max(0, 1-v[1])}
+		regions[i].Points = append(regions[i].Points, charts.Point{Start: day, Estimate: est})
+		if v[3] < clickhouse.StressFDR {
+			regions[i].Events = append(regions[i].Events, day)
+		}
+	}
+	return charts.ChainStress(w, f, m, regions)
 }
 
 // reportMeta reads the model version (and, withMethod, the method) of a report's rows; the

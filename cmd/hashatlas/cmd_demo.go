@@ -165,6 +165,7 @@ func setupDemo(c *cli) (runFunc, error) {
 // demoSection is one block of the demo's summary: a title and a query whose rows are shown.
 type demoSection struct {
 	title, query string
+	none         string // what is printed when the query has no rows (empty: "(none)")
 }
 
 // demoSummary is what the summary found: the last closed month.
@@ -214,25 +215,31 @@ func writeDemoSummary(ctx context.Context, w io.Writer, db *clickhouse.DB, chain
 	sections := []demoSection{
 		{tipTitle, `SELECT toString(window_end) AS last_block, round(hashrate_hs/1e18, 1) AS ehs,
     concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval
-FROM network_hashrate_latest WHERE window = 'lastn' AND model_version = ` + q(mv) + ` ORDER BY window_end DESC LIMIT 1`},
+FROM network_hashrate_latest WHERE window = 'lastn' AND model_version = ` + q(mv) + ` ORDER BY window_end DESC LIMIT 1`, ""},
 		{monthly, `SELECT formatDateTime(window_start, '%Y-%m') AS month, blocks, round(hashrate_hs/1e18, 1) AS ehs,
     concat('[', toString(round(hashrate_hs_lower/1e18, 1)), ', ', toString(round(hashrate_hs_upper/1e18, 1)), ']') AS interval, round(luck, 4) AS luck
-FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = ` + q(mv) + ` AND window_start > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY window_start`},
+FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_version = ` + q(mv) + ` AND window_start > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY window_start`, ""},
 		{"Top pools, " + label + " (block share, %)", `SELECT pool, blocks, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
-FROM pool_hashrate_latest WHERE 1 = 1` + monthCond + ` ORDER BY blocks DESC, pool LIMIT 10`},
+FROM pool_hashrate_latest WHERE 1 = 1` + monthCond + ` ORDER BY blocks DESC, pool LIMIT 10`, ""},
 		{"Country shares of hashrate, " + label + " (allocation model, %; XX = unallocated)", `SELECT country, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
-FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY hashrate_hs DESC, country`},
+FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY hashrate_hs DESC, country`, ""},
 		{"Block share of North American pools by month (closed months, %)", `SELECT formatDateTime(month, '%Y-%m') AS m, blocks, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval
-FROM region_block_share_monthly WHERE region = 'north-america' AND final = 1 AND model_version = ` + q(mv) + ` AND month > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY month`},
+FROM region_block_share_monthly WHERE region = 'north-america' AND final = 1 AND model_version = ` + q(mv) + ` AND month > toDateTime(` + q(month) + `, 'UTC') - INTERVAL 1 YEAR ORDER BY month`, ""},
 		{"Power drawn by country, " + label + " (GW; annualised TWh/yr)", `SELECT country, round(power_gw_best, 2) AS gw,
     concat('[', toString(round(power_gw_low, 2)), ', ', toString(round(power_gw_high, 2)), ']') AS low_high, round(energy_twh_year_best, 1) AS twh_year
-FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY power_gw_best DESC, country`},
+FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY power_gw_best DESC, country`, ""},
 		{"Significant curtailment under grid stress (yearly fits)", `SELECT toYear(window_start) AS year, pool, region, country, round(beta, 2) AS beta,
     concat('[', toString(round(beta_lower, 2)), ', ', toString(round(beta_upper, 2)), ']') AS interval, events, p_value
-FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND p_value < 0.05 AND model_version = ` + q(mv) + ` ORDER BY year, p_value`},
+FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND p_value < 0.05 AND model_version = ` + q(mv) + ` ORDER BY year, p_value`, ""},
+		{"Strongest grid-stress events read from the chain (lowest q-values; drop: % of the reference pools' hashrate; shortfall: the network's)", `SELECT toString(toDate(day)) AS day, region, round(share_drop*100, 1) AS drop_pct,
+    concat('[', toString(round(share_drop_lower*100, 1)), ', ', toString(round(share_drop_upper*100, 1)), ']') AS interval,
+    toString(toFloat32(q_value)) AS q, round(shortfall_hs/1e18, 1) AS short_ehs,
+    concat('[', toString(round(shortfall_hs_lower/1e18, 1)), ', ', toString(round(shortfall_hs_upper/1e18, 1)), ']') AS short_interval,
+    round(shortfall_gw, 2) AS short_gw
+FROM chain_stress FINAL WHERE q_value < 0.01 AND model_version = ` + q(mv) + ` ORDER BY q_value, day, region LIMIT 5`, "  none found at a 1 % false-discovery rate"},
 	}
 	for _, s := range sections {
 		res, err := db.Query(ctx, s.query)
@@ -241,7 +248,11 @@ FROM energy_signals_latest WHERE signal = 'curtailment' AND window = 'year' AND 
 		}
 		fmt.Fprintf(w, "\n%s\n", s.title)
 		if len(res.Rows) == 0 {
-			fmt.Fprintln(w, "  (none)")
+			none := s.none
+			if none == "" {
+				none = "  (none)"
+			}
+			fmt.Fprintln(w, none)
 			continue
 		}
 		if err := clickhouse.WriteResult(w, res, clickhouse.FormatTable); err != nil {
@@ -269,7 +280,7 @@ func writeDemoCharts(ctx context.Context, db *clickhouse.DB, dir, mv string) ([]
 		for _, format := range []string{"svg", "png"} {
 			path := filepath.Join(dir, ch.file+"."+format)
 			q := clickhouse.ReportQuery{Window: ch.window, ModelVersion: mv}
-			if err := writeChart(ctx, db, ch.kind, q, "pool-allocation", format, path); err != nil {
+			if err := writeChart(ctx, db, ch.kind, q, "pool-allocation", format, path, false); err != nil {
 				return out, fmt.Errorf("demo chart %s: %w", path, err)
 			}
 			out = append(out, path)

@@ -11,14 +11,16 @@ import (
 )
 
 // reportKinds are the reports of `hashatlas report KIND`.
-var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals", "grid", "pool-stats"}
+var reportKinds = []string{"network", "pools", "countries", "regions", "power", "signals", "grid", "pool-stats", "stress"}
 
 func setupReport(c *cli, args []string) (runFunc, []string, error) {
 	chCfg := c.clickhouseFlags()
 	var window, from, to, format, model, method, signal, out, units string
+	var allDays bool
 	c.fs.StringVar(&window, "window", "month", "window kind: day, week, month, year (signals) or lastn (network)")
 	c.fs.StringVar(&method, "method", "pool-allocation", "countries and power: pool-allocation (the allocation table) or energy-adjusted (raised by significant curtailment fits)")
-	c.fs.StringVar(&signal, "signal", "curtailment", "signals: curtailment (β of pools under grid regions) or network_dip (days of grid stress)")
+	c.fs.StringVar(&signal, "signal", "curtailment", "signals: curtailment (β of pools under grid regions), network_dip (days of grid stress) or grid_exposure (pools' exposure to the grid stress read from the chain)")
+	c.fs.BoolVar(&allDays, "all-days", false, "stress: every tested day, not only the events (q-value below 0.01)")
 	c.fs.StringVar(&from, "from", "", "first window start to include, YYYY-MM-DD (empty: the earliest)")
 	c.fs.StringVar(&to, "to", "", "window starts before this date, YYYY-MM-DD (empty: the latest)")
 	c.fs.StringVar(&format, "format", "table", "output format: table, csv or json (printed), or png or svg (a chart written to --out)")
@@ -49,8 +51,8 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		if method != "pool-allocation" && method != "energy-adjusted" {
 			return flagErr("method", method, "must be pool-allocation or energy-adjusted")
 		}
-		if signal != "curtailment" && signal != "network_dip" {
-			return flagErr("signal", signal, "must be curtailment or network_dip")
+		if signal != "curtailment" && signal != "network_dip" && signal != "grid_exposure" {
+			return flagErr("signal", signal, "must be curtailment, network_dip or grid_exposure")
 		}
 		if units != unitsAnalyst && units != unitsRaw {
 			return flagErr("units", units, "must be analyst or raw")
@@ -77,14 +79,32 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 			return err
 		}
 		if isChartFormat(format) {
-			if err := writeChart(ctx, db, kind, q, method, format, out); err != nil {
+			if err := writeChart(ctx, db, kind, q, method, format, out, allDays); err != nil {
 				return err
 			}
 			target.announce(c)
 			fmt.Fprintf(c.stderr, "wrote %s\n", out)
 			return nil
 		}
-		res, err := runReport(ctx, db, kind, q, method, signal)
+		// Without grid data no curtailment fit or network dip exists: say so once.
+		gridNote := ""
+		if kind == "signals" && signal != "grid_exposure" {
+			has, err := db.HasGridData(ctx)
+			if err != nil {
+				return target.explain(ctx, db, err)
+			}
+			if !has {
+				gridNote = noGridDataNote
+				// With --signal left at its default, show the signals that exist.
+				if c.sources["signal"] == "" {
+					signal = "grid_exposure"
+					gridNote += "; shown instead: the pools' exposure to it (signal grid_exposure)"
+				} else {
+					gridNote += "; the pools' exposure to it: --signal grid_exposure"
+				}
+			}
+		}
+		res, err := runReport(ctx, db, kind, q, method, signal, allDays)
 		if err != nil {
 			return target.explain(ctx, db, err)
 		}
@@ -98,13 +118,20 @@ func setupReport(c *cli, args []string) (runFunc, []string, error) {
 		if err := clickhouse.WriteResult(c.stdout, shown, format); err != nil {
 			return err
 		}
-		notes := reportNotes{kind: kind, window: window, units: units, method: method, signal: signal, q: q, now: time.Now()}
+		if gridNote != "" {
+			fmt.Fprintln(c.stderr, "note: "+gridNote)
+		}
+		notes := reportNotes{kind: kind, window: window, units: units, method: method, signal: signal, allDays: allDays, noGrid: gridNote != "", q: q, now: time.Now()}
 		return notes.write(ctx, c.stderr, db, res)
 	}, rest, nil
 }
 
-// runReport runs the query of one report kind.
-func runReport(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse.ReportQuery, method, signal string) (*clickhouse.Result, error) {
+// noGridDataNote is what `report signals` says when no grid observation is stored; with
+// --signal left at its default the report then shows the grid exposures instead.
+const noGridDataNote = "no grid data: curtailment fits and network dips need hourly grid observations (collect eia / grid-csv); the grid stress read from the chain is in `report stress`"
+
+// runReport runs the query of one report kind (allDays: stress shows every tested day).
+func runReport(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse.ReportQuery, method, signal string, allDays bool) (*clickhouse.Result, error) {
 	switch kind {
 	case "network":
 		return db.NetworkReport(ctx, q)
@@ -122,6 +149,8 @@ func runReport(ctx context.Context, db *clickhouse.DB, kind string, q clickhouse
 		return db.GridReport(ctx, q)
 	case "pool-stats":
 		return db.PoolStatsReport(ctx, q)
+	case "stress":
+		return db.StressReport(ctx, q, allDays)
 	}
 	return nil, fmt.Errorf("unknown report %q (try: %s)", kind, strings.Join(reportKinds, ", "))
 }

@@ -84,6 +84,11 @@ var analystViews = map[string][]viewColumn{
 		keep("events"), keep("blocks"), scaled("shed_hashrate_hs", "shed_ehs", ehs, 2), rounded("shed_power_gw", "shed_gw", 2), keep("final")),
 	"grid": cols(viewColumn{from: "day"}, keep("region"), keep("country"), keep("metric"), keep("unit"), keep("source"),
 		keep("observations"), rounded("mean_value", "mean", 2), rounded("max_value", "max", 2)),
+	"stress": cols(viewColumn{from: "day"}, keep("region"), renamed("reference_pools", "ref_pools"), renamed("reference_blocks", "ref_blocks"),
+		rounded("reference_expected", "expected", 1), scaled("share_drop", "drop_pct", 100, 1), scaled("share_drop_lower", "drop_lo", 100, 1),
+		scaled("share_drop_upper", "drop_hi", 100, 1), significant("q_value", "q_value", 3),
+		scaled("shortfall_hs", "short_ehs", ehs, 1), scaled("shortfall_hs_lower", "short_ehs_lo", ehs, 1), scaled("shortfall_hs_upper", "short_ehs_hi", ehs, 1),
+		rounded("shortfall_gw", "short_gw", 2), keep("final")),
 	"pool-stats": cols(windowColumn, keep("pool"), keep("source"), hashrateColumns(""),
 		scaled("reported_hashrate_hs", "reported_ehs", ehs, 1), keep("reported_observations"), rounded("reported_over_estimated", "reported_ratio", 2)),
 }
@@ -109,7 +114,7 @@ func analystView(kind, window string, res *clickhouse.Result) (*clickhouse.Resul
 	if !ok {
 		return nil, fmt.Errorf("report %s has no view in analysts' units", kind)
 	}
-	if kind == "grid" {
+	if kind == "grid" || kind == "stress" {
 		window = "day"
 	}
 	from := make([]string, len(spec))
@@ -211,6 +216,8 @@ func toFloat(v any) (float64, bool) {
 // empty.
 type reportNotes struct {
 	kind, window, units, method, signal string
+	allDays                             bool // stress: every tested day, not only the events
+	noGrid                              bool // signals: no grid observation is stored
 	q                                   clickhouse.ReportQuery
 	now                                 time.Time
 }
@@ -271,11 +278,17 @@ func (n reportNotes) legend(res *clickhouse.Result) string {
 	case "power":
 		b.WriteString("ehs: hashrate in EH/s; gw: power drawn in GW; twh_yr: annualised energy in TWh/yr; _low, _high: the low and high hardware scenarios")
 	case "signals":
+		if n.signal == "grid_exposure" {
+			b.WriteString("beta: the pool's exposure to the region's grid stress read from the chain (1: wholly on that grid), with its 95 % interval; p_value: Bonferroni-adjusted; events: stress days of the year")
+			break
+		}
 		b.WriteString("beta: share of the hashrate shed under grid stress, with its 95 % interval; p_value: Bonferroni-adjusted; shed_ehs: EH/s; shed_gw: GW")
 	case "pool-stats":
 		b.WriteString("ehs: block-based hashrate in EH/s, _lo, _hi: its 95 % interval; reported_ehs: the mean the pool reported; reported_ratio: reported / estimated")
 	case "grid":
 		b.WriteString("mean, max: of the day's hourly values, in the row's unit; observations: hours observed")
+	case "stress":
+		b.WriteString("ref_blocks: blocks of the reference pools, expected: at their baseline rate; drop_pct: % of their hashrate gone; q_value: Benjamini-Hochberg over every day and region (an event below 0.01); short_ehs, short_gw: the network's shortfall in EH/s and GW; _lo, _hi: 95 % interval")
 	}
 	b.WriteString(" (--units=raw for the stored values)")
 	return b.String()
@@ -284,8 +297,13 @@ func (n reportNotes) legend(res *clickhouse.Result) string {
 // empty says why a report has no rows and what its table holds.
 func (n reportNotes) empty(ctx context.Context, db *clickhouse.DB) (string, error) {
 	asked := "--window " + n.window
-	if n.kind == "grid" {
+	switch {
+	case n.kind == "grid":
 		asked = "days"
+	case n.kind == "stress" && n.allDays:
+		asked = "days (--all-days)"
+	case n.kind == "stress":
+		asked = "events (q-value below 0.01; --all-days for every tested day)"
 	}
 	if !n.q.From.IsZero() {
 		asked += " --from " + n.q.From.Format(time.DateOnly)
@@ -304,6 +322,9 @@ func (n reportNotes) empty(ctx context.Context, db *clickhouse.DB) (string, erro
 	cov, err := db.ReportCoverage(ctx, n.kind, n.q.ModelVersion)
 	if err != nil {
 		return "", err
+	}
+	if len(cov) == 0 && n.noGrid {
+		return "no rows: no energy signal exists (a grid exposure needs 3 or more stress days of a region in one year, estimate/METHOD.md §8.11)", nil
 	}
 	if len(cov) == 0 {
 		return fmt.Sprintf("no rows: report %s has no data at all yet (%s)", n.kind, runDemoFirst), nil
@@ -328,7 +349,7 @@ func openWindows(res *clickhouse.Result) int {
 		switch c.Name {
 		case "final":
 			fi = j
-		case "window_start":
+		case "window_start", "day":
 			wi = j
 		}
 	}

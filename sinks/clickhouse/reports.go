@@ -136,6 +136,47 @@ WHERE `+q.where()+` AND model_version = `+QuoteString(mv)+` AND signal = `+Quote
 ORDER BY window_start, p_value, pool, region`))
 }
 
+// StressReport returns the days of grid stress read from the chain (chain_stress, §8.11) for
+// q's range of days (its window is ignored): day, region, the reference pools (joined by
+// ","), all blocks, the reference pools' blocks and the blocks expected of them, the share
+// drop with its 95 % bounds, the p- and q-values, the network's shortfall (H/s) with its
+// bounds and in GW, final (a bool), model_version — latest version, oldest day first, then by
+// region. Only the events (q_value < StressFDR) unless allDays.
+func (db *DB) StressReport(ctx context.Context, q ReportQuery, allDays bool) (*Result, error) {
+	mv, err := db.modelVersion(ctx, "chain_stress", q.ModelVersion)
+	if err != nil {
+		return nil, err
+	}
+	cond := dayRange("day", q) + " AND model_version = " + QuoteString(mv)
+	if !allDays {
+		cond += fmt.Sprintf(" AND q_value < %g", StressFDR)
+	}
+	return finalAsBool(db.Query(ctx, `SELECT day, region, arrayStringConcat(reference_pools, ',') AS reference_pools, blocks,
+    reference_blocks, reference_expected, share_drop, share_drop_lower, share_drop_upper, p_value, q_value,
+    shortfall_hs, shortfall_hs_lower, shortfall_hs_upper, shortfall_gw, final, model_version
+FROM chain_stress FINAL
+WHERE `+cond+`
+ORDER BY day, region`))
+}
+
+// StressFDR is the false-discovery rate below which a tested day is a grid-stress event (the
+// level of the stress_events view, estimate.StressFDR).
+const StressFDR = 0.01
+
+// HasGridData reports whether any hourly grid observation is stored: without one, no
+// curtailment fit or network dip can exist.
+func (db *DB) HasGridData(ctx context.Context) (bool, error) {
+	res, err := db.Query(ctx, "SELECT count() AS n FROM (SELECT 1 FROM grid_observations LIMIT 1)")
+	if err != nil {
+		return false, err
+	}
+	if len(res.Rows) != 1 {
+		return false, nil
+	}
+	n, _ := res.Rows[0][0].(uint64)
+	return n > 0, nil
+}
+
 func orDefault(s, def string) string {
 	if s == "" {
 		return def
@@ -208,6 +249,7 @@ func finalAsBool(res *Result, err error) (*Result, error) {
 var reportTables = map[string]string{
 	"network": "network_hashrate", "pools": "pool_hashrate", "countries": "country_hashrate", "power": "country_hashrate",
 	"regions": "region_block_share", "signals": "energy_signals", "pool-stats": "pool_hashrate_vs_reported", "grid": "grid_daily",
+	"stress": "chain_stress",
 }
 
 // Coverage is what a report's table holds of one window kind: the first and last window
@@ -220,16 +262,23 @@ type Coverage struct {
 
 // ReportCoverage returns, per window kind, the range of window starts the table of report
 // kind holds for a model version (empty: the newest), oldest kind first: what an empty report
-// could have asked for. The grid report's table has days only (Window "day").
+// could have asked for. The grid and stress reports' tables have days only (Window "day").
 func (db *DB) ReportCoverage(ctx context.Context, kind, modelVersion string) ([]Coverage, error) {
 	table, ok := reportTables[kind]
 	if !ok {
 		return nil, fmt.Errorf("no report %q", kind)
 	}
 	var sql string
-	if kind == "grid" {
+	switch kind {
+	case "grid":
 		sql = "SELECT 'day' AS window, min(day) AS first, max(day) AS last, count() AS n FROM grid_daily"
-	} else {
+	case "stress":
+		mv, err := db.modelVersion(ctx, table, modelVersion)
+		if err != nil {
+			return nil, err
+		}
+		sql = "SELECT 'day' AS window, min(day) AS first, max(day) AS last, count() AS n FROM chain_stress FINAL WHERE model_version = " + QuoteString(mv)
+	default:
 		src := table
 		if kind == "pool-stats" {
 			src = "pool_hashrate"
