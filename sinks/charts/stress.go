@@ -126,7 +126,7 @@ func ChainStress(w io.Writer, f Format, m Meta, regions []StressSeries) error {
 // hline is a plot.Plotter drawing a horizontal line across the plot at y.
 type hline struct {
 	y, x0, x1 float64
-	style draw.LineStyle
+	style     draw.LineStyle
 }
 
 // Plot implements plot.Plotter.
