@@ -696,9 +696,9 @@ func collectSources(t *testing.T) []string {
 	if err == nil {
 		t.Fatal("hashatlas collect without a source exited 0")
 	}
-	_, list, ok := strings.Cut(strings.TrimSpace(string(out)), "needs a source: ")
+	_, list, ok := strings.Cut(strings.TrimSpace(string(out)), "SOURCE one of ")
 	if !ok {
-		t.Fatalf("hashatlas collect printed %q, want the list of sources", out)
+		t.Fatalf("hashatlas collect printed %q, want the list of sources (\"SOURCE one of …\")", out)
 	}
 	return strings.Split(list, ", ")
 }
