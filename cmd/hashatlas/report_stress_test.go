@@ -66,14 +66,7 @@ SELECT 'year', toDateTime('2022-01-01 00:00:00', 'UTC'), toDateTime('2023-01-01 
 // exposures instead; `report stress --format svg` draws the chart.
 func TestReportStressListsTheEventsAndSignalsSayWhenNoGridDataExists(t *testing.T) {
 	flags := stressDatabase(t)
-	report := func(args ...string) (string, string) {
-		t.Helper()
-		code, stdout, stderr := runCmd(t, nil, append(append([]string{"report"}, args...), flags...)...)
-		if code != exitOK {
-			t.Fatalf("report %v: exit %d: %s", args, code, stderr)
-		}
-		return stdout, stderr
-	}
+	report := reporter(t, flags)
 	out, errOut := report("stress")
 	want := `         day         region            ref_pools  ref_blocks  expected  drop_pct  drop_lo  drop_hi  q_value  short_ehs  short_ehs_lo  short_ehs_hi  short_gw  final
   2022-12-24  north-america  foundryusa,marapool          11      39.6      72.2     50.3     86.1  0.00166       96.7            58         125.7      3.66   true

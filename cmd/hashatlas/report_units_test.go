@@ -70,14 +70,10 @@ func unitsDatabase(t *testing.T) []string {
 	return flags
 }
 
-// TestReportSpeaksAnalystUnitsMarksOpenWindowsAndSaysWhyItIsEmpty (issue 16, items 5 and 6):
-// by default a report gives shares in %, hashrate in EH/s and power in GW, rounded, in lines an
-// analyst can read, with final as true/false and a note for open windows and for what the
-// blocks column counts; --units=raw gives the stored values; JSON's final is a boolean in both;
-// an empty report exits 0 and says on stderr what the data cover.
-func TestReportSpeaksAnalystUnitsMarksOpenWindowsAndSaysWhyItIsEmpty(t *testing.T) {
-	flags := unitsDatabase(t)
-	report := func(args ...string) (string, string) {
+// reporter runs `hashatlas report ARGS FLAGS…` and returns its stdout and stderr, failing the
+// test unless it exits 0.
+func reporter(t *testing.T, flags []string) func(args ...string) (string, string) {
+	return func(args ...string) (string, string) {
 		t.Helper()
 		code, stdout, stderr := runCmd(t, nil, append(append([]string{"report"}, args...), flags...)...)
 		if code != exitOK {
@@ -85,6 +81,16 @@ func TestReportSpeaksAnalystUnitsMarksOpenWindowsAndSaysWhyItIsEmpty(t *testing.
 		}
 		return stdout, stderr
 	}
+}
+
+// TestReportSpeaksAnalystUnitsMarksOpenWindowsAndSaysWhyItIsEmpty (issue 16, items 5 and 6):
+// by default a report gives shares in %, hashrate in EH/s and power in GW, rounded, in lines an
+// analyst can read, with final as true/false and a note for open windows and for what the
+// blocks column counts; --units=raw gives the stored values; JSON's final is a boolean in both;
+// an empty report exits 0 and says on stderr what the data cover.
+func TestReportSpeaksAnalystUnitsMarksOpenWindowsAndSaysWhyItIsEmpty(t *testing.T) {
+	flags := unitsDatabase(t)
+	report := reporter(t, flags)
 
 	out, errOut := report("countries")
 	want := `    month  country  pool_blocks   pct  pct_lo  pct_hi    ehs  ehs_lo  ehs_hi  final
