@@ -113,3 +113,22 @@ func TestReportStressListsTheEventsAndSignalsSayWhenNoGridDataExists(t *testing.
 		t.Errorf("the stress chart (%v) lacks the event or the model version", err)
 	}
 }
+
+// TestReportOnADatabaseOlderThanATableSaysToMigrate: a database made before migration 0006 has
+// the hashatlas tables but not chain_stress; `report stress` says how to add it instead of
+// leaving the reader with the engine's unknown-table error alone.
+func TestReportOnADatabaseOlderThanATableSaysToMigrate(t *testing.T) {
+	name := fmt.Sprintf("hashatlas_old_%d", rand.Uint64()%1_000_000_000)
+	dropDatabaseAtEnd(t, name)
+	flags := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + name}
+	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, flags...)...); code != exitOK {
+		t.Fatalf("migrate: %s", stderr)
+	}
+	if code, _, stderr := runCmd(t, nil, append([]string{"sql", "DROP TABLE chain_stress"}, flags...)...); code != exitOK {
+		t.Fatalf("drop: %s", stderr)
+	}
+	code, _, stderr := runCmd(t, nil, append([]string{"report", "stress"}, flags...)...)
+	if code == exitOK || !strings.Contains(stderr, "`hashatlas migrate`") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Fatalf("exit %d, stderr %q; want one line saying to run hashatlas migrate", code, stderr)
+	}
+}

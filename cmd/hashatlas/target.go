@@ -117,8 +117,13 @@ func (t *readTarget) explain(ctx context.Context, db *clickhouse.DB, err error) 
 	}
 	// UNKNOWN_TABLE (60) or UNKNOWN_DATABASE (81) in a database without the hashatlas tables.
 	if code, ok := clickhouse.ErrorCode(err); ok && (code == 60 || code == 81) {
-		if ok, qerr := hasHashatlasTables(ctx, db); qerr == nil && !ok {
+		ok, qerr := hasHashatlasTables(ctx, db)
+		if qerr == nil && !ok {
 			return t.noDatabase()
+		}
+		if qerr == nil && code == 60 {
+			// Some hashatlas tables but not this one: the database predates a migration.
+			return fmt.Errorf("%w (reading %s; the database was made by an older hashatlas: `hashatlas migrate` with the same ClickHouse flags adds the missing tables, and the next `estimate` run fills them)", err, t)
 		}
 	}
 	return fmt.Errorf("%w (reading %s)", err, t)
