@@ -69,6 +69,16 @@ func setupRun(c *cli) (runFunc, error) {
 	c.fs.StringVar(&spec, "run.collectors", defaultRunCollectors,
 		`collectors and their cron schedules (UTC), "SOURCE=SCHEDULE;..." with SOURCE one of `+strings.Join(collectSources, ", ")+
 			`; each reads its settings from its HASHATLAS_* environment variables (see hashatlas collect SOURCE --help); empty: the estimator alone`)
+	// Each collector's passes are bounded as `collect --pass-timeout` bounds them (the same flag
+	// and variable, so that a pass cut by it names the setting the operator can change).
+	var passTimeout time.Duration
+	c.fs.DurationVar(&passTimeout, "pass-timeout", 30*time.Minute, "stop a collector's pass that runs longer than this")
+	c.addValidator(func() error {
+		if passTimeout <= 0 {
+			return flagErr("pass-timeout", passTimeout.String(), "must be positive")
+		}
+		return nil
+	})
 	var cols []runCollector
 	c.addValidator(func() error {
 		var err error
@@ -99,7 +109,7 @@ func setupRun(c *cli) (runFunc, error) {
 		}
 		health := estimate.NewHealth(e.src.Lag, ef.maxLag)
 		c.setReadiness(health.Ready)
-		runner, err := ingest.NewRunner(c.logger(), reg, 30*time.Minute)
+		runner, err := ingest.NewRunner(c.logger(), reg, passTimeout)
 		if err != nil {
 			return err
 		}
