@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -115,130 +111,6 @@ func lineMatches(want, got string) bool {
 		parts[i] = regexp.QuoteMeta(p)
 	}
 	return regexp.MustCompile("^" + strings.Join(parts, ".*") + "$").MatchString(got)
-}
-
-// TestReadmeCommandsRunAsWritten runs the README's marked shell blocks, in order, as a
-// newcomer would after cloning: in a fresh directory holding bin/hashatlas (this test binary as
-// the hashatlas entry point), `make demo` first — the Makefile's recipe, on the real history in
-// HASHATLAS_DATA_DIR — then the commands that read the demo's database, with no ClickHouse
-// flag or variable set. Each block must exit 0 and print what the README shows; a README number
-// that drifts from what the code produces fails the test.
-func TestReadmeCommandsRunAsWritten(t *testing.T) {
-	if !haveEmbeddedEngine {
-		t.Skip("the README's commands read the demo's embedded ClickHouse: build with -tags chdb")
-	}
-	data, err := filepath.Abs(sharedData(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := readmeDocTests(string(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkReadmeCoverage(t, blocks)
-	demoCmd := makeDemoRecipe(t)
-
-	dir := t.TempDir()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tools := filepath.Join(dir, ".tools")
-	for name, script := range map[string]string{
-		filepath.Join(dir, "bin", "hashatlas"): fmt.Sprintf("#!/bin/sh\n%s=1 exec %q \"$@\"\n", mainEnv, self),
-		// make builds bin/hashatlas and runs the demo's recipe; here the binary is built.
-		filepath.Join(tools, "make"): fmt.Sprintf("#!/bin/sh\n[ \"$*\" = demo ] || { echo \"the README doc test runs only 'make demo', not 'make $*'\" >&2; exit 2; }\nexec %s\n", demoCmd),
-	} {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The environment of a newcomer's shell: no ClickHouse or Kafka settings; the data where
-	// the Makefile points (it exports HASHATLAS_DATA_DIR).
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "HASHATLAS_") || strings.HasPrefix(kv, "PATH=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	env = append(env, "HASHATLAS_DATA_DIR="+data, "PATH="+tools+string(os.PathListSeparator)+os.Getenv("PATH"))
-
-	for i, blk := range blocks {
-		cmd := exec.Command("sh", "-ec", blk.script)
-		cmd.Dir, cmd.Env = dir, env
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("README line %d:\n%s\nfailed (%v):\n%s", blk.line, blk.script, err, stderr.String())
-		}
-		if i == 0 {
-			if _, err := os.Stat(filepath.Join(dir, demoDatabaseDir)); err != nil {
-				t.Fatalf("README line %d: the first doc-test block must leave the demo's database (%s): %v", blk.line, demoDatabaseDir, err)
-			}
-		}
-		got := strings.Split(stdout.String(), "\n")
-		if !outputMatches(blk.want, got) {
-			t.Errorf("README line %d:\n%s\nprinted\n%s\nbut the README shows\n%s\n(stderr: %s)", blk.line, blk.script,
-				stdout.String(), strings.Join(blk.want, "\n"), strings.TrimSpace(stderr.String()))
-		}
-	}
-}
-
-// checkReadmeCoverage fails when the README's checked blocks leave out what must be checked:
-// the demo first, and the December 2025 country table.
-func checkReadmeCoverage(t *testing.T, blocks []readmeBlock) {
-	t.Helper()
-	if len(blocks) == 0 || strings.TrimSpace(blocks[0].script) != "make demo" {
-		t.Fatalf("the README's first %s block must be `make demo` (the others read its database)", docTestMarker)
-	}
-	dec := false
-	for _, b := range blocks {
-		if strings.Contains(b.script, "2025-12-01") && strings.Contains(b.script, "countr") && len(b.want) > 0 && strings.Contains(strings.Join(b.want, "\n"), " XX ") {
-			dec = true
-		}
-	}
-	if !dec {
-		t.Fatalf("the README's December 2025 country table is not a %s block", docTestMarker)
-	}
-}
-
-// makeDemoRecipe reads the Makefile's demo recipe with its variables' defaults filled in, and
-// checks that it is what a newcomer's `make demo` runs after building bin/hashatlas.
-func makeDemoRecipe(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "Makefile"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mk := string(b)
-	vars := map[string]string{"DEMO_FLAGS": ""}
-	for _, v := range []string{"BIN", "DEMO_OUT"} {
-		m := regexp.MustCompile(`(?m)^` + v + `\s*\?=\s*(\S+)\s*$`).FindStringSubmatch(mk)
-		if m == nil {
-			t.Fatalf("the Makefile sets no default for %s", v)
-		}
-		vars[v] = m[1]
-	}
-	m := regexp.MustCompile(`(?m)^demo: build\n\t(.+)$`).FindStringSubmatch(mk)
-	if m == nil {
-		t.Fatal("the Makefile has no `demo: build` target with a one-line recipe")
-	}
-	recipe := regexp.MustCompile(`\$\((\w+)\)`).ReplaceAllStringFunc(m[1], func(s string) string {
-		return vars[s[2:len(s)-1]]
-	})
-	recipe = strings.TrimSpace(recipe)
-	if vars["BIN"] != "bin/hashatlas" || vars["DEMO_OUT"]+"/clickhouse" != demoDatabaseDir || !strings.HasPrefix(recipe, "bin/hashatlas demo ") {
-		t.Fatalf("make demo runs %q (BIN %s, DEMO_OUT %s): the README expects bin/hashatlas and %s", recipe, vars["BIN"], vars["DEMO_OUT"], demoDatabaseDir)
-	}
-	return recipe
 }
 
 // TestReadmeOutputMatching pins the matching rules of the README doc test: exact lines, "..."

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
 
 // stressDatabase migrates a fresh database holding no grid observation and three tested days
@@ -18,19 +15,7 @@ import (
 // and one grid exposure in energy_signals; it returns the ClickHouse flags that read it.
 func stressDatabase(t *testing.T) []string {
 	t.Helper()
-	name := fmt.Sprintf("hashatlas_stress_%d", rand.Uint64()%1_000_000_000)
-	dropDatabaseAtEnd(t, name)
-	flags := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + name}
-	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, flags...)...); code != exitOK {
-		t.Fatalf("migrate: %s", stderr)
-	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), name
-	db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	flags, db := migratedDatabase(t, "stress")
 	var selects []string
 	for _, d := range []struct {
 		day                      string
@@ -118,14 +103,9 @@ func TestReportStressListsTheEventsAndSignalsSayWhenNoGridDataExists(t *testing.
 // the hashatlas tables but not chain_stress; `report stress` says how to add it instead of
 // leaving the reader with the engine's unknown-table error alone.
 func TestReportOnADatabaseOlderThanATableSaysToMigrate(t *testing.T) {
-	name := fmt.Sprintf("hashatlas_old_%d", rand.Uint64()%1_000_000_000)
-	dropDatabaseAtEnd(t, name)
-	flags := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + name}
-	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, flags...)...); code != exitOK {
-		t.Fatalf("migrate: %s", stderr)
-	}
-	if code, _, stderr := runCmd(t, nil, append([]string{"sql", "DROP TABLE chain_stress"}, flags...)...); code != exitOK {
-		t.Fatalf("drop: %s", stderr)
+	flags, db := migratedDatabase(t, "old")
+	if err := db.Exec(context.Background(), "DROP TABLE chain_stress"); err != nil {
+		t.Fatal(err)
 	}
 	code, _, stderr := runCmd(t, nil, append([]string{"report", "stress"}, flags...)...)
 	if code == exitOK || !strings.Contains(stderr, "`hashatlas migrate`") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {

@@ -31,11 +31,11 @@ var unitRows = []struct {
 	{month: "2026-01-01", country: "US", final: 0, share: 0.3, lo: 0.22, hi: 0.37, ehs: 295, ehsLo: 216, ehsHi: 364, gwLow: 2.9, gwBest: 5.9, gwHigh: 12.7, twhBest: 51.7, twhLow: 25.4, twhHigh: 111.3, blocks: 500},
 }
 
-// unitsDatabase migrates a fresh database on the test server and fills it with unitRows and
-// one block at the end of the data; it returns the ClickHouse flags that read it.
-func unitsDatabase(t *testing.T) []string {
+// migratedDatabase migrates a fresh database on the test server (dropped when the test ends)
+// and returns the ClickHouse flags that read it and a connection to it.
+func migratedDatabase(t *testing.T, prefix string) ([]string, *clickhouse.DB) {
 	t.Helper()
-	name := fmt.Sprintf("hashatlas_units_%d", rand.Uint64()%1_000_000_000)
+	name := fmt.Sprintf("hashatlas_%s_%d", prefix, rand.Uint64()%1_000_000_000)
 	dropDatabaseAtEnd(t, name)
 	flags := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + name}
 	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, flags...)...); code != exitOK {
@@ -47,7 +47,15 @@ func unitsDatabase(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { _ = db.Close() })
+	return flags, db
+}
+
+// unitsDatabase migrates a fresh database on the test server and fills it with unitRows and
+// one block at the end of the data; it returns the ClickHouse flags that read it.
+func unitsDatabase(t *testing.T) []string {
+	t.Helper()
+	flags, db := migratedDatabase(t, "units")
 	var selects []string
 	for _, r := range unitRows {
 		start := clickhouse.QuoteString(r.month + " 00:00:00")
