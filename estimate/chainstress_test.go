@@ -2,6 +2,7 @@ package estimate
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -59,5 +60,41 @@ func TestOverdispersedPoissonTail(t *testing.T) {
 	}
 	if p := overdispersedPoissonLowerTail(400, 39.6, 2); math.Abs(p-1) > 1e-9 {
 		t.Fatalf("the tail far above the mean is %g, want 1", p)
+	}
+}
+
+// TestOnlyChangedChainStressRowsAreWrittenAgain: 40 days of blocks with a reference pool
+// (foundryusa) give a chain-stress row per tested day; one more block on the last day writes
+// again only the rows it changed (that day's, and those whose q-value it moved), not every day —
+// in a service that computed them itself and in one restored from the store. (A new day changes
+// the number of tests, and so nearly every q-value: then every row is written again.)
+func TestOnlyChangedChainStressRowsAreWrittenAgain(t *testing.T) {
+	s := newTestService(&recordingStore{}, nil)
+	n := 40 * 144
+	rng := rand.New(rand.NewPCG(7, 7)) // pools drawn per block: days differ as real days do
+	for h := range n {
+		_ = s.Apply(block(t, int64(h), h*10-n*10, []string{"foundryusa", "antpool", "viabtc"}[rng.IntN(3)]))
+	}
+	r, err := s.Flush(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.ChainStress) < 20 {
+		t.Fatalf("%d chain-stress rows for 40 days", len(r.ChainStress))
+	}
+	cp := checkpointOf(s, r.Network)
+	restored := newTestService(&recordingStore{}, nil)
+	if _, err := restored.Restore(cp); err != nil {
+		t.Fatal(err)
+	}
+	for name, svc := range map[string]*Service{"computed": s, "restored": restored} {
+		_ = svc.Apply(block(t, int64(n), -5, "foundryusa")) // on the last day: no new day, m unchanged
+		r2, err := svc.Flush(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r2.ChainStress) == 0 || len(r2.ChainStress) >= len(r.ChainStress)/2 {
+			t.Fatalf("%s: one new block wrote %d chain-stress rows of %d", name, len(r2.ChainStress), len(r.ChainStress))
+		}
 	}
 }

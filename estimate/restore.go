@@ -77,7 +77,13 @@ func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 	}
 	// The grid exposures the chain's stress events give (they adjust recomputed windows' energy-
 	// adjusted rows), refitted but not written: their inputs are the restored blocks.
-	_, exposures := s.cfg.Model.ComputeChainStress(s.chain)
+	days, exposures := s.cfg.Model.ComputeChainStress(s.chain)
+	if st.Stale == 0 {
+		// Every window's stored estimate matches the state, so the flushes that wrote them
+		// wrote their chain-stress rows too (the store writes those before the network rows):
+		// the store holds these, and only rows a later recompute changes are written again.
+		s.changedStress(days)
+	}
 	clear(s.exposures)
 	for _, e := range exposures {
 		y := e.Window.Start.Year()

@@ -86,15 +86,18 @@ type Service struct {
 	signals map[int][]Signal // the latest energy signals of each year
 	// exposures are the latest grid exposures of each year (from the chain's stress events).
 	exposures map[int][]Signal
-	store     Store
-	pub       Publisher
-	log       logrus.FieldLogger
-	raw       []schemas.Message
-	inflight  *rawFlight // a background write of raw inputs (FlushRaw)
-	orphans   []Orphan
-	pending   *Results // computed but not yet stored and published
-	lastTip   int64
-	partial   bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
+	// stressed is what the store holds of the chain-stress test of each day and region: only
+	// the rows a recompute changes are written again.
+	stressed map[stressKey]ChainStressDay
+	store    Store
+	pub      Publisher
+	log      logrus.FieldLogger
+	raw      []schemas.Message
+	inflight *rawFlight // a background write of raw inputs (FlushRaw)
+	orphans  []Orphan
+	pending  *Results // computed but not yet stored and published
+	lastTip  int64
+	partial  bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
 
 	rebuildFrom int // len(raw) at the last Reset
 }
@@ -116,7 +119,8 @@ func NewService(cfg ServiceConfig, store Store, pub Publisher, log logrus.FieldL
 		log = l
 	}
 	return &Service{cfg: cfg, chain: NewChain(), grid: NewGridState(), signals: map[int][]Signal{}, exposures: map[int][]Signal{},
-		store: store, pub: pub, log: log, lastTip: -1}
+		stressed: map[stressKey]ChainStressDay{},
+		store:    store, pub: pub, log: log, lastTip: -1}
 }
 
 // SetPartial tells the service whether its state holds only part of the inputs (an estimator
@@ -133,6 +137,7 @@ func (s *Service) Partial() bool { return s.partial }
 // log can rebuild it; unwritten results and raw inputs are kept for the next Flush.
 func (s *Service) Reset() {
 	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
+	s.stressed = map[stressKey]ChainStressDay{}
 	s.rebuildFrom = len(s.raw)
 }
 
@@ -307,12 +312,12 @@ func (s *Service) compute() (Results, error) {
 		return r, nil // raw inputs only; the windows stay marked for after the rebuild
 	}
 	stats := s.chain.Changed()
-	signalsBefore, exposuresBefore := maps.Clone(s.signals), maps.Clone(s.exposures)
+	signalsBefore, exposuresBefore, stressedBefore := maps.Clone(s.signals), maps.Clone(s.exposures), maps.Clone(s.stressed)
 	var touched []int
 	fail := func(err error) (Results, error) {
 		s.chain.Remark(stats)
 		s.grid.Retouch(touched)
-		s.signals, s.exposures = signalsBefore, exposuresBefore
+		s.signals, s.exposures, s.stressed = signalsBefore, exposuresBefore, stressedBefore
 		return Results{}, err
 	}
 	sigs, more, touched, err := s.computeSignals(stats)
@@ -426,6 +431,7 @@ func (s *Service) computeChainStress(changed, done []WindowStats) ([]ChainStress
 		return nil, nil, nil
 	}
 	days, exposures := s.cfg.Model.ComputeChainStress(s.chain)
+	days = s.changedStress(days)
 	byYear := map[int][]Signal{}
 	for _, e := range exposures {
 		y := e.Window.Start.Year()
@@ -459,6 +465,30 @@ func (s *Service) computeChainStress(changed, done []WindowStats) ([]ChainStress
 		}
 	}
 	return days, exposures, more
+}
+
+// stressKey identifies a chain-stress row.
+type stressKey struct {
+	day    time.Time
+	region string
+}
+
+// changedStress records days as what the store holds and returns those of them that differ from
+// what it held. A block on a day already tested changes that day's test and the q-values its
+// p-value moves past, a few rows; a new day changes the number of tests and so nearly every
+// q-value (once a day).
+func (s *Service) changedStress(days []ChainStressDay) []ChainStressDay {
+	var out []ChainStressDay
+	for _, d := range days {
+		k := stressKey{d.Window.Start, d.Region}
+		old, ok := s.stressed[k]
+		if ok && old.InputsDigest == d.InputsDigest && old.QValue == d.QValue && old.Final == d.Final && old.ModelVersion == d.ModelVersion {
+			continue
+		}
+		s.stressed[k] = d
+		out = append(out, d)
+	}
+	return out
 }
 
 // adjustmentKey identifies a set of adjustments (order-independent).

@@ -13,9 +13,9 @@ import (
 // Checkpoint reads back what the estimator needs to restart without replaying and recomputing
 // the whole input log (estimate.Checkpoint): the canonical blocks (the newest row of each height
 // that no orphan row names), the hourly demand and emergency observations, and the inputs digest
-// and finality of every window's network estimate stored for modelVersion (all of a window's
-// estimates are written and published together, before the offsets of their inputs are
-// committed). Three queries, whatever the history's length: no table is scanned twice.
+// and finality of every window's network estimate stored for modelVersion (the store writes a
+// flush's network rows after all its other estimate rows, so a window whose network row is there
+// was written whole). Three queries, whatever the history's length: no table is scanned twice.
 func (s *EstimateStore) Checkpoint(ctx context.Context, modelVersion string) (*estimate.Checkpoint, error) {
 	cp := &estimate.Checkpoint{Stored: map[estimate.Window]estimate.StoredWindow{}}
 	res, err := s.db.Query(ctx, `SELECT height, argMax(time, version), argMax(work, version), argMax(pool, version), argMax(hash, version)

@@ -69,12 +69,15 @@ func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.
 		{&s.blocks, "blocks", blocksColumns},
 		{&s.epochs, "difficulty_epochs", epochsColumns},
 		{&s.orphans, "orphaned_blocks", orphansColumns},
-		{&s.network, "network_hashrate", networkColumns},
+		{&s.stress, "chain_stress", chainStressColumns},
 		{&s.pools, "pool_hashrate", poolRateColumns},
 		{&s.countries, "country_hashrate", countryColumns},
 		{&s.regions, "region_block_share", regionColumns},
 		{&s.signals, "energy_signals", signalColumns},
-		{&s.stress, "chain_stress", chainStressColumns},
+		// network_hashrate after every other estimate table: a restart trusts a window whose
+		// network row it finds (estimate.Restore, Checkpoint), so the row is written only once
+		// the rest of its flush is.
+		{&s.network, "network_hashrate", networkColumns},
 		{&s.poolStats, "pool_stats", poolStatsColumns},
 		{&s.grid, "grid_observations", gridColumns},
 	} {
