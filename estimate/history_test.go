@@ -27,23 +27,9 @@ type historyBlock struct {
 // loadHistory reads the reference history with each block's work from its epoch's bits.
 func loadHistory(tb testing.TB) []historyBlock {
 	tb.Helper()
-	ef, err := os.Open(filepath.Join(dataDir(), "difficulty_epochs.csv"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ef.Close()
-	eps, err := replay.ReadEpochs(ef, "difficulty_epochs.csv")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	bf, err := os.Open(filepath.Join(dataDir(), "blocks_2021_2026.csv.gz"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer bf.Close()
 	var out []historyBlock
-	err = replay.ReadBlocks(bf, "blocks", func(r replay.BlockRow) error {
-		e, _ := replay.EpochAt(eps, r.Height)
+	blocks, epochs := filepath.Join(dataDir(), "blocks_2021_2026.csv.gz"), filepath.Join(dataDir(), "difficulty_epochs.csv")
+	err := replay.ReadHistory(blocks, epochs, func(r replay.BlockRow, e replay.EpochRow) error {
 		w, err := estimate.WorkFloat(e.Bits)
 		if err != nil {
 			return err

@@ -54,6 +54,7 @@ func commands() []command {
 			args: `"QUERY"`, more: "Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
 		{name: "report", summary: "print estimates from ClickHouse (network, pools, countries, regions, power, signals, grid, pool-stats, stress) as a table, CSV or JSON, or draw them as a PNG or SVG chart", setupArgs: setupReport,
 			args: "KIND", more: "KIND is one of " + strings.Join(reportKinds, ", ") + " (charts: " + strings.Join(chartKinds, ", ") + "). Without --clickhouse.addr or --clickhouse.embedded-dir it reads the demo's database (" + demoDatabaseDir + ") when that exists; it says on stderr which database it read."},
+		{name: "backtest", summary: "score the country model on the real block history against published country shares, each as of its period's end and without its own source: errors, 95 % interval coverage, interval scores", setup: setupBacktest},
 	}
 }
 
