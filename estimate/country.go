@@ -41,11 +41,16 @@ var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 // without a row go to Unallocated. Results are sorted by hashrate, largest first, and
 // always include Unallocated. The same inputs and seed give the same results.
 func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
-	return countryHashrates(work, seconds, counts, rows, draws, seed, NewRowBank(seed))
+	return countryHashrates(work, seconds, counts, rows, nil, draws, seed, NewRowBank(seed))
 }
 
-// countryHashrates is CountryHashrates with the allocation rows' draws taken from bank.
-func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
+// countryHashrates is CountryHashrates with the allocation rows' draws taken from bank and,
+// when prior is not nil, the hashrate no row places spread by the prior (METHOD.md §6.8):
+// pools without a row take a draw of the prior, and the XX part of a row takes the same draw
+// restricted to the countries the row does not name. One draw of the prior is shared by every
+// pool in a Monte Carlo draw (and, through bank, by every window), never drawn per pool:
+// independent draws would average its uncertainty away.
+func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, prior *AllocationRow, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
 	b := 0
 	for _, c := range counts {
 		if c.Blocks < 0 {
@@ -63,9 +68,36 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	countryIdx := map[string]int{Unallocated: 0}
 	countries := []string{Unallocated}
 	type poolRow struct {
-		row bool      // the pool has an allocation row
-		idx []int     // country indices
-		m   []float64 // the row's draws: m[d*len(idx)+k] is draw d's share of country idx[k]
+		row   bool      // the pool has an allocation row
+		idx   []int     // country indices
+		m     []float64 // the row's draws: m[d*len(idx)+k] is draw d's share of country idx[k]
+		prior bool      // the component takes the prior's draw
+		allow []bool    // for a row with an XX part: the prior's countries the row does not name
+	}
+	// The prior's countries and draws.
+	var pidx []int
+	var pm []float64
+	if prior != nil {
+		names := make([]string, 0, len(prior.Shares))
+		for cc, s := range prior.Shares {
+			if s > 0 {
+				names = append(names, cc)
+			}
+		}
+		sort.Strings(names)
+		if len(names) == 0 || prior.Kappa <= 0 {
+			return nil, fmt.Errorf("prior %s: needs a positive kappa and a country with a positive share", prior.Pool)
+		}
+		for _, cc := range names {
+			j, ok := countryIdx[cc]
+			if !ok {
+				j = len(countries)
+				countryIdx[cc] = j
+				countries = append(countries, cc)
+			}
+			pidx = append(pidx, j)
+		}
+		pm = bank.draws(*prior, names, draws)
 	}
 	prow := make([]poolRow, len(counts))
 	for i, c := range counts {
@@ -97,6 +129,17 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			prow[i].idx = append(prow[i].idx, j)
 		}
 		prow[i].row, prow[i].m = true, bank.draws(row, names, draws)
+		if prior != nil && row.Shares[Unallocated] > 0 {
+			prow[i].allow = make([]bool, len(pidx))
+			other := false
+			for k, j := range pidx {
+				prow[i].allow[k] = j == 0 || row.Shares[countries[j]] <= 0
+				other = other || j != 0 && prow[i].allow[k]
+			}
+			if !other {
+				prow[i].allow = nil // the prior names no other country: the XX part stays
+			}
+		}
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x6a09e667f3bcc909))
 	h := make([]float64, draws)
@@ -116,7 +159,11 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		poolSamplers = append(poolSamplers, newGammaSampler(float64(c.Blocks)+0.5))
 	}
 	if unallocAlpha > 0 {
-		comps = append(comps, poolRow{idx: []int{0}})
+		if prior != nil {
+			comps = append(comps, poolRow{idx: pidx, prior: true})
+		} else {
+			comps = append(comps, poolRow{idx: []int{0}})
+		}
 		poolSamplers = append(poolSamplers, newGammaSampler(unallocAlpha))
 	}
 	bufp := countryBufs.Get().(*[]float64)
@@ -133,11 +180,22 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	}
 	p := make([]float64, len(comps))
 	frac := make([]float64, len(countries))
+	one := []float64{1}
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
+		q := one // the prior's draw d
+		if pm != nil {
+			q = pm[d*len(pidx) : (d+1)*len(pidx)]
+		}
 		for i := range comps {
 			r := comps[i]
+			if r.prior {
+				for k, j := range pidx {
+					frac[j] += p[i] * q[k]
+				}
+				continue
+			}
 			if r.m == nil {
 				frac[r.idx[0]] += p[i]
 				continue
@@ -145,7 +203,27 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			n := len(r.idx)
 			mk := r.m[d*n : (d+1)*n]
 			for k, j := range r.idx {
-				frac[j] += p[i] * mk[k]
+				v := p[i] * mk[k]
+				if j != 0 || r.allow == nil {
+					frac[j] += v
+					continue
+				}
+				// the row's XX part: the prior's draw over the countries the row does not name
+				s := 0.0
+				for k2, ok := range r.allow {
+					if ok {
+						s += q[k2]
+					}
+				}
+				if s <= 0 {
+					frac[0] += v
+					continue
+				}
+				for k2, ok := range r.allow {
+					if ok {
+						frac[pidx[k2]] += v * q[k2] / s
+					}
+				}
 			}
 		}
 		for j := range countries {
@@ -168,6 +246,11 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		mean /= float64(draws)
 		hl, hh := quantiles2(hc[j], 0.025, 0.975, &sc)
 		sl, sh := quantiles2(share[j], 0.025, 0.975, &sc)
+		// A share drawn from a very skewed Dirichlet component (a small share of an old map:
+		// α = κ·π ≪ 1) has its mean above its 97.5 % quantile; the interval is widened to
+		// hold the value (METHOD.md §6.5), so it covers at least 95 %.
+		sl, sh = min(sl, mean), max(sh, mean)
+		hl, hh = min(hl, mean*network), max(hh, mean*network)
 		out[j] = CountryResult{
 			Country:  cc,
 			Hashrate: Interval{Value: mean * network, Lower: hl, Upper: hh},

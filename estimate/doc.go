@@ -15,6 +15,13 @@
 //     HQ region, curtailment fits and network dips (§8), and the energy-adjusted country variant.
 //     The built-in tables of estimate/modeldata belong to the version (a test pins their
 //     digest); other tables (--model.data-dir) give "1.1.0+data.<digest>".
+//   - 2.0.0: country estimates place the hashrate no allocation row places (pools without a
+//     row, unknown blocks, the XX part of rows) by a prior — the published country map or
+//     survey nearest in time to the window (estimate/modeldata/references.csv), its confidence
+//     shrinking with its age, with its source's caveats applied (PriorAt, METHOD.md §6.8) —
+//     so XX keeps only what no source places; Backtest scores the model as of past days
+//     against the references, leaving each figure's own source out (§10.4). Network, pool,
+//     region and signal numbers are those of 1.1.0 but for the seeds (the version is in them).
 //
 // # Choices the original design left open (1.1.0, METHOD.md §1.4)
 //
@@ -28,7 +35,8 @@
 //     window's marginal distribution is that of METHOD.md §6.2; across windows the allocation
 //     uncertainty is one unknown, as it is in the world, instead of independent noise per window.
 //   - The pools without an allocation row are drawn as one Dirichlet component (the sum of
-//     their alphas): the same distribution of their summed share, which all goes to XX.
+//     their alphas): the same distribution of their summed share, which takes one draw of the
+//     prior (2.0.0; in 1.1.0 it all went to XX).
 //   - Power uses the hardware table without the profitability filter: hashatlas has no revenue
 //     or electricity-price input yet, so every model 60 days to 5 years old counts.
 //   - Stress: an hour of a grid region is stressed when its emergency flag is above 0 — for a

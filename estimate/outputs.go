@@ -86,22 +86,34 @@ func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, m
 	if bank == nil { // a Model not made by NewModel
 		bank = NewRowBank(Seed(m.Version))
 	}
-	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, m.Draws, seed, bank)
+	priorRow, _, _ := m.PriorFor(st, rows)
+	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, priorRow, m.Draws, seed, bank)
 	if err != nil {
 		return nil, fmt.Errorf("countries of window %s: %w", st.Window, err)
 	}
 	fleet := m.Fleet(midpoint(st.Window))
+	// Blocks: a country's count is the blocks of every pool that can place hashrate there.
 	blocks := map[string]int{}
 	for _, c := range st.Pools {
 		row, ok := rows[c.Pool]
 		if !ok {
-			blocks[Unallocated] += c.Blocks
-			continue
+			row = AllocationRow{Shares: map[string]float64{Unallocated: 1}}
 		}
+		named := map[string]bool{}
 		for cc, s := range row.Shares {
 			if s > 0 {
-				blocks[cc] += c.Blocks
+				named[cc] = true
 			}
+		}
+		if priorRow != nil && named[Unallocated] {
+			for cc, s := range priorRow.Shares {
+				if s > 0 {
+					named[cc] = true
+				}
+			}
+		}
+		for cc := range named {
+			blocks[cc] += c.Blocks
 		}
 	}
 	out := make([]CountryWindowResult, len(cr))

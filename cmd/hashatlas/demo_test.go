@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashatlas/hashatlas/estimate"
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
 
@@ -115,7 +116,7 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 	// The charts: valid SVG and PNG files, titled with the window and the model version.
 	for _, ch := range demoCharts {
 		svg, err := os.ReadFile(filepath.Join(out, "server", "charts", ch.file+".svg"))
-		if err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "model 1.1.0+data.") {
+		if err != nil || !strings.Contains(string(svg), "<svg") || !strings.Contains(string(svg), "model "+estimate.ModelVersion+"+data.") {
 			t.Errorf("chart %s.svg: %v, want an SVG titled with the model version", ch.file, err)
 		}
 		f, err := os.Open(filepath.Join(out, "server", "charts", ch.file+".png"))

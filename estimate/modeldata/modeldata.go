@@ -114,20 +114,28 @@ type Data struct {
 	alloc   map[string][]Allocation // pool → periods sorted by From
 	hq      map[string]PoolHQ
 	miners  []Miner
+	refs    []Reference // by published day, source, period, country
+	sites   []Site      // by day, company, country
 	version string
 }
 
 // Load parses and validates the embedded files.
-func Load() (*Data, error) { return Parse(allocationCSV, hqCSV, hardwareCSV) }
+func Load() (*Data, error) {
+	return ParseAll(allocationCSV, hqCSV, hardwareCSV, referencesCSV, sitesCSV)
+}
 
-// EmbeddedFiles returns the content of the three tables built into the binary (allocation.csv,
+// EmbeddedFiles returns the content of three tables built into the binary (allocation.csv,
 // pool_hq.csv, hardware.csv), e.g. to write a variant of one of them and Parse it with the
 // others. The caller must not modify the slices.
 func EmbeddedFiles() (allocation, hq, hardware []byte) { return allocationCSV, hqCSV, hardwareCSV }
 
+// EmbeddedReferences returns the content of the built-in references.csv and sites.csv. The
+// caller must not modify the slices.
+func EmbeddedReferences() (references, sites []byte) { return referencesCSV, sitesCSV }
+
 // Version of the embedded data, "modeldata-" + 12 hex digits of a sha256
-// over the three files.
-func Version() string { return version(allocationCSV, hqCSV, hardwareCSV) }
+// over the five files.
+func Version() string { return version(allocationCSV, hqCSV, hardwareCSV, referencesCSV, sitesCSV) }
 
 func version(files ...[]byte) string {
 	h := sha256.New()
@@ -142,8 +150,8 @@ func version(files ...[]byte) string {
 // Version of this data set (equal to the package Version for Load).
 func (d *Data) Version() string { return d.version }
 
-// AsOf returns the data as it was known at t: the allocation rows published after t (a row
-// is known from 00:00 UTC of its published day) are removed, everything else is shared with
+// AsOf returns the data as it was known at t: the allocation rows, references and site
+// figures published after t (a row is known from 00:00 UTC of its published day) are removed, everything else is shared with
 // d. A backtest runs the model on it to use only the evidence public by then. When no row is
 // removed it returns d itself (same version: live use, with every row known, is unchanged);
 // otherwise the result has its own version, "modeldata-" + 12 hex digits of a sha256 over
@@ -170,15 +178,65 @@ func (d *Data) AsOf(t time.Time) *Data {
 			alloc[p] = keep
 		}
 	}
+	var refs []Reference
+	for _, r := range d.refs {
+		if r.Published.After(t) {
+			fmt.Fprintf(h, "ref %s %s %s\n", r.Source, r.Period, r.Country)
+			removed++
+			continue
+		}
+		refs = append(refs, r)
+	}
+	var sites []Site
+	for _, x := range d.sites {
+		if x.Published.After(t) {
+			fmt.Fprintf(h, "site %s %s %s\n", x.Company, x.Day.Format(dateLayout), x.Country)
+			removed++
+			continue
+		}
+		sites = append(sites, x)
+	}
 	if removed == 0 {
 		return d
 	}
-	return &Data{alloc: alloc, hq: d.hq, miners: d.miners, version: "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]}
+	return &Data{alloc: alloc, hq: d.hq, miners: d.miners, refs: refs, sites: sites, version: "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]}
 }
 
-// Parse validates the three files' contents; used by Load and tests.
+// derivedVersion is the version of data derived from the data of version v by what.
+func derivedVersion(v, what string) string {
+	h := sha256.Sum256([]byte(v + "\n" + what))
+	return "modeldata-" + hex.EncodeToString(h[:])[:12]
+}
+
+// Parse validates the three files' contents, with no references (no published maps: the
+// model then has no prior, METHOD.md §6.8); used by tests and simulated worlds.
 func Parse(allocation, hq, hardware []byte) (*Data, error) {
-	d := &Data{alloc: map[string][]Allocation{}, hq: map[string]PoolHQ{}, version: version(allocation, hq, hardware)}
+	return ParseFiles(allocation, hq, hardware, nil)
+}
+
+// ParseFiles validates the four files' contents (references may be empty), without site
+// figures.
+func ParseFiles(allocation, hq, hardware, references []byte) (*Data, error) {
+	return ParseAll(allocation, hq, hardware, references, nil)
+}
+
+// ParseAll validates the five files' contents (references and sites may be empty); used by
+// Load and LoadDir.
+func ParseAll(allocation, hq, hardware, references, sites []byte) (*Data, error) {
+	files := [][]byte{allocation, hq, hardware}
+	if len(references) > 0 || len(sites) > 0 {
+		files = append(files, references) // a digest without them stays as before
+	}
+	if len(sites) > 0 {
+		files = append(files, sites)
+	}
+	d := &Data{alloc: map[string][]Allocation{}, hq: map[string]PoolHQ{}, version: version(files...)}
+	if err := d.parseReferences(references); err != nil {
+		return nil, err
+	}
+	if err := d.parseSites(sites); err != nil {
+		return nil, err
+	}
 	if err := d.parseAllocation(allocation); err != nil {
 		return nil, err
 	}
@@ -571,14 +629,14 @@ func (d *Data) parseHardware(data []byte) error {
 	return nil
 }
 
-// LoadDir reads the tables from dir: allocation.csv, pool_hq.csv and hardware.csv, each
-// optional (a missing file means the built-in one). Errors name the file, row and rule.
+// LoadDir reads the tables from dir: allocation.csv, pool_hq.csv, hardware.csv,
+// references.csv and sites.csv, each optional (a missing file means the built-in one). Errors name the file, row and rule.
 func LoadDir(dir string) (*Data, error) {
 	files := []struct {
 		name string
 		data *[]byte
-	}{{"allocation.csv", new([]byte)}, {"pool_hq.csv", new([]byte)}, {"hardware.csv", new([]byte)}}
-	builtIn := [][]byte{allocationCSV, hqCSV, hardwareCSV}
+	}{{AllocationFile, new([]byte)}, {HQFile, new([]byte)}, {HardwareFile, new([]byte)}, {ReferencesFile, new([]byte)}, {SitesFile, new([]byte)}}
+	builtIn := [][]byte{allocationCSV, hqCSV, hardwareCSV, referencesCSV, sitesCSV}
 	found := 0
 	for i, f := range files {
 		b, err := os.ReadFile(filepath.Join(dir, f.name))
@@ -593,9 +651,9 @@ func LoadDir(dir string) (*Data, error) {
 		}
 	}
 	if found == 0 {
-		return nil, fmt.Errorf("model data directory %s holds none of allocation.csv, pool_hq.csv, hardware.csv", dir)
+		return nil, fmt.Errorf("model data directory %s holds none of allocation.csv, pool_hq.csv, hardware.csv, references.csv, sites.csv", dir)
 	}
-	d, err := Parse(*files[0].data, *files[1].data, *files[2].data)
+	d, err := ParseAll(*files[0].data, *files[1].data, *files[2].data, *files[3].data, *files[4].data)
 	if err != nil {
 		return nil, fmt.Errorf("model data in %s: %w", dir, err)
 	}

@@ -390,7 +390,21 @@ func TestAsOfHasOnlyThePublishedRows(t *testing.T) {
 	if !strings.HasPrefix(v, "modeldata-") || len(v) != len("modeldata-")+12 || v == d.Version() || v == after.Version() {
 		t.Errorf("as-of versions %q (before), %q (after), live %q: want distinct modeldata-<12 hex>", v, after.Version(), d.Version())
 	}
-	if same := d.AsOf(day("2022-05-01")).Version(); same != v {
+	for _, r := range before.References() {
+		if r.Published.After(day("2022-05-16")) {
+			t.Errorf("as of 2022-05-16 the data has %s's figure for %s %s, published %s", r.Source, r.Country, r.Period, r.Published.Format("2006-01-02"))
+		}
+	}
+	for _, x := range before.Sites() {
+		if x.Published.After(day("2022-05-16")) {
+			t.Errorf("as of 2022-05-16 the data has %s's %s site figure, published %s", x.Company, x.Country, x.Published.Format("2006-01-02"))
+		}
+	}
+	if len(before.References()) == 0 || len(before.References()) == len(d.References()) || len(before.Sites()) == len(d.Sites()) {
+		t.Errorf("as of 2022-05-16: %d of %d references, %d of %d sites", len(before.References()), len(d.References()), len(before.Sites()), len(d.Sites()))
+	}
+	// nothing is published between 2022-05-06 (IREN's April figures came out on 05-05) and 05-16
+	if same := d.AsOf(day("2022-05-10")).Version(); same != v {
 		t.Errorf("two dates that remove the same rows have versions %q and %q, want one", same, v)
 	}
 	if n, m := len(before.HQs()), len(d.HQs()); n != m || len(before.Hardware()) != len(d.Hardware()) {

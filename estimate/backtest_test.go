@@ -1,0 +1,201 @@
+package estimate_test
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/estimate/modeldata"
+)
+
+var updateMethod = flag.Bool("update-method", false, "rewrite METHOD.md's backtest table from the code")
+
+// historyChainT is the real history of ../shared/data in a chain.
+func historyChainT(t *testing.T) *estimate.Chain {
+	t.Helper()
+	chain := estimate.NewChain()
+	for _, hb := range loadHistory(t) {
+		if _, err := chain.Add(hb.obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return chain
+}
+
+func pct(v float64) string { return fmt.Sprintf("%.1f", 100*v) }
+
+// backtestMarkdown renders the backtest of points as METHOD.md §10.4 shows it.
+func backtestMarkdown(points []estimate.BacktestPoint) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Model %s, built-in data, %d draws; shares in %%, errors in points.\n\n", estimate.ModelVersion, estimate.DefaultDraws)
+	b.WriteString("| source | points | skipped | MAE | coverage of the 95 % intervals | mean interval score |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, s := range estimate.SummarizeBacktest(points) {
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %.0f %% | %s |\n", s.Source, s.Points, s.Skipped, pct(s.MAE), 100*s.Coverage, pct(s.Score))
+	}
+	// The figure the issue set a bar on: Cambridge's last map, of January 2022, over all its
+	// countries and over its five largest.
+	var jan []estimate.BacktestPoint
+	for _, p := range points {
+		if p.Source == "ccaf-map-2022-05" && p.Period.From.Equal(time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)) {
+			jan = append(jan, p)
+		}
+	}
+	sort.SliceStable(jan, func(i, j int) bool { return jan[i].Reference > jan[j].Reference })
+	mae := func(ps []estimate.BacktestPoint) (float64, int) {
+		sum, in := 0.0, 0
+		for _, p := range ps {
+			sum += math.Abs(p.Error) / float64(len(ps))
+			if p.Inside {
+				in++
+			}
+		}
+		return sum, in
+	}
+	all, inAll := mae(jan)
+	top, inTop := mae(jan[:min(5, len(jan))])
+	fmt.Fprintf(&b, "\nCambridge's January 2022 map (`ccaf-map-2022-05`, 2022-01), scored as of 2022-01-31 with the maps published by then: MAE %s points over its %d countries (%d inside their interval), %s points over its five largest (%d inside).\n",
+		pct(all), len(jan), inAll, pct(top), inTop)
+	clean := 0
+	cleanIn := 0
+	for _, p := range points {
+		if p.Skipped == "" && p.Caveat == "" {
+			clean++
+			if p.Inside {
+				cleanIn++
+			}
+		}
+	}
+	fmt.Fprintf(&b, "Without the figures their own source flags (`concealed`, `proxy`): %d of %d inside their interval (%.0f %%).\n", cleanIn, clean, 100*float64(cleanIn)/float64(clean))
+	b.WriteString("\n| source | period | country | reference | estimate [95 %] | error | inside | prior (age, months) |\n|---|---|---|---:|---|---:|---|---|\n")
+	for _, p := range points {
+		if p.Skipped != "" {
+			continue
+		}
+		inside := "no"
+		if p.Inside {
+			inside = "yes"
+		}
+		prior := "none"
+		if p.Prior != "" {
+			prior = fmt.Sprintf("%s (%d)", p.Prior, p.PriorAge)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s [%s, %s] | %+.1f | %s | %s |\n", p.Source, p.Period, p.Country, pct(p.Reference),
+			pct(p.Estimate.Value), pct(p.Estimate.Lower), pct(p.Estimate.Upper), 100*p.Error, inside, prior)
+	}
+	return b.String()
+}
+
+// TestBacktestTableIsTheCodes: METHOD.md §10.4's backtest table is what Backtest computes on the
+// real history with the built-in data, and the January 2022 Cambridge map is scored by a model
+// that had only what was published by 2022-01-31, without that release.
+func TestBacktestTableIsTheCodes(t *testing.T) {
+	d, err := modeldata.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := estimate.Backtest(historyChainT(t), d, estimate.DefaultDraws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range points {
+		if p.Skipped != "" {
+			continue
+		}
+		if p.Prior == p.Source {
+			t.Errorf("%s %s %s scored with its own release as the prior", p.Source, p.Period, p.Country)
+		}
+		if p.AsOf != p.Period.To {
+			t.Errorf("%s %s: as of %s, want the period's end", p.Source, p.Period, p.AsOf)
+		}
+	}
+	got := backtestMarkdown(points)
+	const file = "METHOD.md"
+	doc, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin, end := []byte("<!-- backtest:begin -->\n"), []byte("<!-- backtest:end -->")
+	i, j := bytes.Index(doc, begin), bytes.Index(doc, end)
+	if i < 0 || j < i {
+		t.Fatalf("%s has no backtest:begin/end markers", file)
+	}
+	have := string(doc[i+len(begin) : j])
+	if have == got {
+		return
+	}
+	if *updateMethod {
+		out := append(append(append([]byte{}, doc[:i+len(begin)]...), got...), doc[j:]...)
+		if err := os.WriteFile(file, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("%s §10.4's backtest table is not what the code computes (go test ./estimate -run BacktestTable -update-method):\n%s", file, got)
+}
+
+// refsCSV is a references.csv of the given data lines.
+func refsCSV(lines ...string) []byte {
+	return []byte("source,kind,period_start,period_end,country,share,published,caveat,citation\n" + strings.Join(lines, "\n") + "\n")
+}
+
+// TestBacktestLeavesTheSourceOutAndUsesOnlyWhatWasPublished: a figure is scored by a model
+// without its own release and with only the releases published by the end of its period.
+func TestBacktestLeavesTheSourceOutAndUsesOnlyWhatWasPublished(t *testing.T) {
+	alloc, hq, hw := modeldata.EmbeddedFiles()
+	refs := refsCSV(
+		// an old map, published before the scored period ends
+		"old,map,2022-06-01,2022-06-30,US,0.5,2022-07-01,,test",
+		"old,map,2022-06-01,2022-06-30,CN,0.5,2022-07-01,,test",
+		// the scored release: a map of 2023-01 saying all is in KZ
+		"scored,map,2023-01-01,2023-01-31,KZ,1,2023-01-31,,test", // published on its last day: only leaving the source out removes it
+		// a later map published after the scored period: must not be used either
+		"later,map,2023-01-01,2023-01-31,RU,1,2023-03-01,,test",
+	)
+	d, err := modeldata.ParseFiles(alloc, hq, hw, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := estimate.Backtest(historyChainT(t), d, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kz *estimate.BacktestPoint
+	for i := range points {
+		p := &points[i]
+		if p.Source == "scored" {
+			kz = p
+		}
+	}
+	if kz == nil || kz.Skipped != "" {
+		t.Fatalf("the 2023-01 point was not scored: %+v", kz)
+	}
+	if kz.Prior != "old" {
+		t.Fatalf("2023-01 was scored with the prior %q, want %q: the release itself and the one published after the period must be left out", kz.Prior, "old")
+	}
+	// KZ comes only from the Cambridge rows of BTC.com, Poolin and ViaBTC (13 % of a few
+	// pools): a model that had learned from the scored release (all of the prior in KZ) would
+	// put most of the network there.
+	if kz.Estimate.Value > 0.1 || kz.Inside {
+		t.Errorf("KZ point %+v: estimated as if the scored release had been used", kz)
+	}
+}
+
+// TestIntervalScore: the width inside, plus 2/α times the miss outside.
+func TestIntervalScore(t *testing.T) {
+	for _, c := range []struct{ lo, hi, x, want float64 }{
+		{0.1, 0.3, 0.2, 0.2},
+		{0.1, 0.3, 0.05, 0.2 + 40*0.05},
+		{0.1, 0.3, 0.4, 0.2 + 40*0.1},
+	} {
+		if got := estimate.IntervalScore(c.lo, c.hi, c.x, 0.05); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("IntervalScore(%v, %v, %v) = %v, want %v", c.lo, c.hi, c.x, got, c.want)
+		}
+	}
+}

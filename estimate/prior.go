@@ -1,0 +1,301 @@
+package estimate
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/hashatlas/hashatlas/estimate/modeldata"
+)
+
+// The prior of METHOD.md §6.8: where hashrate with no direct evidence sits (pools without an
+// allocation row, "unknown" blocks, and the XX remainder of rows), taken from the published
+// country map nearest in time to the window and trusted less the older it is.
+const (
+	// PriorKappaFresh is the prior's largest Dirichlet pseudo-count, for a window inside the
+	// map's own period or a few months from it: a map is geolocated from a few pools' miners,
+	// so it is strong evidence but not a census (a 35 % share then has a 95 % interval of
+	// about ±9 points).
+	PriorKappaFresh = 100
+	// PriorDriftPerMonth is how far a large country's share moves in a month between maps, the
+	// map's own history: the CCAF map moved China from 65.1 % (April 2020) to 46.0 % (April
+	// 2021), 19 points in 12 months, 1.6 points a month (references.csv). An aged map's κ is
+	// the one whose standard deviation of a 50 % share equals this drift times the age:
+	// 0.25/(κ+1) = (drift·age)².
+	PriorDriftPerMonth = 0.016
+	// PriorKappaFloor is the least pseudo-count of an old map: the last map stays a weak
+	// prior (a 35 % share within about ±35 points) rather than none.
+	PriorKappaFloor = 3
+	// PriorMinCoverage is the least sum of a release's shares for one period for it to serve
+	// as a prior: a release quoting a few countries (China alone, say) is a reference to score
+	// against, not a map of where the rest sits.
+	PriorMinCoverage = 0.8
+	// daysPerMonth converts the distance to the map into months.
+	daysPerMonth = 30.4375
+)
+
+// PriorKappa is the prior's pseudo-count for a map ageMonths whole months from the window.
+func PriorKappa(ageMonths int) float64 {
+	if ageMonths <= 0 {
+		return PriorKappaFresh
+	}
+	sd := PriorDriftPerMonth * float64(ageMonths)
+	return min(PriorKappaFresh, max(PriorKappaFloor, 0.25/(sd*sd)-1))
+}
+
+// Prior is the country mix given to hashrate no other evidence places in one window.
+type Prior struct {
+	Row       AllocationRow // Pool is "prior:" + the map's source
+	Source    string
+	Period    modeldata.Period
+	AgeMonths int // whole months between the window's midpoint and the map's period
+}
+
+// PriorAt returns the prior at t from the published maps and surveys in maps, or false when
+// there is none. The map is the one whose period is nearest to t (0 when t is inside it; ties
+// go to the later-published release); live estimates pass every map known, a backtest only
+// those published by its date (modeldata.Data.AsOf). Its shares are applied with the source's
+// own caveats: a share the source says proxies inflate moves to the countries it says hide
+// hashrate (split evenly), and each such country keeps at least a share 1/κ; what the map
+// does not place (its "other", or the rest below 100 %) stays XX. κ is PriorKappa of the age.
+// Releases whose shares for the period sum below PriorMinCoverage are not maps.
+func PriorAt(maps []modeldata.CountryMap, t time.Time) (Prior, bool) {
+	best, bestDist := -1, math.Inf(1)
+	for i, m := range maps {
+		cover := 0.0
+		for _, c := range sortedCountries(m.Shares) {
+			cover += m.Shares[c]
+		}
+		if cover < PriorMinCoverage {
+			continue
+		}
+		d := distanceDays(m.Period, t)
+		if d < bestDist || d == bestDist && !m.Published.Before(maps[best].Published) {
+			best, bestDist = i, d
+		}
+	}
+	if best < 0 {
+		return Prior{}, false
+	}
+	m := maps[best]
+	age := int(math.Floor(bestDist / daysPerMonth))
+	kappa := PriorKappa(age)
+	if m.Coverage > 0 && m.Coverage < 1 {
+		return partialPrior(maps, best, t, age, kappa)
+	}
+	shares := make(map[string]float64, len(m.Shares)+1)
+	for c, s := range m.Shares {
+		shares[c] = s
+	}
+	// Sums run over sorted countries: the prior's shares key the row bank's draws (§6.3), so
+	// they must not change in the last digit with map order.
+	if len(m.Concealed) > 0 {
+		moved := 0.0
+		for _, c := range m.Proxy {
+			moved += shares[c]
+			delete(shares, c)
+		}
+		for _, c := range m.Concealed {
+			shares[c] += moved / float64(len(m.Concealed))
+		}
+	}
+	sum := 0.0
+	for _, c := range sortedCountries(shares) {
+		sum += shares[c]
+	}
+	if sum < 1 {
+		shares[Unallocated] += 1 - sum
+		sum = 1
+	}
+	for c := range shares {
+		shares[c] /= sum
+	}
+	if len(m.Concealed) > 0 {
+		// a hidden country keeps at least 1/κ: the map cannot rule it out
+		floor := 1 / kappa
+		raised := 0.0
+		for _, c := range m.Concealed {
+			if shares[c] < floor {
+				raised += floor - shares[c]
+				shares[c] = floor
+			}
+		}
+		if raised > 0 {
+			rest := 0.0
+			for _, c := range sortedCountries(shares) {
+				if !slices.Contains(m.Concealed, c) {
+					rest += shares[c]
+				}
+			}
+			for c, s := range shares {
+				if !slices.Contains(m.Concealed, c) && rest > 0 {
+					shares[c] = s * (rest - raised) / rest
+				}
+			}
+		}
+	}
+	for c, s := range shares {
+		if s <= 0 {
+			delete(shares, c)
+		}
+	}
+	return Prior{
+		Row:    AllocationRow{Pool: "prior:" + m.Source, Shares: shares, Kappa: kappa},
+		Source: m.Source, Period: m.Period, AgeMonths: age,
+	}, true
+}
+
+// partialPrior is the prior of maps[best], whose shares describe only the fraction f =
+// Coverage of the network (a survey's respondents): the mixture f·(its prior) + (1−f)·(the
+// prior of the other maps at t), with κ matched to the mixture's variance,
+// 1/(κ+1) = f²/(κ_s+1) + (1−f)²/(κ_o+1); without another map the rest is XX.
+func partialPrior(maps []modeldata.CountryMap, best int, t time.Time, age int, kappa float64) (Prior, bool) {
+	m := maps[best]
+	f := m.Coverage
+	whole := m
+	whole.Coverage = 1
+	own, _ := PriorAt([]modeldata.CountryMap{whole}, t) // this map alone, at the same age
+	others := make([]modeldata.CountryMap, 0, len(maps)-1)
+	for i, o := range maps {
+		if i != best && o.Source != m.Source {
+			others = append(others, o)
+		}
+	}
+	base, ok := PriorAt(others, t)
+	shares := map[string]float64{}
+	for c, s := range own.Row.Shares {
+		shares[c] += f * s
+	}
+	if ok {
+		for c, s := range base.Row.Shares {
+			shares[c] += (1 - f) * s
+		}
+		kappa = 1/(f*f/(kappa+1)+(1-f)*(1-f)/(base.Row.Kappa+1)) - 1
+	} else {
+		shares[Unallocated] += 1 - f
+	}
+	return Prior{
+		Row:    AllocationRow{Pool: "prior:" + m.Source, Shares: shares, Kappa: kappa},
+		Source: m.Source, Period: m.Period, AgeMonths: age,
+	}, true
+}
+
+// PriorAt is the model's prior for a window whose midpoint is t (see the package PriorAt).
+func (m Model) PriorAt(t time.Time) (Prior, bool) {
+	if m.Data == nil {
+		return Prior{}, false
+	}
+	return PriorAt(m.Data.Maps(), t)
+}
+
+// distanceDays is the distance from t to period p in days, 0 when t falls inside.
+func distanceDays(p modeldata.Period, t time.Time) float64 {
+	if p.Contains(t) {
+		return 0
+	}
+	if t.Before(p.From) {
+		return p.From.Sub(t).Hours() / 24
+	}
+	return t.Sub(p.To.AddDate(0, 0, 1)).Hours() / 24
+}
+
+func sortedCountries(m map[string]float64) []string {
+	out := make([]string, 0, len(m))
+	for c := range m {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RaiseToSites returns the prior row raised so that the listed miners' own reports (bounds:
+// EH/s by country, modeldata.Data.SiteBoundsAt) fit in the window (METHOD.md §6.9): with
+// network hashrate h (H/s), a fraction placed of the window's hashrate taking the prior, and
+// rowShares the share the allocation rows already put in each country, a country's prior
+// share is raised to (bound/h − rowShares)/placed when below it, the other countries scaled
+// down to make room (the raised countries together take at most all of the prior). prior may
+// be nil (no map): the raise then starts from all in XX with κ PriorKappaFloor. It returns
+// prior unchanged (and false) when no bound binds.
+func RaiseToSites(prior *AllocationRow, bounds map[string]float64, h, placed float64, rowShares map[string]float64) (*AllocationRow, bool) {
+	if len(bounds) == 0 || h <= 0 || placed <= 0 {
+		return prior, false
+	}
+	base := AllocationRow{Pool: "prior:none", Shares: map[string]float64{Unallocated: 1}, Kappa: PriorKappaFloor}
+	if prior != nil {
+		base = *prior
+	}
+	need := map[string]float64{}
+	total := 0.0
+	for _, c := range sortedCountries(bounds) {
+		want := (bounds[c]*1e18/h - rowShares[c]) / placed
+		if want > base.Shares[c] {
+			need[c] = min(want, 1)
+			total += need[c]
+		}
+	}
+	if len(need) == 0 {
+		return prior, false
+	}
+	if total > 1 {
+		for c := range need {
+			need[c] /= total
+		}
+		total = 1
+	}
+	rest := 0.0
+	for _, c := range sortedCountries(base.Shares) {
+		if _, ok := need[c]; !ok {
+			rest += base.Shares[c]
+		}
+	}
+	out := AllocationRow{Pool: base.Pool + "+sites", Kappa: base.Kappa, Shares: make(map[string]float64, len(base.Shares)+len(need))}
+	for c, s := range base.Shares {
+		if _, ok := need[c]; !ok && rest > 0 {
+			out.Shares[c] = s / rest * (1 - total)
+		}
+	}
+	for c, s := range need {
+		out.Shares[c] = s
+	}
+	for c, s := range out.Shares {
+		if s <= 0 {
+			delete(out.Shares, c)
+		}
+	}
+	return &out, true
+}
+
+// PriorFor is the prior row of window st given its allocation rows: the map's prior at the
+// window's midpoint raised to the listed miners' sites (RaiseToSites), or nil when there is
+// neither.
+func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*AllocationRow, Prior, bool) {
+	t := midpoint(st.Window)
+	pr, ok := m.PriorAt(t)
+	var row *AllocationRow
+	if ok {
+		row = &pr.Row
+	}
+	if m.Data == nil || st.Blocks == 0 || st.Seconds <= 0 {
+		return row, pr, ok
+	}
+	placed := 0.0
+	rowShares := map[string]float64{}
+	for _, c := range st.Pools {
+		w := float64(c.Blocks) / float64(st.Blocks)
+		r, has := rows[c.Pool]
+		if !has {
+			placed += w
+			continue
+		}
+		for cc, s := range r.Shares {
+			if cc == Unallocated {
+				placed += w * s
+			} else {
+				rowShares[cc] += w * s
+			}
+		}
+	}
+	raised, _ := RaiseToSites(row, m.Data.SiteBoundsAt(t), st.Work/st.Seconds, placed, rowShares)
+	return raised, pr, ok
+}
