@@ -222,7 +222,7 @@ FROM network_hashrate_latest WHERE window = 'month' AND final = 1 AND model_vers
 		{"Top pools, " + label + " (block share, %)", `SELECT pool, blocks, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
 FROM pool_hashrate_latest WHERE 1 = 1` + monthCond + ` ORDER BY blocks DESC, pool LIMIT 10`, ""},
-		{"Country shares of hashrate, " + label + " (allocation model, %; XX = unallocated)", `SELECT country, round(share*100, 1) AS pct,
+		{"Country shares of hashrate, " + label + " (allocation rows and published maps, %; XX = placed by no source)", `SELECT country, round(share*100, 1) AS pct,
     concat('[', toString(round(share_lower*100, 1)), ', ', toString(round(share_upper*100, 1)), ']') AS interval, round(hashrate_hs/1e18, 1) AS ehs
 FROM country_hashrate_latest WHERE method = 'pool-allocation'` + monthCond + ` ORDER BY hashrate_hs DESC, country`, ""},
 		{"Block share of North American pools by month (closed months, %)", `SELECT formatDateTime(month, '%Y-%m') AS m, blocks, round(share*100, 1) AS pct,

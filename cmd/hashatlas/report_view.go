@@ -239,7 +239,7 @@ func (n reportNotes) write(ctx context.Context, w io.Writer, db *clickhouse.DB, 
 		if n.units == unitsRaw {
 			col = "blocks"
 		}
-		fmt.Fprintf(w, "note: %s are the blocks of the pools with hashrate in the country (for XX: of the pools the allocation table does not place); a pool in several countries counts in each, so they add up to more than the window's blocks\n", col)
+		fmt.Fprintf(w, "note: %s are the blocks of the pools with hashrate in the country (the pools without an allocation row count in every country of the published map they are placed by); a pool in several countries counts in each, so they add up to more than the window's blocks\n", col)
 	}
 	if open := openWindows(res); open > 0 {
 		end, err := db.DataEnd(ctx)
@@ -272,7 +272,7 @@ func (n reportNotes) legend(res *clickhouse.Result) string {
 	case "pools":
 		b.WriteString("pct: % of the window's blocks; ehs: hashrate in EH/s; _lo, _hi: 95 % interval")
 	case "countries":
-		b.WriteString("pct: % of the network's hashrate located in the country; ehs: EH/s; _lo, _hi: 95 % interval; XX: not allocated to a country")
+		b.WriteString("pct: % of the network's hashrate located in the country; ehs: EH/s; _lo, _hi: 95 % interval; XX: placed in no country by any source")
 	case "regions":
 		b.WriteString("pct: % of the window's blocks found by the pools run from the region; _lo, _hi: 95 % interval")
 	case "power":
