@@ -115,19 +115,24 @@ func TestBacktestTableIsTheCodes(t *testing.T) {
 			t.Errorf("%s %s: as of %s, want the period's end", p.Source, p.Period, p.AsOf)
 		}
 	}
-	got := backtestMarkdown(points)
+	checkMethodBlock(t, "backtest", backtestMarkdown(points), "go test ./estimate -run BacktestTable -update-method")
+}
+
+// checkMethodBlock compares METHOD.md's block between <!-- name:begin --> and <!-- name:end -->
+// with got, and rewrites it with -update-method.
+func checkMethodBlock(t *testing.T, name, got, how string) {
+	t.Helper()
 	const file = "METHOD.md"
 	doc, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	begin, end := []byte("<!-- backtest:begin -->\n"), []byte("<!-- backtest:end -->")
+	begin, end := []byte("<!-- "+name+":begin -->\n"), []byte("<!-- "+name+":end -->")
 	i, j := bytes.Index(doc, begin), bytes.Index(doc, end)
 	if i < 0 || j < i {
-		t.Fatalf("%s has no backtest:begin/end markers", file)
+		t.Fatalf("%s has no %s:begin/end markers", file, name)
 	}
-	have := string(doc[i+len(begin) : j])
-	if have == got {
+	if string(doc[i+len(begin):j]) == got {
 		return
 	}
 	if *updateMethod {
@@ -137,7 +142,57 @@ func TestBacktestTableIsTheCodes(t *testing.T) {
 		}
 		return
 	}
-	t.Fatalf("%s §10.4's backtest table is not what the code computes (go test ./estimate -run BacktestTable -update-method):\n%s", file, got)
+	t.Fatalf("%s's %s block is not what the code computes (%s -update-method):\n%s", file, name, how, got)
+}
+
+// TestXXOnTheRealHistory: METHOD.md §6.4's account of XX, the hashrate no source places, in
+// every month of the real history is what the model computes; every month's shares sum to 1.
+func TestXXOnTheRealHistory(t *testing.T) {
+	m := estimate.NewModel()
+	var b strings.Builder
+	type month struct {
+		start string
+		xx    float64
+	}
+	var months []month
+	for _, st := range historyStats(t) {
+		if st.Window.Kind != estimate.Month {
+			continue
+		}
+		rows := m.AllocationRows(st.Pools, st.Window.Start.Add(st.Window.End.Sub(st.Window.Start)/2))
+		cr, err := m.ComputeCountries(st, rows, estimate.MethodPoolAllocation, st.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, xx := 0.0, 0.0
+		for _, c := range cr {
+			sum += c.Share.Value
+			if c.Country == estimate.Unallocated {
+				xx = c.Share.Value
+			}
+		}
+		if math.Abs(sum-1) > 1e-9 {
+			t.Errorf("%s: country shares sum to %v", st.Window, sum)
+		}
+		months = append(months, month{st.Window.Start.Format("2006-01"), xx})
+	}
+	sort.Slice(months, func(i, j int) bool { return months[i].start < months[j].start })
+	hi, lo := months[0], months[0]
+	var over []string
+	for _, mo := range months {
+		if mo.xx > hi.xx {
+			hi = mo
+		}
+		if mo.xx < lo.xx {
+			lo = mo
+		}
+		if mo.xx > 0.10 {
+			over = append(over, fmt.Sprintf("%s (%s %%)", mo.start, pct(mo.xx)))
+		}
+	}
+	fmt.Fprintf(&b, "On the real history (%d months, %s to %s), XX is %s %% of the hashrate at most (%s) and %s %% at least (%s); above 10 %% in %d months: %s.\n",
+		len(months), months[0].start, months[len(months)-1].start, pct(hi.xx), hi.start, pct(lo.xx), lo.start, len(over), strings.Join(over, ", "))
+	checkMethodBlock(t, "xx", b.String(), "go test ./estimate -run XXOnTheRealHistory")
 }
 
 // refsCSV is a references.csv of the given data lines.
