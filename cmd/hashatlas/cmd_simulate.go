@@ -18,6 +18,8 @@ const (
 	simTruthFile      = "truth.csv"
 	simAllocationFile = "allocation.csv"
 	simHQFile         = "pool_hq.csv"
+	simReferencesFile = "references.csv"
+	simSitesFile      = "sites.csv"
 )
 
 func setupSimulate(c *cli) (runFunc, error) {
@@ -86,7 +88,12 @@ func setupSimulate(c *cli) (runFunc, error) {
 	}, nil
 }
 
-// writeSimulationFiles writes the world's truth and model data into dir.
+// writeSimulationFiles writes the world's truth and model data into dir: its allocation, HQ,
+// references (published maps) and sites tables, so that an estimator given dir as its
+// model-data directory runs on the world's own evidence. references.csv and sites.csv are
+// written even when they hold no row (the world publishes no map in a span without a whole
+// month; it never has site reports): a missing file would mean the built-in one, real-world
+// maps and companies' sites that would place the world's rowless hashrate.
 func writeSimulationFiles(dir string, w *simulate.World) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create --sim.out directory: %w", err)
@@ -95,7 +102,8 @@ func writeSimulationFiles(dir string, w *simulate.World) error {
 	if err := w.WriteTruthCSV(&truth); err != nil {
 		return err
 	}
-	for name, data := range map[string][]byte{simTruthFile: truth.Bytes(), simAllocationFile: w.AllocationCSV(), simHQFile: w.PoolHQCSV()} {
+	for name, data := range map[string][]byte{simTruthFile: truth.Bytes(), simAllocationFile: w.AllocationCSV(), simHQFile: w.PoolHQCSV(),
+		simReferencesFile: w.ReferencesCSV(), simSitesFile: w.SitesCSV()} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 			return fmt.Errorf("write the simulated world's %s: %w", name, err)
 		}

@@ -55,7 +55,11 @@ func TestSimulateCheckConfigAndBadSettings(t *testing.T) {
 
 // TestSimulateOnTheEmbeddedBrokerWritesTruthAndModelData runs the command end to end with its
 // own embedded broker over two weeks: it exits 0, prints one summary line whose counts are the
-// world's, and writes the truth and model data that the world itself writes.
+// world's, and writes the truth and model data (allocation, HQ, references and sites tables)
+// that the world itself writes. Two weeks hold no whole month, so the world publishes no map:
+// its references.csv is a header, as its sites.csv always is, and the directory loaded as
+// model data has no map and no site at all (not the built-in real-world ones, which would
+// place the world's rowless hashrate).
 func TestSimulateOnTheEmbeddedBrokerWritesTruthAndModelData(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "out")
 	code, stdout, stderr := runCmd(t, nil, "simulate", "--kafka.embedded", "--kafka.embedded-port=0", "--sim.seed=3",
@@ -81,7 +85,8 @@ func TestSimulateOnTheEmbeddedBrokerWritesTruthAndModelData(t *testing.T) {
 		t.Fatal(err)
 	}
 	files := map[string][]byte{}
-	for name, wantData := range map[string][]byte{"truth.csv": truth.Bytes(), "allocation.csv": w.AllocationCSV(), "pool_hq.csv": w.PoolHQCSV()} {
+	for name, wantData := range map[string][]byte{"truth.csv": truth.Bytes(), "allocation.csv": w.AllocationCSV(), "pool_hq.csv": w.PoolHQCSV(),
+		"references.csv": w.ReferencesCSV(), "sites.csv": w.SitesCSV()} {
 		got, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil || !bytes.Equal(got, wantData) {
 			t.Fatalf("%s: %v (%d bytes, want %d)", name, err, len(got), len(wantData))
@@ -89,8 +94,58 @@ func TestSimulateOnTheEmbeddedBrokerWritesTruthAndModelData(t *testing.T) {
 		files[name] = got
 	}
 	_, _, hardware := modeldata.EmbeddedFiles()
-	if _, err := modeldata.Parse(files["allocation.csv"], files["pool_hq.csv"], hardware); err != nil {
+	if _, err := modeldata.ParseAll(files["allocation.csv"], files["pool_hq.csv"], hardware, files["references.csv"], files["sites.csv"]); err != nil {
 		t.Fatalf("the written model data does not load: %v", err)
+	}
+	d, err := modeldata.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := d.Maps(); len(m) != 0 {
+		t.Fatalf("the model data in %s has %d maps, the first %s; the world published none", dir, len(m), m[0].Source)
+	}
+	if s := d.Sites(); len(s) != 0 {
+		t.Fatalf("the model data in %s has %d site reports, the first %s's; the world has none", dir, len(s), s[0].Company)
+	}
+}
+
+// TestSimulationFilesCarryTheWorldsMaps: over the default two years writeSimulationFiles puts
+// the world's published maps in references.csv, and the directory, loaded as model data, has
+// exactly them (seven, January 2024 to July 2025, cited to the seed), none of the built-in
+// ones, and no site report.
+func TestSimulationFilesCarryTheWorldsMaps(t *testing.T) {
+	cfg := simulate.DefaultConfig()
+	cfg.Seed = 5
+	w, err := simulate.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := writeSimulationFiles(dir, w); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "references.csv"))
+	if err != nil || !bytes.Equal(got, w.ReferencesCSV()) {
+		t.Fatalf("references.csv: %v (%d bytes, want %d)", err, len(got), len(w.ReferencesCSV()))
+	}
+	d, err := modeldata.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sources []string
+	for _, m := range d.Maps() {
+		sources = append(sources, m.Source)
+	}
+	if want := "simulator-map-2024-01 simulator-map-2024-04 simulator-map-2024-07 simulator-map-2024-10 simulator-map-2025-01 simulator-map-2025-04 simulator-map-2025-07"; strings.Join(sources, " ") != want {
+		t.Fatalf("maps in the model data: %v, want %s", sources, want)
+	}
+	for _, r := range d.References() {
+		if r.Citation != "hashatlas simulator seed 5" {
+			t.Fatalf("reference %s %s cites %q", r.Source, r.Country, r.Citation)
+		}
+	}
+	if len(d.Sites()) != 0 {
+		t.Fatalf("%d site reports in the simulated model data, want none", len(d.Sites()))
 	}
 }
 

@@ -49,6 +49,29 @@ type Config struct {
 	// PoolStatsNoise is the standard deviation of the log-normal, mean-one error of the daily
 	// hashrate each pool "reports" (PoolStats), e.g. 0.05 for about 5 %. Default: 0.05.
 	PoolStatsNoise float64
+	// Maps is the world's map-maker, who publishes measured country maps (ReferencesCSV).
+	// Default: a map of every third month, 10 % error, published 90 to 150 days later.
+	Maps Maps
+}
+
+// Maps describes the country maps a simulated world publishes, as a real map-maker (the CCAF
+// mining map) would: the share of the whole network's hashrate in each country over one
+// calendar month, measured with error and published months after the month ends. The
+// estimator takes them as the prior for hashrate no allocation row places (estimate.PriorAt).
+type Maps struct {
+	// EveryMonths spaces the mapped months: the first calendar month wholly inside the span,
+	// then every EveryMonths-th month after it that is also whole. 0: the world publishes no
+	// map.
+	EveryMonths int
+	// Noise is the map's relative measurement error σ: each country's published share is its
+	// true share of the month (Truth's month country share) × exp(σ·z − σ²/2), z standard
+	// normal (seeded, one per map and country), and the shares are then renormalised to 1 and
+	// rounded to 4 decimals. 0: the true shares, rounded. At most 1.
+	Noise float64
+	// MinLagDays and MaxLagDays bound the publication delay after the mapped month's last day
+	// (drawn uniformly per map, seeded). A map whose publication day is not before End is not
+	// public when the span ends and is left out. 0 <= MinLagDays <= MaxLagDays <= 3660.
+	MinLagDays, MaxLagDays int
 }
 
 // Country is one country's hashrate path. Its factor at time t (years since Start y, fraction
@@ -76,8 +99,10 @@ type Pool struct {
 	Size float64
 	// Mix is a country mix (codes of Countries, shares > 0 summing to 1). With Kappa > 0 it is
 	// the pool's published allocation row M (written to AllocationCSV) and the pool's true mix m
-	// is drawn once per world from Dirichlet(Kappa · M); with Kappa = 0 the pool has no row (its
-	// hashrate is unallocated, "XX", for the estimator) and Mix is its true mix.
+	// is drawn once per world from Dirichlet(Kappa · M); with Kappa = 0 the pool publishes no
+	// row and Mix is its true mix, which the estimator does not see (it places such hashrate by
+	// its prior, the world's published maps) but the truth counts (World.Truth). "unknown"'s
+	// Mix is where the miners of unattributed blocks really are.
 	Mix map[string]float64
 	// Kappa is the row's pseudo-count κ, or 0 for a pool without a row. "unknown" has none.
 	Kappa float64
@@ -124,9 +149,12 @@ type Curtailment struct {
 }
 
 // DefaultConfig is a two-year world (2024–2025) of six countries, eight pools (six with
-// allocation rows, one large pool without a row, and "unknown") and three grid regions: ERCO
-// (US), where two US-heavy pools curtail; RU, where a Russia-heavy pool curtails; and KZ, with
-// stress events but no curtailment.
+// allocation rows, one large pool without a row, epsilonpool, in China and Kazakhstan, and
+// "unknown", split between the US and China) and three grid regions: ERCO (US), where two
+// US-heavy pools curtail; RU, where a Russia-heavy pool curtails; and KZ, with stress events
+// but no curtailment. Its map-maker maps January, April, July and October with 10 % error and
+// publishes each 90 to 150 days after the month (seven maps, January 2024 to July 2025; the
+// October 2025 map is not out by the end).
 func DefaultConfig() Config {
 	return Config{
 		Seed:            1,
@@ -165,6 +193,7 @@ func DefaultConfig() Config {
 		},
 		JitterSeconds:  0,
 		PoolStatsNoise: 0.05,
+		Maps:           Maps{EveryMonths: 3, Noise: 0.10, MinLagDays: 90, MaxLagDays: 150},
 	}
 }
 
@@ -204,6 +233,15 @@ func (c Config) Validate() error {
 	}
 	if !(c.PoolStatsNoise >= 0) || c.PoolStatsNoise > 1 {
 		bad("pool stats noise %g must be in [0, 1]", c.PoolStatsNoise)
+	}
+	if c.Maps.EveryMonths < 0 || c.Maps.EveryMonths > 1200 {
+		bad("maps: every %d months must be in [0, 1200]", c.Maps.EveryMonths)
+	}
+	if !(c.Maps.Noise >= 0) || c.Maps.Noise > 1 {
+		bad("maps: noise %g must be in [0, 1]", c.Maps.Noise)
+	}
+	if c.Maps.MinLagDays < 0 || c.Maps.MaxLagDays > 3660 || c.Maps.MinLagDays > c.Maps.MaxLagDays {
+		bad("maps: lag %d-%d days must satisfy 0 <= min <= max <= 3660", c.Maps.MinLagDays, c.Maps.MaxLagDays)
 	}
 
 	countries := map[string]bool{}

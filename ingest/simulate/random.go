@@ -14,6 +14,7 @@ const (
 	streamBlocks
 	streamJitter
 	streamPoolStats
+	streamMaps
 )
 
 func newRand(seed, stream uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, stream)) }

@@ -22,7 +22,7 @@ type TruthRow struct {
 	Window string
 	// WindowStart and WindowEnd bound the window [start, end) in UTC.
 	WindowStart, WindowEnd time.Time
-	// Entity is "network", a pool slug, a country code or XX, or "pool/region" for β.
+	// Entity is "network", a pool slug, a country code (never XX), or "pool/region" for β.
 	Entity string
 	// Metric is one of schemas.MetricNetworkHashrate, MetricPoolHashrate, MetricPoolShare,
 	// MetricCountryHashrate, MetricCountryShare and MetricEnergyBeta.
@@ -39,10 +39,13 @@ type TruthRow struct {
 // What the values are:
 //   - Hashrates are time averages over the window of the hashrate that generated the blocks
 //     (after curtailment), in H/s; shares are a pool's or country's average over the network's.
-//   - Countries are reported as the estimator sees them: a pool without an allocation row
-//     (and "unknown") counts entirely under XX, whatever its true location; a country's value is
-//     the hashrate located there of pools with a row. Countries of every published row are
-//     listed, and XX always.
+//   - Countries are where the hashrate really is: every pool's hashrate counts in its true
+//     countries (its true mix, TrueMix, weighted by the countries' factors, less what it
+//     curtails there), whether or not it publishes an allocation row, and so do "unknown"
+//     blocks. Nothing is unallocated: there is no XX entity, and every country of the config
+//     is listed (0 where no pool has hashrate), so country hashrates sum to the network and
+//     country shares to 1. The estimator must find rowless hashrate through its prior (the
+//     world's maps, ReferencesCSV); coverage is measured against this truth.
 //   - Only windows wholly inside [Start, End) are reported: a week or month the span cuts is
 //     left out (the estimator's value for it would be diluted by the missing part), so the day
 //     windows tile the span exactly and the first and last week and month may be missing.
@@ -103,14 +106,8 @@ func (w *World) Truth() []TruthRow {
 	for d := first; d+7 <= w.days; d += 7 {
 		window(schemas.WindowWeek, d, d+7)
 	}
-	m := time.Date(w.cfg.Start.Year(), w.cfg.Start.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if m.Before(w.cfg.Start) {
-		m = m.AddDate(0, 1, 0)
-	}
-	for ; !m.AddDate(0, 1, 0).After(w.cfg.End); m = m.AddDate(0, 1, 0) {
-		d0 := int(m.Sub(w.cfg.Start) / (24 * time.Hour))
-		d1 := int(m.AddDate(0, 1, 0).Sub(w.cfg.Start) / (24 * time.Hour))
-		window(schemas.WindowMonth, d0, d1)
+	for _, m := range w.wholeMonths() {
+		window(schemas.WindowMonth, m.d0, m.d1)
 	}
 
 	regions := make([]int, len(w.regions))
@@ -131,6 +128,44 @@ func (w *World) Truth() []TruthRow {
 		}
 	}
 	return rows
+}
+
+// month is a calendar month wholly inside the span: days [d0, d1) from Start.
+type month struct {
+	start  time.Time
+	d0, d1 int
+}
+
+// wholeMonths returns the calendar months wholly inside [Start, End), in order.
+func (w *World) wholeMonths() []month {
+	var out []month
+	m := time.Date(w.cfg.Start.Year(), w.cfg.Start.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if m.Before(w.cfg.Start) {
+		m = m.AddDate(0, 1, 0)
+	}
+	for ; !m.AddDate(0, 1, 0).After(w.cfg.End); m = m.AddDate(0, 1, 0) {
+		out = append(out, month{start: m,
+			d0: int(m.Sub(w.cfg.Start) / (24 * time.Hour)), d1: int(m.AddDate(0, 1, 0).Sub(w.cfg.Start) / (24 * time.Hour))})
+	}
+	return out
+}
+
+// countryShares returns the true country shares (truthCountries order) of days [d0, d1): each
+// country's time-average hashrate over the network's.
+func (w *World) countryShares(d0, d1 int) []float64 {
+	nt := len(w.truthCountries)
+	out := make([]float64, nt)
+	net := 0.0
+	for d := d0; d < d1; d++ {
+		net += w.dayNet[d]
+		for j := range out {
+			out[j] += w.dayCountry[d*nt+j]
+		}
+	}
+	for j := range out {
+		out[j] /= net
+	}
+	return out
 }
 
 // TruthCSVHeader is the header line of WriteTruthCSV.

@@ -3,7 +3,9 @@ package simulate
 import (
 	"bytes"
 	"encoding/csv"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,14 +96,22 @@ func TestTruthWindowsCoverTheSpan(t *testing.T) {
 }
 
 // TestTruthIsConsistent checks the accounting of every window: pool hashrates and country
-// hashrates (XX included) each sum to the network, shares sum to 1, XX is exactly the hashrate
-// of the pools without a row, and week and month values are averages of their days.
+// hashrates each sum to the network, shares sum to 1, the countries are exactly the config's
+// (never XX: the pools without a row, epsilonpool and "unknown", count in their true
+// countries), and week and month values are averages of their days.
 func TestTruthIsConsistent(t *testing.T) {
 	w := mustDefault(t)
-	type acc struct{ net, pools, countries, poolShares, countryShares, unrowed, xx float64 }
+	type acc struct {
+		net, pools, countries, poolShares, countryShares float64
+		entities                                         []string
+	}
 	byWin := map[windowKey]*acc{}
 	dayNet := map[time.Time]float64{}
-	unrowed := map[string]bool{"epsilonpool": true, "unknown": true}
+	var wantCountries []string
+	for _, c := range w.Config().Countries {
+		wantCountries = append(wantCountries, c.Code)
+	}
+	slices.Sort(wantCountries)
 	for _, r := range w.Truth() {
 		k := windowKey{r.Window, r.WindowStart}
 		a := byWin[k]
@@ -117,16 +127,11 @@ func TestTruthIsConsistent(t *testing.T) {
 			}
 		case schemas.MetricPoolHashrate:
 			a.pools += r.Value
-			if unrowed[r.Entity] {
-				a.unrowed += r.Value
-			}
 		case schemas.MetricPoolShare:
 			a.poolShares += r.Value
 		case schemas.MetricCountryHashrate:
 			a.countries += r.Value
-			if r.Entity == "XX" {
-				a.xx = r.Value
-			}
+			a.entities = append(a.entities, r.Entity)
 			if r.Value < 0 {
 				t.Fatalf("%s %s: negative country hashrate %g", r.WindowStart, r.Entity, r.Value)
 			}
@@ -142,9 +147,12 @@ func TestTruthIsConsistent(t *testing.T) {
 		if k.kind == WindowRun {
 			continue
 		}
-		if !near(a.pools, a.net) || !near(a.countries, a.net) || !near(a.poolShares, 1) || !near(a.countryShares, 1) || !near(a.xx, a.unrowed) {
-			t.Fatalf("%s %s: network %g, pools %g, countries %g, shares %g and %g, XX %g vs pools without a row %g",
-				k.kind, k.start, a.net, a.pools, a.countries, a.poolShares, a.countryShares, a.xx, a.unrowed)
+		if !near(a.pools, a.net) || !near(a.countries, a.net) || !near(a.poolShares, 1) || !near(a.countryShares, 1) {
+			t.Fatalf("%s %s: network %g, pools %g, countries %g, shares %g and %g",
+				k.kind, k.start, a.net, a.pools, a.countries, a.poolShares, a.countryShares)
+		}
+		if !slices.Equal(a.entities, wantCountries) {
+			t.Fatalf("%s %s: country truth for %v, want the config's countries %v (no XX)", k.kind, k.start, a.entities, wantCountries)
 		}
 		if k.kind == schemas.WindowDay {
 			continue
@@ -160,6 +168,78 @@ func TestTruthIsConsistent(t *testing.T) {
 		}
 		if !near(a.net, sum/float64(n)) {
 			t.Fatalf("%s %s: network %g is not the mean %g of its %d days", k.kind, k.start, a.net, sum/float64(n), n)
+		}
+	}
+}
+
+// TestRowlessPoolsCountInTheirTrueCountries: in a world whose countries all follow the same
+// path (no drift, no season) and where nothing curtails, each pool's hashrate in a country is
+// its hashrate × its true share there, so every window's country truth is Σ_pools pool truth ×
+// TrueMix, whether or not the pool publishes a row. The default world's rowless pools
+// (epsilonpool, in CN and KZ, and "unknown") put nothing in XX; the check would fail if they
+// were counted there, or anywhere but where they are.
+func TestRowlessPoolsCountInTheirTrueCountries(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.End = cfg.Start.AddDate(0, 3, 0)
+	cfg.Curtailments = nil
+	cfg.Countries = slices.Clone(cfg.Countries)
+	for i := range cfg.Countries {
+		cfg.Countries[i].Drift, cfg.Countries[i].SeasonAmplitude = 0, 0
+	}
+	w := mustNew(t, cfg)
+	rowless := 0
+	mixes := map[string]map[string]float64{}
+	for _, p := range cfg.Pools {
+		m, ok := w.TrueMix(p.Slug)
+		if !ok {
+			t.Fatalf("no true mix for %s", p.Slug)
+		}
+		mixes[p.Slug] = m
+		if p.Kappa == 0 {
+			rowless++
+			if !maps.Equal(m, p.Mix) {
+				t.Fatalf("rowless %s: true mix %v, config %v", p.Slug, m, p.Mix)
+			}
+		}
+	}
+	if rowless < 2 {
+		t.Fatalf("%d rowless pools in the default config, want epsilonpool and unknown", rowless)
+	}
+	want := map[windowKey]map[string]float64{}
+	got := map[windowKey]map[string]float64{}
+	for _, r := range w.Truth() {
+		k := windowKey{r.Window, r.WindowStart}
+		switch r.Metric {
+		case schemas.MetricPoolHashrate:
+			if want[k] == nil {
+				want[k] = map[string]float64{}
+			}
+			for c, m := range mixes[r.Entity] {
+				want[k][c] += r.Value * m
+			}
+		case schemas.MetricCountryHashrate:
+			if got[k] == nil {
+				got[k] = map[string]float64{}
+			}
+			got[k][r.Entity] = r.Value
+		}
+	}
+	if len(got) < 90 {
+		t.Fatalf("%d windows", len(got))
+	}
+	for k, g := range got {
+		if _, ok := g["XX"]; ok {
+			t.Fatalf("%s %s: truth has XX", k.kind, k.start)
+		}
+		for c, v := range want[k] {
+			if math.Abs(g[c]-v) > 1e-9*v {
+				t.Fatalf("%s %s %s: truth %g, pools × true mixes %g", k.kind, k.start, c, g[c], v)
+			}
+		}
+		for c, v := range g {
+			if _, ok := want[k][c]; !ok && v != 0 {
+				t.Fatalf("%s %s %s: truth %g where no pool is", k.kind, k.start, c, v)
+			}
 		}
 	}
 }

@@ -35,8 +35,8 @@ type World struct {
 	blocks []simBlock
 	epochs []epochState
 
-	// truthCountries are the entities of country truth: every country of a published row,
-	// sorted, then XX.
+	// truthCountries are the entities of country truth: every country of the config, sorted
+	// (never XX: every pool's hashrate has a true location).
 	truthCountries []string
 
 	// Sums over each day's 24 hours of the hourly rates in H/s (divide by 24 for the day's
@@ -141,7 +141,6 @@ func (w *World) setup() {
 		total += p.Size
 	}
 	mixRng := newRand(cfg.Seed, streamMix)
-	inRow := map[string]bool{}
 	for _, p := range cfg.Pools {
 		ps := poolState{Pool: p, size: p.Size / total, mix: make([]float64, len(w.countries)), published: p.Kappa > 0}
 		codes := sortedKeys(p.Mix)
@@ -149,7 +148,6 @@ func (w *World) setup() {
 			alpha := make([]float64, len(codes))
 			for i, c := range codes {
 				alpha[i] = p.Kappa * p.Mix[c]
-				inRow[c] = true
 			}
 			for i, m := range dirichletDraw(alpha, mixRng) {
 				ps.mix[idx[codes[i]]] = m
@@ -166,7 +164,7 @@ func (w *World) setup() {
 		}
 		w.pools = append(w.pools, ps)
 	}
-	w.truthCountries = append(sortedKeys(inRow), unallocated)
+	w.truthCountries = slices.Sorted(slices.Values(w.countries))
 
 	regionIdx := map[string]int{}
 	for i, r := range cfg.Regions {
@@ -312,14 +310,10 @@ func (w *World) plantStress() {
 func (w *World) run(g []float64) error {
 	cfg := w.cfg
 	nc, np, nt := len(w.countries), len(w.pools), len(w.truthCountries)
-	tIdx := make([]int, nc)
+	tIdx := make([]int, nc) // truth index of each country
 	for c, code := range w.countries {
-		tIdx[c] = sort.SearchStrings(w.truthCountries[:nt-1], code)
-		if tIdx[c] == nt-1 || w.truthCountries[tIdx[c]] != code {
-			tIdx[c] = -1 // only in pools without a row: reported under XX
-		}
+		tIdx[c] = sort.SearchStrings(w.truthCountries, code)
 	}
-	xx := nt - 1
 	w.dayNet = make([]float64, w.days)
 	w.dayPool = make([]float64, w.days*np)
 	w.dayCountry = make([]float64, w.days*nt)
@@ -373,15 +367,12 @@ func (w *World) run(g []float64) error {
 		gh := g[h*nc : (h+1)*nc]
 		H := hourRates(h)
 
-		// Truth: the hour's rates.
+		// Truth: the hour's rates, every pool's (with a row or without, "unknown" too) in its
+		// true countries.
 		w.dayNet[d] += H
 		for k := range w.pools {
 			p := &w.pools[k]
 			w.dayPool[d*np+k] += rate[k]
-			if !p.published {
-				w.dayCountry[d*nt+xx] += rate[k]
-				continue
-			}
 			scale := cfg.InitialHashrate * p.size
 			for _, c := range p.mixIdx {
 				w.dayCountry[d*nt+tIdx[c]] += scale * p.mix[c] * gh[c]

@@ -54,6 +54,7 @@ func digest(t *testing.T, w *World) (messages, truth [32]byte) {
 	}
 	buf.Write(w.AllocationCSV())
 	buf.Write(w.PoolHQCSV())
+	buf.Write(w.ReferencesCSV())
 	return messages, sha256.Sum256(buf.Bytes())
 }
 
