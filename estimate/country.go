@@ -41,7 +41,7 @@ var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 // without a row go to Unallocated. Results are sorted by hashrate, largest first, and
 // always include Unallocated. The same inputs and seed give the same results.
 func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
-	return countryHashrates(work, seconds, counts, rows, nil, draws, seed, NewRowBank(seed))
+	return countryHashrates(work, seconds, counts, rows, nil, nil, draws, seed, NewRowBank(seed))
 }
 
 // countryHashrates is CountryHashrates with the allocation rows' draws taken from bank and,
@@ -49,8 +49,10 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 // pools without a row take a draw of the prior, and the XX part of a row takes the same draw
 // restricted to the countries the row does not name. One draw of the prior is shared by every
 // pool in a Monte Carlo draw (and, through bank, by every window), never drawn per pool:
-// independent draws would average its uncertainty away.
-func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, prior *AllocationRow, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
+// independent draws would average its uncertainty away. Each draw of the prior is raised to
+// floors (SiteFloors, METHOD.md §6.9) after it is taken from the bank, so the bank holds one
+// entry per map and age, not one per window.
+func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, prior *AllocationRow, floors map[string]float64, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
 	b := 0
 	for _, c := range counts {
 		if c.Blocks < 0 {
@@ -74,9 +76,12 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		prior bool      // the component takes the prior's draw
 		allow []bool    // for a row with an XX part: the prior's countries the row does not name
 	}
-	// The prior's countries and draws.
+	// The prior's countries (those of its map, then those only the sites name), their floors
+	// and the map's draws.
 	var pidx []int
+	var pfloor []float64
 	var pm []float64
+	nBase := 0
 	if prior != nil {
 		names := make([]string, 0, len(prior.Shares))
 		for cc, s := range prior.Shares {
@@ -88,6 +93,12 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		if len(names) == 0 || prior.Kappa <= 0 {
 			return nil, fmt.Errorf("prior %s: needs a positive kappa and a country with a positive share", prior.Pool)
 		}
+		nBase = len(names)
+		for _, cc := range sortedCountries(floors) {
+			if prior.Shares[cc] <= 0 {
+				names = append(names, cc) // a country only the sites name: 0 in every draw
+			}
+		}
 		for _, cc := range names {
 			j, ok := countryIdx[cc]
 			if !ok {
@@ -96,8 +107,9 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 				countries = append(countries, cc)
 			}
 			pidx = append(pidx, j)
+			pfloor = append(pfloor, floors[cc])
 		}
-		pm = bank.draws(*prior, names, draws)
+		pm = bank.draws(*prior, names[:nBase], draws)
 	}
 	prow := make([]poolRow, len(counts))
 	for i, c := range counts {
@@ -180,13 +192,21 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	}
 	p := make([]float64, len(comps))
 	frac := make([]float64, len(countries))
-	one := []float64{1}
+	q := make([]float64, len(pidx)) // the prior's draw d, raised to the floors
+	hasFloors := len(floors) > 0
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
-		q := one // the prior's draw d
-		if pm != nil {
-			q = pm[d*len(pidx) : (d+1)*len(pidx)]
+		if len(pidx) > 0 {
+			clear(q)
+			if pm != nil {
+				copy(q, pm[d*nBase:(d+1)*nBase])
+			} else {
+				q[0] = 1 // a one-country map
+			}
+			if hasFloors {
+				raiseToFloors(q, pfloor)
+			}
 		}
 		for i := range comps {
 			r := comps[i]

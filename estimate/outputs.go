@@ -86,8 +86,8 @@ func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, m
 	if bank == nil { // a Model not made by NewModel
 		bank = NewRowBank(Seed(m.Version))
 	}
-	priorRow, _, _ := m.PriorFor(st, rows)
-	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, priorRow, m.Draws, seed, bank)
+	priorRow, floors, _, _ := m.PriorFor(st, rows)
+	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, priorRow, floors, m.Draws, seed, bank)
 	if err != nil {
 		return nil, fmt.Errorf("countries of window %s: %w", st.Window, err)
 	}
@@ -110,6 +110,9 @@ func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, m
 				if s > 0 {
 					named[cc] = true
 				}
+			}
+			for cc := range floors {
+				named[cc] = true
 			}
 		}
 		for cc := range named {

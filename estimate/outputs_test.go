@@ -149,7 +149,8 @@ func TestCountrySharesSumToOneOnHistory(t *testing.T) {
 		// The expected share of each country from the allocation rows: Σ_k b_k/b · M_kc.
 		mid := st.Window.Start.Add(st.Window.End.Sub(st.Window.Start) / 2)
 		rows := m.AllocationRows(st.Pools, mid)
-		priorRow, _, _ := m.PriorFor(st, rows)
+		base, floors, _, _ := m.PriorFor(st, rows)
+		priorRow, _ := estimate.RaiseToSites(base, floors)
 		hasPrior := priorRow != nil
 		expect := map[string]float64{}
 		// spread adds share w of hashrate no row places: by the prior's mean over the

@@ -209,67 +209,105 @@ func sortedCountries(m map[string]float64) []string {
 	return out
 }
 
-// RaiseToSites returns the prior row raised so that the listed miners' own reports (bounds:
-// EH/s by country, modeldata.Data.SiteBoundsAt) fit in the window (METHOD.md §6.9): with
-// network hashrate h (H/s), a fraction placed of the window's hashrate taking the prior, and
-// rowShares the share the allocation rows already put in each country, a country's prior
-// share is raised to (bound/h − rowShares)/placed when below it, the other countries scaled
-// down to make room (the raised countries together take at most all of the prior). prior may
-// be nil (no map): the raise then starts from all in XX with κ PriorKappaFloor. It returns
-// prior unchanged (and false) when no bound binds.
-func RaiseToSites(prior *AllocationRow, bounds map[string]float64, h, placed float64, rowShares map[string]float64) (*AllocationRow, bool) {
+// SiteFloors returns, by country, the least share of the prior that holds what listed miners
+// report running there (bounds: EH/s by country, modeldata.Data.SiteBoundsAt; METHOD.md §6.9):
+// with network hashrate h (H/s), a fraction placed of the window's hashrate taking the prior,
+// and rowShares the share the allocation rows already put in each country, a country needs
+// (bound/h − rowShares)/placed of the prior. Countries that need nothing are left out; floors
+// summing past 1 are scaled to sum to 1. Nil when none binds.
+func SiteFloors(bounds map[string]float64, h, placed float64, rowShares map[string]float64) map[string]float64 {
 	if len(bounds) == 0 || h <= 0 || placed <= 0 {
+		return nil
+	}
+	out := map[string]float64{}
+	total := 0.0
+	for _, c := range sortedCountries(bounds) {
+		if need := (bounds[c]*1e18/h - rowShares[c]) / placed; need > 0 {
+			out[c] = min(need, 1)
+			total += out[c]
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	if total > 1 {
+		for c := range out {
+			out[c] /= total
+		}
+	}
+	return out
+}
+
+// raiseToFloors raises q (shares over the countries of floor, same order) in place so that
+// q[k] ≥ floor[k], scaling the entries not raised down to keep the sum: the prior's draw
+// with the listed miners' sites made room for.
+func raiseToFloors(q, floor []float64) {
+	raised, rest := 0.0, 0.0
+	for k, f := range floor {
+		if q[k] < f {
+			raised += f
+		} else {
+			rest += q[k]
+		}
+	}
+	if raised == 0 {
+		return
+	}
+	scale := 0.0
+	if rest > 0 && raised < 1 {
+		scale = (1 - raised) / rest
+	}
+	for k, f := range floor {
+		if q[k] < f {
+			q[k] = f
+		} else {
+			q[k] *= scale
+		}
+	}
+}
+
+// RaiseToSites is the prior row with its mean shares raised to floors (SiteFloors): the mean
+// of what countryHashrates does to every draw. prior may be nil (no map): the raise then
+// starts from all in XX with κ PriorKappaFloor. It returns prior unchanged (and false) when no
+// floor binds. The input is not modified.
+func RaiseToSites(prior *AllocationRow, floors map[string]float64) (*AllocationRow, bool) {
+	if len(floors) == 0 {
 		return prior, false
 	}
 	base := AllocationRow{Pool: "prior:none", Shares: map[string]float64{Unallocated: 1}, Kappa: PriorKappaFloor}
 	if prior != nil {
 		base = *prior
 	}
-	need := map[string]float64{}
-	total := 0.0
-	for _, c := range sortedCountries(bounds) {
-		want := (bounds[c]*1e18/h - rowShares[c]) / placed
-		if want > base.Shares[c] {
-			need[c] = min(want, 1)
-			total += need[c]
+	names := sortedCountries(base.Shares)
+	for _, c := range sortedCountries(floors) {
+		if _, ok := base.Shares[c]; !ok {
+			names = append(names, c)
 		}
 	}
-	if len(need) == 0 {
+	q := make([]float64, len(names))
+	fl := make([]float64, len(names))
+	for k, c := range names {
+		q[k], fl[k] = base.Shares[c], floors[c]
+	}
+	before := append([]float64(nil), q...)
+	raiseToFloors(q, fl)
+	if slices.Equal(q, before) {
 		return prior, false
 	}
-	if total > 1 {
-		for c := range need {
-			need[c] /= total
-		}
-		total = 1
-	}
-	rest := 0.0
-	for _, c := range sortedCountries(base.Shares) {
-		if _, ok := need[c]; !ok {
-			rest += base.Shares[c]
-		}
-	}
-	out := AllocationRow{Pool: base.Pool + "+sites", Kappa: base.Kappa, Shares: make(map[string]float64, len(base.Shares)+len(need))}
-	for c, s := range base.Shares {
-		if _, ok := need[c]; !ok && rest > 0 {
-			out.Shares[c] = s / rest * (1 - total)
-		}
-	}
-	for c, s := range need {
-		out.Shares[c] = s
-	}
-	for c, s := range out.Shares {
-		if s <= 0 {
-			delete(out.Shares, c)
+	out := AllocationRow{Pool: base.Pool + "+sites", Kappa: base.Kappa, Shares: make(map[string]float64, len(names))}
+	for k, c := range names {
+		if q[k] > 0 {
+			out.Shares[c] = q[k]
 		}
 	}
 	return &out, true
 }
 
-// PriorFor is the prior row of window st given its allocation rows: the map's prior at the
-// window's midpoint raised to the listed miners' sites (RaiseToSites), or nil when there is
-// neither.
-func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*AllocationRow, Prior, bool) {
+// PriorFor is the prior of window st given its allocation rows (METHOD.md §6.8, §6.9): the
+// map's prior row at the window's midpoint (nil when no map is known; with floors, the all-XX
+// row of RaiseToSites), the listed miners' site floors every draw of it is raised to, and the
+// map's Prior (ok false without a map).
+func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*AllocationRow, map[string]float64, Prior, bool) {
 	t := midpoint(st.Window)
 	pr, ok := m.PriorAt(t)
 	var row *AllocationRow
@@ -277,7 +315,7 @@ func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*Allocat
 		row = &pr.Row
 	}
 	if m.Data == nil || st.Blocks == 0 || st.Seconds <= 0 {
-		return row, pr, ok
+		return row, nil, pr, ok
 	}
 	placed := 0.0
 	rowShares := map[string]float64{}
@@ -288,14 +326,17 @@ func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*Allocat
 			placed += w
 			continue
 		}
-		for cc, s := range r.Shares {
+		for _, cc := range sortedCountries(r.Shares) {
 			if cc == Unallocated {
-				placed += w * s
+				placed += w * r.Shares[cc]
 			} else {
-				rowShares[cc] += w * s
+				rowShares[cc] += w * r.Shares[cc]
 			}
 		}
 	}
-	raised, _ := RaiseToSites(row, m.Data.SiteBoundsAt(t), st.Work/st.Seconds, placed, rowShares)
-	return raised, pr, ok
+	floors := SiteFloors(m.Data.SiteBoundsAt(t), st.Work/st.Seconds, placed, rowShares)
+	if row == nil && floors != nil {
+		row = &AllocationRow{Pool: "prior:none", Shares: map[string]float64{Unallocated: 1}, Kappa: PriorKappaFloor}
+	}
+	return row, floors, pr, ok
 }

@@ -83,7 +83,7 @@ func TestOnePriorDrawIsSharedByEveryPool(t *testing.T) {
 		counts = append(counts, PoolCount{Pool: string(rune('a'+i)) + "pool", Blocks: 50})
 	}
 	prior := &AllocationRow{Pool: "prior:test", Shares: map[string]float64{"US": 0.5, "CN": 0.5}, Kappa: 10}
-	res, err := countryHashrates(1e24, 600*1000, counts, nil, prior, 2000, 7, NewRowBank(7))
+	res, err := countryHashrates(1e24, 600*1000, counts, nil, prior, nil, 2000, 7, NewRowBank(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestARowsXXPartTakesThePriorOverTheCountriesItDoesNotName(t *testing.T) {
 	counts := []PoolCount{{Pool: "rowpool", Blocks: 1000}}
 	rows := map[string]AllocationRow{"rowpool": {Pool: "rowpool", Shares: map[string]float64{"US": 0.4, "XX": 0.6}, Kappa: 1e6}}
 	prior := &AllocationRow{Pool: "prior:test", Shares: map[string]float64{"US": 0.5, "CN": 0.3, "XX": 0.2}, Kappa: 1e6}
-	res, err := countryHashrates(1e24, 600*1000, counts, rows, prior, 2000, 7, NewRowBank(7))
+	res, err := countryHashrates(1e24, 600*1000, counts, rows, prior, nil, 2000, 7, NewRowBank(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestRaiseToSitesMakesRoomForWhatListedMinersReport(t *testing.T) {
 	prior := &AllocationRow{Pool: "prior:m", Shares: map[string]float64{"US": 0.6, "CN": 0.3, "XX": 0.1}, Kappa: 20}
 	// network 100 EH/s, half of it taking the prior; AE's 2.5 EH/s is 2.5 % of the network,
 	// 5 % of the prior; the rows already put 40 EH/s in the US, more than its 10 EH/s bound.
-	got, raised := RaiseToSites(prior, map[string]float64{"AE": 2.5, "US": 10}, 100e18, 0.5, map[string]float64{"US": 0.4})
+	got, raised := RaiseToSites(prior, SiteFloors(map[string]float64{"AE": 2.5, "US": 10}, 100e18, 0.5, map[string]float64{"US": 0.4}))
 	if !raised {
 		t.Fatal("AE's bound did not raise the prior")
 	}
@@ -140,11 +140,11 @@ func TestRaiseToSitesMakesRoomForWhatListedMinersReport(t *testing.T) {
 	if got.Kappa != prior.Kappa || prior.Shares["AE"] != 0 {
 		t.Errorf("κ changed or the input modified: %+v %+v", got, prior)
 	}
-	if same, raised := RaiseToSites(prior, map[string]float64{"US": 10}, 100e18, 0.5, map[string]float64{"US": 0.4}); raised || same != prior {
+	if same, raised := RaiseToSites(prior, SiteFloors(map[string]float64{"US": 10}, 100e18, 0.5, map[string]float64{"US": 0.4})); raised || same != prior {
 		t.Error("a bound already met changed the prior")
 	}
 	// Without a map the raise starts from all in XX.
-	none, raised := RaiseToSites(nil, map[string]float64{"PY": 1}, 100e18, 1, nil)
+	none, raised := RaiseToSites(nil, SiteFloors(map[string]float64{"PY": 1}, 100e18, 1, nil))
 	if !raised || math.Abs(none.Shares["PY"]-0.01) > 1e-12 || math.Abs(none.Shares["XX"]-0.99) > 1e-12 || none.Kappa != PriorKappaFloor {
 		t.Errorf("no map: %+v", none)
 	}
@@ -160,10 +160,10 @@ func TestPriorSharesDoNotDependOnMapOrder(t *testing.T) {
 	m := []modeldata.CountryMap{{Source: "m", Period: modeldata.Period{From: day("2021-08-01"), To: day("2021-08-31")},
 		Published: day("2021-10-13"), Shares: shares, Proxy: []string{"DE", "IE"}, Concealed: []string{"CN"}}}
 	first, _ := PriorAt(m, day("2023-08-15"))
-	firstRaised, _ := RaiseToSites(&first.Row, map[string]float64{"AE": 3, "PY": 2, "OM": 1}, 300e18, 0.7, nil)
+	firstRaised, _ := RaiseToSites(&first.Row, SiteFloors(map[string]float64{"AE": 3, "PY": 2, "OM": 1}, 300e18, 0.7, nil))
 	for i := 0; i < 50; i++ {
 		p, _ := PriorAt(m, day("2023-08-15"))
-		r, _ := RaiseToSites(&p.Row, map[string]float64{"AE": 3, "PY": 2, "OM": 1}, 300e18, 0.7, nil)
+		r, _ := RaiseToSites(&p.Row, SiteFloors(map[string]float64{"AE": 3, "PY": 2, "OM": 1}, 300e18, 0.7, nil))
 		for c, v := range first.Row.Shares {
 			if p.Row.Shares[c] != v {
 				t.Fatalf("call %d: prior share of %s %v, first call %v", i, c, p.Row.Shares[c], v)
@@ -174,5 +174,35 @@ func TestPriorSharesDoNotDependOnMapOrder(t *testing.T) {
 				t.Fatalf("call %d: raised share of %s %v, first call %v", i, c, r.Shares[c], v)
 			}
 		}
+	}
+}
+
+// TestSiteFloorsHoldInEveryDrawAndKeepOneBankEntryPerMap: with a floor of 10 % of the prior for
+// AE (a country the map does not name) the pools taking the prior put at least that share of
+// their hashrate there in every draw — the interval's lower end included — and windows with
+// different floors share the map's one entry in the row bank (floors are applied per draw, not
+// drawn anew per window).
+func TestSiteFloorsHoldInEveryDrawAndKeepOneBankEntryPerMap(t *testing.T) {
+	counts := []PoolCount{{Pool: "apool", Blocks: 500}, {Pool: "bpool", Blocks: 500}}
+	prior := &AllocationRow{Pool: "prior:test", Shares: map[string]float64{"US": 0.7, "CN": 0.3}, Kappa: 10}
+	bank := NewRowBank(7)
+	for i := 1; i <= 10; i++ {
+		floor := 0.01 * float64(i)
+		res, err := countryHashrates(1e24, 600*1000, counts, nil, prior, map[string]float64{"AE": floor}, 2000, 7, bank)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ae *CountryResult
+		for k := range res {
+			if res[k].Country == "AE" {
+				ae = &res[k]
+			}
+		}
+		if ae == nil || ae.Share.Lower < floor-1e-12 || math.Abs(ae.Share.Value-floor) > 1e-12 {
+			t.Fatalf("floor %.2f: AE %+v, want every draw at the floor (no map names AE)", floor, ae)
+		}
+	}
+	if n := len(bank.rows); n != 1 {
+		t.Errorf("the bank holds %d entries after 10 windows of one map, want 1", n)
 	}
 }
