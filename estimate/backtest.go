@@ -104,7 +104,8 @@ func Backtest(chain *Chain, data *modeldata.Data, draws int) ([]BacktestPoint, e
 			continue
 		}
 		rows := m.AllocationRows(st.Pools, midpoint(st.Window))
-		_, _, prior, hasPrior := m.PriorFor(st, rows)
+		wp := m.PriorFor(st, rows)
+		prior, hasPrior := wp.Prior, wp.OK
 		cr, err := m.ComputeCountries(st, rows, MethodPoolAllocation, st.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("backtest %s %s: %w", g.source, g.period, err)

@@ -115,7 +115,7 @@ func TestBacktestTableIsTheCodes(t *testing.T) {
 			t.Errorf("%s %s: as of %s, want the period's end", p.Source, p.Period, p.AsOf)
 		}
 	}
-	checkMethodBlock(t, "backtest", backtestMarkdown(points), "go test ./estimate -run BacktestTable -update-method")
+	checkMethodBlock(t, "backtest", backtestMarkdown(points), "go test ./estimate -run BacktestTable")
 }
 
 // checkMethodBlock compares METHOD.md's block between <!-- name:begin --> and <!-- name:end -->

@@ -41,7 +41,7 @@ var countryBufs = sync.Pool{New: func() any { return new([]float64) }}
 // without a row go to Unallocated. Results are sorted by hashrate, largest first, and
 // always include Unallocated. The same inputs and seed give the same results.
 func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, draws int, seed uint64) ([]CountryResult, error) {
-	return countryHashrates(work, seconds, counts, rows, nil, nil, draws, seed, NewRowBank(seed))
+	return countryHashrates(work, seconds, counts, rows, WindowPrior{}, draws, seed, NewRowBank(seed))
 }
 
 // countryHashrates is CountryHashrates with the allocation rows' draws taken from bank and,
@@ -49,10 +49,11 @@ func CountryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 // pools without a row take a draw of the prior, and the XX part of a row takes the same draw
 // restricted to the countries the row does not name. One draw of the prior is shared by every
 // pool in a Monte Carlo draw (and, through bank, by every window), never drawn per pool:
-// independent draws would average its uncertainty away. Each draw of the prior is raised to
-// floors (SiteFloors, METHOD.md §6.9) after it is taken from the bank, so the bank holds one
-// entry per map and age, not one per window.
-func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, prior *AllocationRow, floors map[string]float64, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
+// independent draws would average its uncertainty away. Each draw of the prior, taken from
+// the bank, is reduced by what the rows place (WindowPrior.Taken) and raised to the site floors
+// (METHOD.md §6.9), so the bank holds one entry per map and age, not one per window.
+func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string]AllocationRow, wp WindowPrior, draws int, seed uint64, bank *RowBank) ([]CountryResult, error) {
+	prior, floors := wp.Row, wp.Floors
 	b := 0
 	for _, c := range counts {
 		if c.Blocks < 0 {
@@ -79,7 +80,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	// The prior's countries (those of its map, then those only the sites name), their floors
 	// and the map's draws.
 	var pidx []int
-	var pfloor []float64
+	var pfloor, ptaken []float64
 	var pm []float64
 	nBase := 0
 	if prior != nil {
@@ -108,6 +109,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			}
 			pidx = append(pidx, j)
 			pfloor = append(pfloor, floors[cc])
+			ptaken = append(ptaken, wp.Taken[cc])
 		}
 		pm = bank.draws(*prior, names[:nBase], draws)
 	}
@@ -193,7 +195,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	p := make([]float64, len(comps))
 	frac := make([]float64, len(countries))
 	q := make([]float64, len(pidx)) // the prior's draw d, raised to the floors
-	hasFloors := len(floors) > 0
+	hasFloors, hasTaken := len(floors) > 0, len(wp.Taken) > 0
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
@@ -203,6 +205,9 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 				copy(q, pm[d*nBase:(d+1)*nBase])
 			} else {
 				q[0] = 1 // a one-country map
+			}
+			if hasTaken {
+				residual(q, ptaken)
 			}
 			if hasFloors {
 				raiseToFloors(q, pfloor)

@@ -86,8 +86,9 @@ func (m Model) ComputeCountries(st WindowStats, rows map[string]AllocationRow, m
 	if bank == nil { // a Model not made by NewModel
 		bank = NewRowBank(Seed(m.Version))
 	}
-	priorRow, floors, _, _ := m.PriorFor(st, rows)
-	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, priorRow, floors, m.Draws, seed, bank)
+	wp := m.PriorFor(st, rows)
+	priorRow, floors := wp.Row, wp.Floors
+	cr, err := countryHashrates(st.Work, st.Seconds, st.Pools, rows, wp, m.Draws, seed, bank)
 	if err != nil {
 		return nil, fmt.Errorf("countries of window %s: %w", st.Window, err)
 	}

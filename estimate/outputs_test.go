@@ -149,9 +149,8 @@ func TestCountrySharesSumToOneOnHistory(t *testing.T) {
 		// The expected share of each country from the allocation rows: Σ_k b_k/b · M_kc.
 		mid := st.Window.Start.Add(st.Window.End.Sub(st.Window.Start) / 2)
 		rows := m.AllocationRows(st.Pools, mid)
-		base, floors, _, _ := m.PriorFor(st, rows)
-		priorRow, _ := estimate.RaiseToSites(base, floors)
-		hasPrior := priorRow != nil
+		priorShares := m.PriorFor(st, rows).MeanShares()
+		hasPrior := priorShares != nil
 		expect := map[string]float64{}
 		// spread adds share w of hashrate no row places: by the prior's mean over the
 		// countries the row (nil: none) does not name, or to XX without a prior.
@@ -161,12 +160,12 @@ func TestCountrySharesSumToOneOnHistory(t *testing.T) {
 				return
 			}
 			sum := 0.0
-			for c, s := range priorRow.Shares {
+			for c, s := range priorShares {
 				if c == estimate.Unallocated || named[c] <= 0 {
 					sum += s
 				}
 			}
-			for c, s := range priorRow.Shares {
+			for c, s := range priorShares {
 				if c == estimate.Unallocated || named[c] <= 0 {
 					expect[c] += w * s / sum
 				}

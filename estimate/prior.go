@@ -303,22 +303,82 @@ func RaiseToSites(prior *AllocationRow, floors map[string]float64) (*AllocationR
 	return &out, true
 }
 
+// WindowPrior is the prior as one window applies it (METHOD.md §6.8, §6.9).
+type WindowPrior struct {
+	// Row is the map's prior (nil: no map, and no floors).
+	Row *AllocationRow
+	// Taken is, by country, the share of the network the window's allocation rows already
+	// place there: the map describes the whole network, so the hashrate it leaves to the pools
+	// taking the prior is the map less what the rows place, max(0, q_c − Taken_c),
+	// renormalised, in every draw q of the map.
+	Taken map[string]float64
+	// Floors are the listed miners' site floors (SiteFloors) every draw is then raised to.
+	Floors map[string]float64
+	// Prior is the map's prior as PriorAt gives it; OK false when no map is known.
+	Prior Prior
+	OK    bool
+}
+
+// residual replaces q (shares over names, in place) by what the map leaves once the rows'
+// taken shares are removed: max(0, q − taken), renormalised; q is kept when nothing is left.
+func residual(q, taken []float64) {
+	s := 0.0
+	for k, t := range taken {
+		s += max(0, q[k]-t)
+	}
+	if s <= 0 {
+		return
+	}
+	for k, t := range taken {
+		q[k] = max(0, q[k]-t) / s
+	}
+}
+
+// MeanShares is what the window's prior gives the hashrate it places, applied to the map's
+// mean shares rather than to each draw (countryHashrates applies it to every draw, so its
+// mean differs a little): the residual of the rows, then the site floors. Nil without a prior.
+func (wp WindowPrior) MeanShares() map[string]float64 {
+	if wp.Row == nil {
+		return nil
+	}
+	names := sortedCountries(wp.Row.Shares)
+	for _, c := range sortedCountries(wp.Floors) {
+		if _, ok := wp.Row.Shares[c]; !ok {
+			names = append(names, c)
+		}
+	}
+	q := make([]float64, len(names))
+	taken := make([]float64, len(names))
+	floor := make([]float64, len(names))
+	for k, c := range names {
+		q[k], taken[k], floor[k] = wp.Row.Shares[c], wp.Taken[c], wp.Floors[c]
+	}
+	residual(q, taken)
+	raiseToFloors(q, floor)
+	out := make(map[string]float64, len(names))
+	for k, c := range names {
+		if q[k] > 0 {
+			out[c] = q[k]
+		}
+	}
+	return out
+}
+
 // PriorFor is the prior of window st given its allocation rows (METHOD.md §6.8, §6.9): the
-// map's prior row at the window's midpoint (nil when no map is known; with floors, the all-XX
-// row of RaiseToSites), the listed miners' site floors every draw of it is raised to, and the
-// map's Prior (ok false without a map).
-func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*AllocationRow, map[string]float64, Prior, bool) {
+// map's prior row at the window's midpoint (with floors but no map, the all-XX row of
+// RaiseToSites), the shares the rows take, and the listed miners' site floors.
+func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) WindowPrior {
 	t := midpoint(st.Window)
-	pr, ok := m.PriorAt(t)
-	var row *AllocationRow
-	if ok {
-		row = &pr.Row
+	var wp WindowPrior
+	wp.Prior, wp.OK = m.PriorAt(t)
+	if wp.OK {
+		wp.Row = &wp.Prior.Row
 	}
 	if m.Data == nil || st.Blocks == 0 || st.Seconds <= 0 {
-		return row, nil, pr, ok
+		return wp
 	}
 	placed := 0.0
-	rowShares := map[string]float64{}
+	wp.Taken = map[string]float64{}
 	for _, c := range st.Pools {
 		w := float64(c.Blocks) / float64(st.Blocks)
 		r, has := rows[c.Pool]
@@ -330,13 +390,13 @@ func (m Model) PriorFor(st WindowStats, rows map[string]AllocationRow) (*Allocat
 			if cc == Unallocated {
 				placed += w * r.Shares[cc]
 			} else {
-				rowShares[cc] += w * r.Shares[cc]
+				wp.Taken[cc] += w * r.Shares[cc]
 			}
 		}
 	}
-	floors := SiteFloors(m.Data.SiteBoundsAt(t), st.Work/st.Seconds, placed, rowShares)
-	if row == nil && floors != nil {
-		row = &AllocationRow{Pool: "prior:none", Shares: map[string]float64{Unallocated: 1}, Kappa: PriorKappaFloor}
+	wp.Floors = SiteFloors(m.Data.SiteBoundsAt(t), st.Work/st.Seconds, placed, wp.Taken)
+	if wp.Row == nil && wp.Floors != nil {
+		wp.Row = &AllocationRow{Pool: "prior:none", Shares: map[string]float64{Unallocated: 1}, Kappa: PriorKappaFloor}
 	}
-	return row, floors, pr, ok
+	return wp
 }

@@ -83,7 +83,7 @@ func TestOnePriorDrawIsSharedByEveryPool(t *testing.T) {
 		counts = append(counts, PoolCount{Pool: string(rune('a'+i)) + "pool", Blocks: 50})
 	}
 	prior := &AllocationRow{Pool: "prior:test", Shares: map[string]float64{"US": 0.5, "CN": 0.5}, Kappa: 10}
-	res, err := countryHashrates(1e24, 600*1000, counts, nil, prior, nil, 2000, 7, NewRowBank(7))
+	res, err := countryHashrates(1e24, 600*1000, counts, nil, WindowPrior{Row: prior}, 2000, 7, NewRowBank(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestARowsXXPartTakesThePriorOverTheCountriesItDoesNotName(t *testing.T) {
 	counts := []PoolCount{{Pool: "rowpool", Blocks: 1000}}
 	rows := map[string]AllocationRow{"rowpool": {Pool: "rowpool", Shares: map[string]float64{"US": 0.4, "XX": 0.6}, Kappa: 1e6}}
 	prior := &AllocationRow{Pool: "prior:test", Shares: map[string]float64{"US": 0.5, "CN": 0.3, "XX": 0.2}, Kappa: 1e6}
-	res, err := countryHashrates(1e24, 600*1000, counts, rows, prior, nil, 2000, 7, NewRowBank(7))
+	res, err := countryHashrates(1e24, 600*1000, counts, rows, WindowPrior{Row: prior}, 2000, 7, NewRowBank(7))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestSiteFloorsHoldInEveryDrawAndKeepOneBankEntryPerMap(t *testing.T) {
 	bank := NewRowBank(7)
 	for i := 1; i <= 10; i++ {
 		floor := 0.01 * float64(i)
-		res, err := countryHashrates(1e24, 600*1000, counts, nil, prior, map[string]float64{"AE": floor}, 2000, 7, bank)
+		res, err := countryHashrates(1e24, 600*1000, counts, nil, WindowPrior{Row: prior, Floors: map[string]float64{"AE": floor}}, 2000, 7, bank)
 		if err != nil {
 			t.Fatal(err)
 		}
