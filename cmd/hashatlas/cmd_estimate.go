@@ -38,7 +38,7 @@ func (e *estimatorFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
 	fs.BoolVar(&e.fullRebuild, "estimate.full-rebuild", false, "at start, replay the whole input log and recompute every window instead of restoring the state ClickHouse holds up to the group's committed offsets (and recomputing only windows whose stored estimates differ)")
 	fs.Int64Var(&e.maxLag, "estimate.max-lag", 10000, "most input messages the estimator may be behind and still report ready on /readyz")
-	fs.StringVar(&e.dataDir, "model.data-dir", "", "directory with your own allocation.csv, pool_hq.csv and/or hardware.csv (format of estimate/modeldata; a missing file means the built-in one); results then carry model version <version>+data.<digest> (empty: the built-in tables)")
+	fs.StringVar(&e.dataDir, "model.data-dir", "", "directory with your own allocation.csv, pool_hq.csv, hardware.csv, references.csv and/or sites.csv (format of estimate/modeldata; a missing file means the built-in one); results then carry model version <version>+data.<digest> (empty: the built-in tables)")
 }
 
 // model is the estimation model these flags select.

@@ -32,7 +32,7 @@ func setupSimulate(c *cli) (runFunc, error) {
 	c.fs.Uint64Var(&seed, "sim.seed", 1, "seed of the simulated world: the same seed and span give byte-identical messages and truth")
 	c.fs.StringVar(&from, "sim.from", "2024-01-01", "first simulated day, YYYY-MM-DD (UTC)")
 	c.fs.StringVar(&to, "sim.to", "2026-01-01", "end of the simulation, YYYY-MM-DD (UTC, exclusive)")
-	c.fs.StringVar(&out, "sim.out", "", "directory to write "+simTruthFile+", "+simAllocationFile+" and "+simHQFile+" into, created if missing (empty: write none)")
+	c.fs.StringVar(&out, "sim.out", "", "directory to write "+simTruthFile+" and the world's model data ("+simAllocationFile+", "+simHQFile+", "+simReferencesFile+", "+simSitesFile+"; --model.data-dir of estimate) into, created if missing (empty: write none)")
 	var world *simulate.World
 	c.addValidator(func() error {
 		start, err := time.Parse(time.DateOnly, from)
