@@ -70,6 +70,15 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	// Index the countries, and for each pool the countries of its row with their alphas.
 	countryIdx := map[string]int{Unallocated: 0}
 	countries := []string{Unallocated}
+	intern := func(cc string) int { // the index of country cc, added when new
+		j, ok := countryIdx[cc]
+		if !ok {
+			j = len(countries)
+			countryIdx[cc] = j
+			countries = append(countries, cc)
+		}
+		return j
+	}
 	type poolRow struct {
 		row   bool      // the pool has an allocation row
 		idx   []int     // country indices
@@ -101,13 +110,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			}
 		}
 		for _, cc := range names {
-			j, ok := countryIdx[cc]
-			if !ok {
-				j = len(countries)
-				countryIdx[cc] = j
-				countries = append(countries, cc)
-			}
-			pidx = append(pidx, j)
+			pidx = append(pidx, intern(cc))
 			pfloor = append(pfloor, floors[cc])
 			ptaken = append(ptaken, wp.Taken[cc])
 		}
@@ -134,13 +137,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 			return nil, fmt.Errorf("allocation of pool %s: no country with a positive share", c.Pool)
 		}
 		for _, cc := range names {
-			j, ok := countryIdx[cc]
-			if !ok {
-				j = len(countries)
-				countryIdx[cc] = j
-				countries = append(countries, cc)
-			}
-			prow[i].idx = append(prow[i].idx, j)
+			prow[i].idx = append(prow[i].idx, intern(cc))
 		}
 		prow[i].row, prow[i].m = true, bank.draws(row, names, draws)
 		if prior != nil && row.Shares[Unallocated] > 0 {

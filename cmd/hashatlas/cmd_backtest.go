@@ -6,10 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/color"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,13 +18,6 @@ import (
 	"github.com/hashatlas/hashatlas/ingest/replay"
 	"github.com/hashatlas/hashatlas/sinks/charts"
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/font"
-	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // backtestNote is what `backtest` says on stderr after its tables: how the points were made.
@@ -277,178 +268,15 @@ func writeBacktest(stdout, stderr io.Writer, format string, points []estimate.Ba
 }
 
 // backtestPalette is the charts' Okabe–Ito palette (sinks/charts), one colour per source.
-var backtestPalette = []color.NRGBA{
-	{0x00, 0x72, 0xB2, 0xFF}, {0xE6, 0x9F, 0x00, 0xFF}, {0x00, 0x9E, 0x73, 0xFF}, {0xCC, 0x79, 0xA7, 0xFF},
-	{0x56, 0xB4, 0xE9, 0xFF}, {0xD5, 0x5E, 0x00, 0xFF}, {0xF0, 0xE4, 0x42, 0xFF},
-}
-
-var darkGrey = color.NRGBA{0x40, 0x40, 0x40, 0xFF}
-
-// pctTicks marks an axis in % every 5 points, labelled every 10 (every 20 beyond 100).
-type pctTicks struct{}
-
-// Ticks implements plot.Ticker.
-func (pctTicks) Ticks(lo, hi float64) []plot.Tick {
-	label := 10.0
-	if hi-lo > 100 {
-		label = 20
-	}
-	var out []plot.Tick
-	for v := math.Ceil(lo/5) * 5; v <= hi; v += 5 {
-		t := plot.Tick{Value: v}
-		if math.Mod(v, label) == 0 {
-			t.Label = fmt.Sprintf("%.0f", v)
-		}
-		out = append(out, t)
-	}
-	return out
-}
-
-// backtestErrs is the points of one source with the distances to their interval's bounds.
-type backtestErrs struct {
-	plotter.XYs
-	plotter.YErrors
-}
-
-// drawBacktest draws the scored points: each published share (x) against the model's
-// estimate (y) with its 95 % interval as a bar, one colour per source, a filled dot when the
-// published share is inside the interval and a ring when not, the country beside each dot,
-// and the diagonal where the two agree. It follows the house style of sinks/charts (size,
-// fonts, palette, legend to the right).
+// drawBacktest draws the scored points with sinks/charts' Backtest.
 func drawBacktest(w io.Writer, f charts.Format, points []estimate.BacktestPoint) error {
-	sans := font.Font{Typeface: "Liberation", Variant: "Sans"}
-	p := plot.New()
-	p.Title.Text = "Published country shares against the model's, leave-one-source-out — model " + estimate.ModelVersion
-	p.Title.TextStyle.Font = font.From(sans, 13)
-	p.Title.Padding = vg.Points(8)
-	p.X.Label.Text = "published share (%)"
-	p.Y.Label.Text = "model's share as of the period's end, 95 % interval (%)"
-	for _, a := range []*plot.Axis{&p.X, &p.Y} {
-		a.Label.TextStyle.Font = font.From(sans, 11)
-		a.Tick.Label.Font = font.From(sans, 9)
-		a.Tick.Marker = pctTicks{}
-	}
-	p.Add(plotter.NewGrid())
-	legend := plot.NewLegend()
-	legend.TextStyle.Font = font.From(sans, 10)
-	legend.Top, legend.Left = true, true
-	legend.ThumbnailWidth = vg.Points(18)
-	legend.Padding = vg.Points(2)
-	var entries []string
-
-	var order []string
-	by := map[string][]estimate.BacktestPoint{}
-	top := 0.0
+	var pts []charts.ScoredPoint
 	for _, pt := range points {
 		if pt.Skipped != "" {
 			continue
 		}
-		if by[pt.Source] == nil {
-			order = append(order, pt.Source)
-		}
-		by[pt.Source] = append(by[pt.Source], pt)
-		top = math.Max(top, 100*math.Max(pt.Reference, pt.Estimate.Upper))
+		pts = append(pts, charts.ScoredPoint{Source: pt.Source, Country: pt.Country, Reference: pt.Reference,
+			Value: pt.Estimate.Value, Lower: pt.Estimate.Lower, Upper: pt.Estimate.Upper, Inside: pt.Inside})
 	}
-	if len(order) == 0 {
-		return errors.New("backtest chart: no scored point to draw (every point was skipped)")
-	}
-	top = math.Max(1, top*1.05)
-	diag, err := plotter.NewLine(plotter.XYs{{X: 0, Y: 0}, {X: top, Y: top}})
-	if err != nil {
-		return err
-	}
-	diag.LineStyle = draw.LineStyle{Color: darkGrey, Width: vg.Points(0.8), Dashes: []vg.Length{vg.Points(4), vg.Points(3)}}
-	p.Add(diag)
-	legend.Add("estimate = published", diag)
-	entries = append(entries, "estimate = published")
-	for i, src := range order {
-		c := backtestPalette[i%len(backtestPalette)]
-		var in, out plotter.XYs
-		errs := backtestErrs{}
-		labels := plotter.XYLabels{}
-		for _, pt := range by[src] {
-			xy := plotter.XY{X: 100 * pt.Reference, Y: 100 * pt.Estimate.Value}
-			errs.XYs = append(errs.XYs, xy)
-			errs.YErrors = append(errs.YErrors, struct{ Low, High float64 }{100 * (pt.Estimate.Value - pt.Estimate.Lower), 100 * (pt.Estimate.Upper - pt.Estimate.Value)})
-			if !pt.Inside || math.Max(pt.Reference, pt.Estimate.Value) >= 0.1 {
-				// the misses and the larger shares; the crowd near 0 stays unlabelled
-				labels.XYs = append(labels.XYs, xy)
-				labels.Labels = append(labels.Labels, pt.Country)
-			}
-			if pt.Inside {
-				in = append(in, xy)
-			} else {
-				out = append(out, xy)
-			}
-		}
-		bars, err := plotter.NewYErrorBars(errs)
-		if err != nil {
-			return err
-		}
-		bars.LineStyle = draw.LineStyle{Color: c, Width: vg.Points(1)}
-		bars.CapWidth = vg.Points(5)
-		p.Add(bars)
-		var glyphs []plot.Thumbnailer
-		for _, set := range []struct {
-			xys   plotter.XYs
-			shape draw.GlyphDrawer
-		}{{in, draw.CircleGlyph{}}, {out, draw.RingGlyph{}}} {
-			if len(set.xys) == 0 {
-				continue
-			}
-			s, err := plotter.NewScatter(set.xys)
-			if err != nil {
-				return err
-			}
-			s.GlyphStyle = draw.GlyphStyle{Color: c, Radius: vg.Points(3), Shape: set.shape}
-			p.Add(s)
-			glyphs = append(glyphs, s)
-		}
-		if len(labels.Labels) > 0 {
-			lb, err := plotter.NewLabels(labels)
-			if err != nil {
-				return err
-			}
-			for i := range lb.TextStyle {
-				lb.TextStyle[i].Font = font.From(sans, 8)
-				lb.TextStyle[i].Color = darkGrey
-			}
-			lb.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(-3)}
-			p.Add(lb)
-		}
-		name := fmt.Sprintf("%s (%d)", src, len(by[src]))
-		legend.Add(name, glyphs...)
-		entries = append(entries, name)
-	}
-	for _, e := range []string{"dot: published share inside the interval", "ring: outside it"} {
-		legend.Add(e)
-		entries = append(entries, e)
-	}
-	p.X.Min, p.Y.Min, p.X.Max, p.Y.Max = 0, 0, top, top
-
-	var cv vg.CanvasWriterTo
-	switch f {
-	case charts.SVG:
-		cv = vgsvg.NewWith(vgsvg.UseWH(charts.Width, charts.Height))
-	case charts.PNG:
-		cv = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(charts.Width, charts.Height), vgimg.UseDPI(charts.DPI))}
-	default:
-		return fmt.Errorf("unknown chart format %q: want png or svg", f)
-	}
-	dc := draw.New(cv)
-	dc.SetColor(color.White)
-	dc.Fill(dc.Rectangle.Path())
-	var widest vg.Length
-	for _, e := range entries {
-		widest = max(widest, legend.TextStyle.Width(e))
-	}
-	gap := vg.Points(12)
-	legendWidth := min(legend.ThumbnailWidth+legend.TextStyle.Width(" ")+widest+gap, charts.Width/2)
-	p.Draw(draw.Crop(dc, 0, -legendWidth, 0, 0))
-	titleHeight := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding + vg.Points(6)
-	legend.Draw(draw.Crop(dc, charts.Width-legendWidth+gap/2, 0, 0, -titleHeight))
-	if _, err := cv.WriteTo(w); err != nil {
-		return fmt.Errorf("write %s chart: %w", f, err)
-	}
-	return nil
+	return charts.Backtest(w, f, charts.Meta{ModelVersion: estimate.ModelVersion}, pts)
 }

@@ -88,3 +88,30 @@ func TestChainStressChartMarksTheEventDays(t *testing.T) {
 		t.Error("no regions drawn without an error")
 	}
 }
+
+// TestBacktestChartNamesSourcesAndMisses: the backtest chart is titled with the model version,
+// lists each source with its number of points, labels a miss with its country, and refuses an
+// empty set of points.
+func TestBacktestChartNamesSourcesAndMisses(t *testing.T) {
+	pts := []ScoredPoint{
+		{Source: "map-a", Country: "US", Reference: 0.38, Value: 0.35, Lower: 0.24, Upper: 0.47, Inside: true},
+		{Source: "map-a", Country: "CN", Reference: 0.21, Value: 0.09, Lower: 0.03, Upper: 0.17},
+		{Source: "model-b", Country: "RU", Reference: 0.004, Value: 0.003, Lower: 0, Upper: 0.02, Inside: true},
+	}
+	var svg bytes.Buffer
+	if err := Backtest(&svg, SVG, Meta{ModelVersion: "2.0.0"}, pts); err != nil {
+		t.Fatal(err)
+	}
+	texts := svgTexts(t, svg.Bytes())
+	for _, want := range []string{"Published country shares against the model's, leave-one-source-out — model 2.0.0", "map-a (2)", "model-b (1)", "CN", "US", "ring: outside it"} {
+		if count(texts, want) != 1 {
+			t.Errorf("chart text %q appears %d times, want once", want, count(texts, want))
+		}
+	}
+	if count(texts, "RU") != 0 {
+		t.Error("a small share inside its interval is labelled: the crowd near 0 should stay unlabelled")
+	}
+	if err := Backtest(&svg, SVG, Meta{ModelVersion: "2.0.0"}, nil); err == nil {
+		t.Error("no error for a chart without points")
+	}
+}
