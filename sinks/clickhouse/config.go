@@ -48,6 +48,14 @@ type Config struct {
 	// directory instead of a server. Needs a binary built with -tags chdb and CHDB_LIB_PATH.
 	// Default: empty (use the server at Addr).
 	EmbeddedDir string
+	// Cluster, when set, selects cluster mode: the name of a cluster in the servers'
+	// remote_servers, whose replicas share their tables through ZooKeeper. Migrate then creates
+	// the Replicated variant of every table engine, with ZooKeeper paths from the {shard} and
+	// {replica} macros, and runs every DDL statement ON CLUSTER (see the package doc). Reads
+	// and writes go to the server at Addr as in single-node mode; list every replica in Addr
+	// so that a client moves to another when one is down. It must be a plain identifier and
+	// needs a server (not EmbeddedDir). Default: empty (a single server).
+	Cluster string
 	// DialTimeout bounds connecting to the server. Default: 10s.
 	DialTimeout time.Duration
 	// BatchRows is the number of buffered rows at which a Writer flushes. Default: 100000.
@@ -97,6 +105,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&c.Password, "clickhouse.password", "ClickHouse password; prefer the environment variable or --clickhouse.password-file (a command line is visible to other users)")
 	fs.StringVar(&c.PasswordFile, "clickhouse.password-file", "", "file holding the ClickHouse password")
 	fs.StringVar(&c.EmbeddedDir, "clickhouse.embedded-dir", "", "use the embedded ClickHouse engine (chDB) with its data in this directory instead of a server")
+	fs.StringVar(&c.Cluster, "clickhouse.cluster", "", "cluster mode: the name of a cluster (one shard of replicas) in the servers' remote_servers; migrations then create Replicated tables (ZooKeeper paths from the {shard} and {replica} macros) with ON CLUSTER DDL. List every replica in --clickhouse.addr")
 	fs.DurationVar(&c.DialTimeout, "clickhouse.dial-timeout", d.DialTimeout, "timeout for connecting to the ClickHouse server")
 	fs.IntVar(&c.BatchRows, "clickhouse.batch-rows", d.BatchRows, "flush a table's buffered rows once this many are buffered")
 	fs.DurationVar(&c.FlushInterval, "clickhouse.flush-interval", d.FlushInterval, "flush buffered rows at least this often")
@@ -118,6 +127,14 @@ func (c Config) Validate() error {
 	}
 	if err := ValidateIdentifier(c.Database); err != nil {
 		return flagErr("clickhouse.database", c.Database, err.Error())
+	}
+	if c.Cluster != "" {
+		if err := ValidateIdentifier(c.Cluster); err != nil {
+			return flagErr("clickhouse.cluster", c.Cluster, err.Error())
+		}
+		if c.EmbeddedDir != "" {
+			return flagErr("clickhouse.cluster", c.Cluster, "needs a ClickHouse server: the embedded engine (--clickhouse.embedded-dir, env HASHATLAS_CLICKHOUSE_EMBEDDED_DIR) is a single node")
+		}
 	}
 	switch strings.ToLower(c.Database) {
 	case "system", "information_schema":
@@ -236,6 +253,8 @@ func (c Config) String() string {
 	target := "server " + m.Addr
 	if m.EmbeddedDir != "" {
 		target = "embedded " + m.EmbeddedDir
+	} else if m.Cluster != "" {
+		target += " cluster=" + m.Cluster
 	}
 	return fmt.Sprintf("clickhouse %s database=%s username=%s password=%s password_file=%s dial_timeout=%s batch_rows=%d flush_interval=%s max_retries=%d query_timeout=%s read_only=%t",
 		target, m.Database, m.Username, string(m.Password), m.PasswordFile, m.DialTimeout, m.BatchRows, m.FlushInterval, m.MaxRetries, m.QueryTimeout, m.ReadOnly)

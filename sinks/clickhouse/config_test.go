@@ -26,7 +26,7 @@ func TestDefaultConfigIsValidAndMatchesTheFlagDefaults(t *testing.T) {
 	}
 	for _, name := range []string{"clickhouse.addr", "clickhouse.database", "clickhouse.username", "clickhouse.password",
 		"clickhouse.password-file", "clickhouse.embedded-dir", "clickhouse.dial-timeout", "clickhouse.batch-rows",
-		"clickhouse.flush-interval", "clickhouse.max-retries", "clickhouse.query-timeout"} {
+		"clickhouse.flush-interval", "clickhouse.max-retries", "clickhouse.query-timeout", "clickhouse.cluster"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s not registered", name)
 		}
@@ -62,6 +62,9 @@ func TestValidateRejectsBadValuesNamingTheFlagAndVariable(t *testing.T) {
 		{"a password and a password file", func(c *Config) { c.Password = "p"; c.PasswordFile = file }, "clickhouse.password-file"},
 		{"a missing password file", func(c *Config) { c.PasswordFile = file + ".missing" }, "clickhouse.password-file"},
 		{"an embedded dir that is a file", func(c *Config) { c.EmbeddedDir = file }, "clickhouse.embedded-dir"},
+		{"a cluster name with a dash", func(c *Config) { c.Cluster = "my-cluster" }, "clickhouse.cluster"},
+		{"a cluster name with a quote", func(c *Config) { c.Cluster = "a'b" }, "clickhouse.cluster"},
+		{"a cluster with the embedded engine", func(c *Config) { c.Cluster = "hashatlas"; c.EmbeddedDir = os.TempDir() }, "clickhouse.cluster"},
 		{"a zero dial timeout", func(c *Config) { c.DialTimeout = 0 }, "clickhouse.dial-timeout"},
 		{"zero batch rows", func(c *Config) { c.BatchRows = 0 }, "clickhouse.batch-rows"},
 		{"a negative flush interval", func(c *Config) { c.FlushInterval = -time.Second }, "clickhouse.flush-interval"},

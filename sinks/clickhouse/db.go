@@ -8,6 +8,54 @@
 // keeps to what both accept (see schemas/migrations). Against 18.16, rows are inserted only
 // through driver batches with an explicit column list: INSERT … VALUES sent as a statement
 // hangs that server, so DB.Exec refuses it and Writer is the way to insert.
+//
+// # Cluster mode
+//
+// Config.Cluster (--clickhouse.cluster NAME) is for a replicated ClickHouse: one shard of
+// replicas listed as cluster NAME in the servers' remote_servers, coordinated by ZooKeeper (or
+// ClickHouse Keeper), with the {shard} and {replica} macros and <distributed_ddl> configured
+// (deploy/local/clickhouse-cluster.sh starts such a cluster on loopback). Migrate then creates
+// the database, the ledger (schema_migrations) and every table on every replica with ON CLUSTER
+// statements, each table as the Replicated variant of its engine at the ZooKeeper path
+// ReplicatedPath — ReplacingMergeTree(version) becomes
+// ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/<database>/<table>', '{replica}',
+// version) — and each view with the tables it reads qualified by the database (an ON CLUSTER
+// statement runs in each server's default database). On 18.x servers the columns carry no
+// comments: 18.x cannot create a Replicated table whose columns have comments. Rows are written
+// and read through whichever replica Config.Addr reaches (list every replica, so that a client
+// moves on when one is down), and the replicas copy each other's parts. A single node and the
+// embedded engine run the migration files exactly as written.
+//
+// Concurrent migrators. Several processes may migrate one database at once in cluster mode (a
+// Job, an init container and the estimator do in Kubernetes); Migrate takes no lock and needs
+// none, for three reasons that hold on ClickHouse 18.16:
+//
+//   - Every statement only adds, and is idempotent: CREATE TABLE IF NOT EXISTS, CREATE VIEW IF
+//     NOT EXISTS, ALTER TABLE … ADD COLUMN. Cluster mode refuses any other statement before it
+//     runs anything. A second CREATE is a no-op; a second ADD COLUMN, which the server refuses
+//     because the column exists, counts as done.
+//   - Every statement goes through the cluster's DDL queue in ZooKeeper (a sequential node per
+//     statement: one total order), which every replica runs in that order, one statement at a
+//     time, and a migrator sends a statement only once its previous one has finished on every
+//     replica. Whatever the interleaving of two migrators, each object is first created in the
+//     order of the files and later copies change nothing: the schema is that of one run.
+//   - A migration is recorded (one row in the replicated ledger) only once all its statements
+//     have finished on every replica. Two migrators may both record it, with the same name and
+//     checksum; AppliedMigrations reads such rows as one.
+//
+// A lock would only add a way to get stuck: a migrator killed half-way leaves nothing to release,
+// and the next run applies the unrecorded migration's idempotent statements again. An ON
+// CLUSTER statement waits for every replica (up to the server's distributed_ddl_task_timeout):
+// with a replica down a migration fails, and the replica runs the queued statements when it is
+// back. A Migrate that finds every migration recorded runs no DDL, so a process that migrates
+// at start starts while a replica is down.
+//
+// Replicated tables drop an inserted block identical to one of the last ones inserted
+// (insert_deduplicate, replicated_deduplication_window). That makes a Writer's retries of a
+// batch exact — the batch sent again after an error that hid its success is dropped, not
+// stored twice — and it cannot drop a write that matters: every row carries version, the Unix
+// nanoseconds of the compute that made it, so two different writes never form identical
+// blocks, and a block identical to a stored one holds only rows that are stored already.
 package clickhouse
 
 import (
@@ -41,12 +89,17 @@ type backend interface {
 type DB struct {
 	b            backend
 	database     string
+	cluster      string // Config.Cluster: empty on a single node
 	embedded     bool
 	readOnly     bool
 	queryTimeout time.Duration
 	version      string
 	log          logrus.FieldLogger
 	metrics      *dbMetrics
+
+	// beforeMigrationStatement, when set (by tests), is called by Migrate before it sends a
+	// migration statement: with the file name and the statement's index.
+	beforeMigrationStatement func(migration string, statement int)
 }
 
 // Column names and types one column of a query result.
@@ -104,7 +157,7 @@ func Open(ctx context.Context, cfg Config, log logrus.FieldLogger, reg prometheu
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{b: b, database: cfg.Database, embedded: cfg.EmbeddedDir != "", readOnly: cfg.ReadOnly, queryTimeout: cfg.QueryTimeout,
+	db := &DB{b: b, database: cfg.Database, cluster: cfg.Cluster, embedded: cfg.EmbeddedDir != "", readOnly: cfg.ReadOnly, queryTimeout: cfg.QueryTimeout,
 		log: log, metrics: newDBMetrics(reg)}
 	res, err := db.Query(ctx, "SELECT version()")
 	if err != nil {
@@ -123,6 +176,9 @@ func (db *DB) ServerVersion() string { return db.version }
 
 // Database returns the database that unqualified table names refer to.
 func (db *DB) Database() string { return db.database }
+
+// Cluster returns the cluster of cluster mode (Config.Cluster), empty on a single node.
+func (db *DB) Cluster() string { return db.cluster }
 
 // Embedded reports whether db is the embedded engine (chDB) rather than a server.
 func (db *DB) Embedded() bool { return db.embedded }

@@ -32,7 +32,9 @@ const createMigrationsTable = `CREATE TABLE IF NOT EXISTS ` + MigrationsTable + 
 ORDER BY version`
 
 // AppliedMigrations returns the migrations recorded in db, by version (empty when none
-// were applied, even when MigrationsTable does not exist yet).
+// were applied, even when MigrationsTable does not exist yet). A migration recorded more than
+// once with the same name and checksum (two migrators applied it at the same time: see the
+// package doc) is returned once, with its first applied_at.
 func AppliedMigrations(ctx context.Context, db *DB) ([]AppliedMigration, error) {
 	res, err := db.Query(ctx, fmt.Sprintf("SELECT count() FROM system.tables WHERE database = %s AND name = %s",
 		QuoteString(db.database), QuoteString(MigrationsTable)))
@@ -48,12 +50,16 @@ func AppliedMigrations(ctx context.Context, db *DB) ([]AppliedMigration, error) 
 	}
 	out := make([]AppliedMigration, 0, len(res.Rows))
 	for _, r := range res.Rows {
-		out = append(out, AppliedMigration{
+		a := AppliedMigration{
 			Version:   int(r[0].(uint32)),
 			Name:      r[1].(string),
 			Checksum:  r[2].(string),
 			AppliedAt: r[3].(time.Time),
-		})
+		}
+		if n := len(out); n > 0 && out[n-1].Version == a.Version && out[n-1].Name == a.Name && out[n-1].Checksum == a.Checksum {
+			continue // the same migration, recorded again by a concurrent migrator
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }
@@ -67,9 +73,14 @@ func AppliedMigrations(ctx context.Context, db *DB) ([]AppliedMigration, error) 
 // applied), when its name differs, or when the database has a migration this binary does not
 // know. migrations must be numbered 1…n without gaps (schemas.Migrations guarantees it).
 //
-// Migrate does not lock: run one at a time per database (the Kubernetes Job does). If it
-// fails half-way through a migration, that migration is not recorded and its idempotent
-// statements run again next time. log may be nil.
+// On a DB opened with Config.Cluster (cluster mode), the database, MigrationsTable and every
+// table are created on every replica of the cluster (ON CLUSTER), as Replicated tables, and
+// the run is safe beside other migrators of the same database (see the package doc: additive
+// statements only, each idempotent, serialized by the cluster's DDL queue). When every
+// migration is recorded already it runs no DDL at all, so a process that migrates at start
+// starts while a replica is down. A single node or the embedded engine takes no lock: run one
+// migrator at a time there. If Migrate fails half-way through a migration, that migration is
+// not recorded and its idempotent statements run again next time. log may be nil.
 func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log logrus.FieldLogger) ([]string, error) {
 	log = orDiscard(log)
 	log = log.WithFields(logrus.Fields{"component": "migrate", "database": db.database})
@@ -77,28 +88,55 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	if err := schemas.CheckMigrations(ms); err != nil {
 		return nil, err
 	}
-	if err := db.Exec(ctx, createMigrationsTable); err != nil {
+	ledger := createMigrationsTable
+	// send[v-1][i] is what runs for statement i of migration v: the statement itself, or its
+	// cluster form (rewritten before anything runs, so that a statement cluster mode refuses
+	// stops the run before its first DDL).
+	send := make([][]string, len(ms))
+	for i, m := range ms {
+		send[i] = m.Statements()
+	}
+	if db.cluster != "" {
+		var err error
+		comments := commentsInReplicatedTables(db.version)
+		if ledger, err = clusterStatement(createMigrationsTable, db.database, db.cluster, comments); err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			for j, stmt := range send[i] {
+				if send[i][j], err = clusterStatement(stmt, db.database, db.cluster, comments); err != nil {
+					return nil, fmt.Errorf("migration %s, statement %d: %w", m.Name, j+1, err)
+				}
+			}
+		}
+		applied, err := AppliedMigrations(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		done, err := checkApplied(db, applied, ms)
+		if err != nil {
+			return nil, err
+		}
+		if len(done) == len(ms) {
+			return nil, nil // up to date: no DDL, which would wait for every replica
+		}
+		if err := checkCluster(ctx, db); err != nil {
+			return nil, err
+		}
+		if err := db.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db.database+" ON CLUSTER "+db.cluster); err != nil {
+			return nil, fmt.Errorf("create database %s on cluster %s: %w", db.database, db.cluster, err)
+		}
+	}
+	if err := db.Exec(ctx, ledger); err != nil {
 		return nil, fmt.Errorf("create %s: %w", MigrationsTable, err)
 	}
 	applied, err := AppliedMigrations(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	done := map[int]AppliedMigration{}
-	for _, a := range applied {
-		if a.Version < 1 || a.Version > len(ms) {
-			return nil, fmt.Errorf("database %s has migration %s (number %04d) applied, which this binary does not have (it knows 0001 to %04d): run a newer hashatlas",
-				db.database, a.Name, a.Version, len(ms))
-		}
-		m := ms[a.Version-1]
-		if a.Name != m.Name {
-			return nil, fmt.Errorf("migration number %04d was applied as %s but this binary names it %s: migration files must not be renamed", a.Version, a.Name, m.Name)
-		}
-		if sum := m.Checksum(); a.Checksum != sum {
-			return nil, fmt.Errorf("migration %s changed after it was applied to database %s: recorded checksum %s, current checksum %s; restore the file and put the change in a new migration",
-				m.Name, db.database, a.Checksum, sum)
-		}
-		done[a.Version] = a
+	done, err := checkApplied(db, applied, ms)
+	if err != nil {
+		return nil, err
 	}
 	record, err := NewWriter(ctx, db, MigrationsTable, []string{"version", "name", "checksum", "applied_at"},
 		WriterConfig{BatchRows: 1 << 20, FlushInterval: time.Hour}, log, nil)
@@ -123,7 +161,17 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 			} else if done {
 				continue
 			}
-			if err := db.Exec(ctx, stmt); err != nil {
+			if db.beforeMigrationStatement != nil {
+				db.beforeMigrationStatement(m.Name, i)
+			}
+			if err := db.Exec(ctx, send[m.Version-1][i]); err != nil {
+				if db.cluster != "" && isDuplicateColumn(err) {
+					// A concurrent migrator's ADD COLUMN ran first (the DDL queue ran both,
+					// in order): the column is there, which is what this statement is for.
+					if added, cerr := columnAdded(ctx, db, stmt); cerr == nil && added {
+						continue
+					}
+				}
 				return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
 			}
 		}
@@ -138,6 +186,28 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// checkApplied checks the record of db against ms and returns the applied migrations by
+// version.
+func checkApplied(db *DB, applied []AppliedMigration, ms []schemas.Migration) (map[int]AppliedMigration, error) {
+	done := map[int]AppliedMigration{}
+	for _, a := range applied {
+		if a.Version < 1 || a.Version > len(ms) {
+			return nil, fmt.Errorf("database %s has migration %s (number %04d) applied, which this binary does not have (it knows 0001 to %04d): run a newer hashatlas",
+				db.database, a.Name, a.Version, len(ms))
+		}
+		m := ms[a.Version-1]
+		if a.Name != m.Name {
+			return nil, fmt.Errorf("migration number %04d was applied as %s but this binary names it %s: migration files must not be renamed", a.Version, a.Name, m.Name)
+		}
+		if sum := m.Checksum(); a.Checksum != sum {
+			return nil, fmt.Errorf("migration %s changed after it was applied to database %s: recorded checksum %s, current checksum %s; restore the file and put the change in a new migration",
+				m.Name, db.database, a.Checksum, sum)
+		}
+		done[a.Version] = a
+	}
+	return done, nil
 }
 
 // addColumn matches the one ALTER form migrations may use, a single ADD COLUMN.
