@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashatlas/hashatlas/schemas"
 	kafkago "github.com/segmentio/kafka-go"
+	metadataapi "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
 // TopicConfigs returns the topic-level configs EnsureTopics creates spec with, on a cluster
@@ -307,6 +308,97 @@ func describeTopicConfigs(ctx context.Context, client *kafkago.Client, topics []
 			m[e.ConfigName] = e.ConfigValue
 		}
 		out[r.ResourceName] = m
+	}
+	return out, nil
+}
+
+// Replication is where the replicas of some topics are, as one broker's metadata has it.
+type Replication struct {
+	// Brokers maps the node id of every broker the cluster has alive (registered and not
+	// fenced) to its address.
+	Brokers map[int]string
+	// Partitions lists each topic's partitions in order.
+	Partitions map[string][]PartitionReplicas
+	// MinInsyncReplicas is each topic's min.insync.replicas (its own, or the brokers' default).
+	MinInsyncReplicas map[string]int
+}
+
+// PartitionReplicas is one partition's leader, replicas and in-sync replicas, as node ids.
+type PartitionReplicas struct {
+	Partition int
+	// Leader is the node id of the partition's leader, -1 when it has none.
+	Leader int
+	// Replicas are the brokers assigned a copy of the partition, alive or not; ISR are those
+	// of them whose copy is in sync (a write with acks=all waits for all of them).
+	Replicas, ISR []int
+}
+
+// UnderReplicated lists the partitions, as topic/partition, whose in-sync replicas are fewer
+// than their replicas (a broker is down, or still catching up after a restart), in order.
+func (r Replication) UnderReplicated() []string {
+	var out []string
+	for t, ps := range r.Partitions {
+		for _, p := range ps {
+			if len(p.ISR) < len(p.Replicas) {
+				out = append(out, fmt.Sprintf("%s/%d", t, p.Partition))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// DescribeReplication reads the replicas and the in-sync replicas of every partition of topics
+// (internal ones such as __consumer_offsets too) and the topics' min.insync.replicas, fresh
+// from a broker (not from a client's cached metadata). A topic that does not exist is an error.
+func DescribeReplication(ctx context.Context, cfg Config, topics []string) (Replication, error) {
+	cfg = cfg.withDefaults()
+	if err := validateBrokers(cfg.Brokers); err != nil {
+		return Replication{}, err
+	}
+	t := newTransport(cfg)
+	defer t.CloseIdleConnections()
+	addr := kafkago.TCP(cfg.Brokers...)
+	resp, err := t.RoundTrip(ctx, addr, &metadataapi.Request{TopicNames: topics})
+	if err != nil {
+		return Replication{}, fmt.Errorf("read the metadata of %s: %w", strings.Join(topics, ", "), err)
+	}
+	md, ok := resp.(*metadataapi.Response)
+	if !ok {
+		return Replication{}, fmt.Errorf("read the metadata of %s: unexpected response %T", strings.Join(topics, ", "), resp)
+	}
+	out := Replication{Brokers: map[int]string{}, Partitions: map[string][]PartitionReplicas{}, MinInsyncReplicas: map[string]int{}}
+	for _, b := range md.Brokers {
+		out.Brokers[int(b.NodeID)] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
+	ids := func(ns []int32) []int {
+		o := make([]int, len(ns))
+		for i, n := range ns {
+			o[i] = int(n)
+		}
+		sort.Ints(o)
+		return o
+	}
+	for _, tp := range md.Topics {
+		if tp.ErrorCode != 0 {
+			return Replication{}, fmt.Errorf("read the metadata of topic %s: %w", tp.Name, kafkago.Error(tp.ErrorCode))
+		}
+		ps := make([]PartitionReplicas, 0, len(tp.Partitions))
+		for _, p := range tp.Partitions {
+			ps = append(ps, PartitionReplicas{Partition: int(p.PartitionIndex), Leader: int(p.LeaderID), Replicas: ids(p.ReplicaNodes), ISR: ids(p.IsrNodes)})
+		}
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Partition < ps[j].Partition })
+		out.Partitions[tp.Name] = ps
+	}
+	client := &kafkago.Client{Addr: addr, Transport: t, Timeout: 30 * time.Second}
+	cfgs, err := describeTopicConfigs(ctx, client, topics, "min.insync.replicas")
+	if err != nil {
+		return Replication{}, err
+	}
+	for name, c := range cfgs {
+		if n, err := strconv.Atoi(c["min.insync.replicas"]); err == nil {
+			out.MinInsyncReplicas[name] = n
+		}
 	}
 	return out, nil
 }

@@ -37,6 +37,10 @@ func TestConfigValidate(t *testing.T) {
 		{"an out-of-range embedded port is rejected", func(c *Config) { c.EmbeddedPort = 70000 }, "--kafka.embedded-port"},
 		{"a negative replication factor is rejected", func(c *Config) { c.ReplicationFactor = -1 }, "--kafka.replication-factor"},
 		{"a negative retry timeout is rejected", func(c *Config) { c.RetryTimeout = -time.Second }, "--kafka.retry-timeout"},
+		{"acks 1 is accepted", func(c *Config) { c.Acks = "1" }, ""},
+		{"acks -1 is accepted (all, as the Java producer spells it)", func(c *Config) { c.Acks = "-1" }, ""},
+		{"acks 0 is rejected: the writer must know whether a write failed", func(c *Config) { c.Acks = "0" }, "HASHATLAS_KAFKA_ACKS"},
+		{"an unknown acks is rejected", func(c *Config) { c.Acks = "leader" }, "--kafka.acks"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := valid
@@ -77,14 +81,15 @@ func TestRegisterFlagsSetsDefaultsAndParsesBrokerLists(t *testing.T) {
 	}
 	want := DefaultConfig()
 	if strings.Join(cfg.Brokers, ",") != DefaultBrokers || cfg.EmbeddedPort != want.EmbeddedPort || cfg.Compression != want.Compression ||
-		cfg.BatchSize != want.BatchSize || cfg.BatchTimeout != want.BatchTimeout || cfg.ReplicationFactor != 1 || cfg.ClientID != "hashatlas" || cfg.RetryTimeout != time.Minute {
+		cfg.BatchSize != want.BatchSize || cfg.BatchTimeout != want.BatchTimeout || cfg.ReplicationFactor != 1 || cfg.ClientID != "hashatlas" || cfg.RetryTimeout != time.Minute ||
+		cfg.Acks != "all" {
 		t.Errorf("flag defaults %+v, want %+v", cfg, want)
 	}
 	if got := fs.Lookup("kafka.brokers").DefValue; got != DefaultBrokers {
 		t.Errorf("--kafka.brokers default shows %q, want %q", got, DefaultBrokers)
 	}
 	for _, name := range []string{"kafka.brokers", "kafka.embedded", "kafka.embedded-port", "kafka.client-id", "kafka.batch-size",
-		"kafka.batch-timeout", "kafka.compression", "kafka.dial-timeout", "kafka.replication-factor", "kafka.retry-timeout"} {
+		"kafka.batch-timeout", "kafka.compression", "kafka.dial-timeout", "kafka.replication-factor", "kafka.retry-timeout", "kafka.acks"} {
 		if fs.Lookup(name) == nil {
 			t.Errorf("flag --%s is not registered", name)
 		}
@@ -102,6 +107,31 @@ func TestRegisterFlagsSetsDefaultsAndParsesBrokerLists(t *testing.T) {
 	cfg.Embedded = false
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "--kafka.brokers") {
 		t.Errorf("empty --kafka.brokers: %v, want an error naming the flag", err)
+	}
+}
+
+// TestWriterWaitsForEveryInSyncReplicaUnlessToldOtherwise: the writer asks for acks=all by
+// default (a zero Config and the flags' defaults alike), for the leader's only with Acks "1".
+func TestWriterWaitsForEveryInSyncReplicaUnlessToldOtherwise(t *testing.T) {
+	for _, c := range []struct {
+		acks string
+		want kafkago.RequiredAcks
+	}{{"", kafkago.RequireAll}, {DefaultAcks, kafkago.RequireAll}, {"-1", kafkago.RequireAll}, {"1", kafkago.RequireOne}} {
+		cfg := DefaultConfig()
+		cfg.Acks = c.acks
+		w, err := NewWriter(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := w.w.RequiredAcks; got != c.want {
+			t.Errorf("Acks %q: the writer asks for %v, want %v", c.acks, got, c.want)
+		}
+		_ = w.Close()
+	}
+	cfg := DefaultConfig()
+	cfg.Acks = "0"
+	if _, err := NewWriter(cfg, nil, nil); err == nil {
+		t.Error("NewWriter with Acks 0: nil error")
 	}
 }
 

@@ -21,7 +21,8 @@
 // partition" instead of silently creating it with a broker-default partition count and config.
 //
 // Delivery is at-least-once end to end: a nil error from Publish means every in-sync replica
-// has the messages; a consumer commits an offset only after its handler returned nil or the
+// has the messages (with Config.Acks "all", the default; on a cluster, topics replicated three
+// times with min.insync.replicas 2 keep them through the loss of any one broker); a consumer commits an offset only after its handler returned nil or the
 // record was safely dead-lettered; what was handled but not committed when a process stopped is
 // delivered again. Keys make that harmless: consumers upsert by key.
 //

@@ -227,3 +227,57 @@ func TestDeleteTopicsEmptiesATopicForRecreation(t *testing.T) {
 		t.Fatalf("the topic created again holds %v records, want none", end)
 	}
 }
+
+// TestDescribeReplicationReadsLeadersReplicasAndISR reads the replication of a new topic and of
+// the standard topics: every partition listed, led by a live broker, with as many replicas as
+// the configured replication factor, all in sync; a topic that does not exist is an error.
+// (The three-broker cluster test, TestKafkaClusterBrokerKilledMidReplay, reads it with a broker
+// down and after its restart.)
+func TestDescribeReplicationReadsLeadersReplicasAndISR(t *testing.T) {
+	cfg := testConfig(t)
+	topic := newTestTopic(t, cfg, "replication", 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	names := []string{topic, schemas.TopicBlocks}
+	r, err := DescribeReplication(ctx, cfg, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Brokers) == 0 {
+		t.Fatal("no live broker in the metadata")
+	}
+	rf := cfg.withDefaults().ReplicationFactor
+	for _, name := range names {
+		ps := r.Partitions[name]
+		want := 3
+		if name == schemas.TopicBlocks {
+			want = schemas.Topics()[0].Partitions
+			for _, s := range schemas.Topics() {
+				if s.Name == name {
+					want = s.Partitions
+				}
+			}
+		}
+		if len(ps) != want {
+			t.Fatalf("%s: %d partitions described, want %d", name, len(ps), want)
+		}
+		for i, p := range ps {
+			if p.Partition != i {
+				t.Errorf("%s: partition %d listed at %d", name, p.Partition, i)
+			}
+			if _, ok := r.Brokers[p.Leader]; !ok {
+				t.Errorf("%s/%d: leader %d is not a live broker (%v)", name, p.Partition, p.Leader, r.Brokers)
+			}
+			if len(p.Replicas) != rf || fmt.Sprint(p.ISR) != fmt.Sprint(p.Replicas) {
+				t.Errorf("%s/%d: replicas %v, in sync %v; want %d replicas, all in sync", name, p.Partition, p.Replicas, p.ISR, rf)
+			}
+		}
+		t.Logf("%s: min.insync.replicas %d, partitions %v", name, r.MinInsyncReplicas[name], ps)
+	}
+	if u := r.UnderReplicated(); len(u) != 0 {
+		t.Errorf("under-replicated partitions on a healthy broker: %v", u)
+	}
+	if _, err := DescribeReplication(ctx, cfg, []string{uniqueName(t, "missing")}); err == nil {
+		t.Error("DescribeReplication of a topic that does not exist: nil error")
+	}
+}

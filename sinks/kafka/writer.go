@@ -33,10 +33,10 @@ type Message struct {
 }
 
 // Writer writes messages to Kafka. Every write waits until all in-sync replicas acknowledged it
-// (RequireAll), messages with the same key go to the same partition (murmur2, as Java clients
-// do), batches are compressed, and messages for one partition are gathered into batches of up
-// to Config.BatchSize messages or Config.BatchBytes bytes, sent when full or after
-// Config.BatchTimeout.
+// (acks=all; Config.Acks "1" waits for the leader only), messages with the same key go to the
+// same partition (murmur2, as Java clients do), batches are compressed, and messages for one
+// partition are gathered into batches of up to Config.BatchSize messages or Config.BatchBytes
+// bytes, sent when full or after Config.BatchTimeout.
 //
 // Writes are synchronous: WriteMessages and Publish return once every message was acknowledged
 // or failed, so a nil error means the broker has them. While no broker can take them (a broker
@@ -81,6 +81,10 @@ func NewWriter(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) (*
 	if err != nil {
 		return nil, err
 	}
+	acks, err := cfg.requiredAcks()
+	if err != nil {
+		return nil, err
+	}
 	m, err := newWriterMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("register kafka writer metrics: %w", err)
@@ -90,7 +94,7 @@ func NewWriter(cfg Config, log logrus.FieldLogger, reg prometheus.Registerer) (*
 	w := &kafkago.Writer{
 		Addr:         kafkago.TCP(cfg.Brokers...),
 		Balancer:     &kafkago.Murmur2Balancer{},
-		RequiredAcks: kafkago.RequireAll,
+		RequiredAcks: acks,
 		BatchSize:    cfg.BatchSize,
 		BatchBytes:   int64(cfg.BatchBytes),
 		BatchTimeout: cfg.BatchTimeout,
