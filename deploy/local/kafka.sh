@@ -16,6 +16,25 @@
 # Settings: HASHATLAS_KAFKA_PORT (default 29092; the controller listens on the next port),
 # HASHATLAS_KAFKA_RUN_DIR (default $HASHATLAS_CACHE/kafka-<port>),
 # HASHATLAS_KAFKA_HEAP (default 512m).
+#
+# Cluster mode: three nodes, each broker and controller (a static quorum of three voters), from
+# deploy/local/kafka/cluster.properties; a cluster of its own, beside the single broker:
+#
+#   deploy/local/kafka.sh cluster start    start every node that does not answer (all three at
+#                                          once: a node finishes starting only with a quorum),
+#                                          reuse those that do; restart all from an outdated config
+#   deploy/local/kafka.sh cluster stop     stop the three at once (a node left alone without its
+#                                          quorum cannot shut down cleanly and would be killed)
+#   deploy/local/kafka.sh cluster kill N   kill -9 node N (1 to 3): a crash; `cluster start`
+#                                          brings it back
+#   deploy/local/kafka.sh cluster status   exit 0 when all three answer
+#   deploy/local/kafka.sh cluster brokers  print the bootstrap list (host:port,host:port,host:port)
+#   deploy/local/kafka.sh cluster reset    stop the cluster and delete its run directories
+#
+# Node N (node.id N) listens on HASHATLAS_KAFKA_CLUSTER_PORT + 2(N-1) (default 29192, 29194,
+# 29196), its controller on the next port; run directories are
+# $HASHATLAS_CACHE/kafka-cluster-<port>/nodeN (HASHATLAS_KAFKA_CLUSTER_DIR moves them); heap
+# HASHATLAS_KAFKA_CLUSTER_HEAP (default 256m each).
 # Needs java (17 or newer) and mvn; installs them with apt when missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,6 +47,8 @@ log4j_version=2.25.5
 dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 # Fixed, so that a run directory formatted once stays valid (base64url of 16 bytes).
 cluster_id=aGFzaGF0bGFzLWthZmthIQ
+# The same for the three-node cluster (another cluster: its nodes never talk to the broker above).
+cluster3_id=aGFzaGF0bGFzLWNsdXN0ZXIz
 
 port="${HASHATLAS_KAFKA_PORT:-29092}"
 controller_port=$((port + 1))
@@ -36,6 +57,17 @@ heap="${HASHATLAS_KAFKA_HEAP:-512m}"
 libs="$HASHATLAS_CACHE/kafka/$kafka_version/libs"
 libs_marker="$libs/.complete"
 pid_file="$run_dir/kafka.pid"
+# What the functions below render and format: the single broker, unless select_node switches
+# them to a node of the cluster.
+template="$here/kafka/server.properties"
+format_mode=(--standalone)
+node_id=1
+voters=
+
+cluster_nodes=3
+cluster_base="${HASHATLAS_KAFKA_CLUSTER_PORT:-29192}"
+cluster_dir="${HASHATLAS_KAFKA_CLUSTER_DIR:-$HASHATLAS_CACHE/kafka-cluster-$cluster_base}"
+cluster_heap="${HASHATLAS_KAFKA_CLUSTER_HEAP:-256m}"
 
 now_ms() { date +%s%3N; }
 # since prints the seconds since t0 (from now_ms), with one decimal.
@@ -99,7 +131,7 @@ java_opts() {
 # render prints the broker config for this run directory and port.
 render() {
   sed -e "s|@RUN_DIR@|$run_dir|g" -e "s|@PORT@|$port|g" -e "s|@CONTROLLER_PORT@|$controller_port|g" \
-    "$here/kafka/server.properties"
+    -e "s|@NODE_ID@|$node_id|g" -e "s|@VOTERS@|$voters|g" "$template"
 }
 
 # prepare renders the config into the run directory and formats the log directory once.
@@ -111,7 +143,7 @@ prepare() {
     log "formatting the KRaft log directory $run_dir/data (cluster id $cluster_id)"
     local opts
     mapfile -t opts < <(java_opts)
-    if ! java "${opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format --standalone \
+    if ! java "${opts[@]}" -cp "$libs/*" kafka.tools.StorageTool format "${format_mode[@]}" \
       --config "$run_dir/server.properties" --cluster-id "$cluster_id" >"$run_dir/log/format.log" 2>&1; then
       cat "$run_dir/log/format.log" >&2
       die "could not format $run_dir/data"
@@ -152,32 +184,47 @@ start() {
     log "a broker from $run_dir is running but not answering; stopping it"
     stop
   fi
-  prepare
-  log "starting Apache Kafka $kafka_version on 127.0.0.1:$port (controller :$controller_port, data and logs in $run_dir)"
-  local t0 opts pid
+  local t0
   t0=$(now_ms)
-  mapfile -t opts < <(java_opts)
-  # Only what this start logs counts: server.log keeps the lines of earlier runs.
-  local log_from=0
-  [ -f "$run_dir/log/server.log" ] && log_from=$(stat -c %s "$run_dir/log/server.log")
-  (cd "$run_dir" && exec nohup java "${opts[@]}" -cp "$libs/*" kafka.Kafka "$run_dir/server.properties" \
-    >"$run_dir/log/stdout.log" 2>&1 </dev/null) &
-  pid=$!
-  echo "$pid" >"$pid_file"
+  launch
   for _ in $(seq 1 240); do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 30 "$run_dir/log/stdout.log" "$run_dir/log/server.log" >&2 2>/dev/null || true
-      rm -f "$pid_file"
-      die "the broker exited while starting (logs in $run_dir/log)"
-    fi
-    if started_since "$log_from" && healthy; then
-      log "broker is up on 127.0.0.1:$port (pid $pid) after $(since "$t0") s"
+    if launched_up; then
+      log "broker is up on 127.0.0.1:$port (pid $launched_pid) after $(since "$t0") s"
       return
     fi
     sleep 0.25
   done
+  launch_failed "did not answer on 127.0.0.1:$port within 60 s"
+}
+
+# launch prepares the run directory and starts the broker in the background without waiting
+# for it; launched_up then says whether it has started. It sets launched_pid and launched_from
+# (the size of server.log before: only what this start logs counts, the file keeps the lines of
+# earlier runs).
+launch() {
+  prepare
+  log "starting Apache Kafka $kafka_version on 127.0.0.1:$port (controller :$controller_port, data and logs in $run_dir)"
+  local opts
+  mapfile -t opts < <(java_opts)
+  launched_from=0
+  [ -f "$run_dir/log/server.log" ] && launched_from=$(stat -c %s "$run_dir/log/server.log")
+  (cd "$run_dir" && exec nohup java "${opts[@]}" -cp "$libs/*" kafka.Kafka "$run_dir/server.properties" \
+    >"$run_dir/log/stdout.log" 2>&1 </dev/null) &
+  launched_pid=$!
+  echo "$launched_pid" >"$pid_file"
+}
+
+# launched_up reports whether the broker of launched_pid has started and answers; it dies when
+# the broker exited.
+launched_up() {
+  kill -0 "$launched_pid" 2>/dev/null || launch_failed "exited while starting"
+  started_since "$launched_from" && healthy
+}
+
+launch_failed() {
   tail -n 30 "$run_dir/log/stdout.log" "$run_dir/log/server.log" >&2 2>/dev/null || true
-  die "the broker did not answer on 127.0.0.1:$port within 60 s (logs in $run_dir/log)"
+  if ! kill -0 "$launched_pid" 2>/dev/null; then rm -f "$pid_file"; fi
+  die "the broker on 127.0.0.1:$port $1 (logs in $run_dir/log)"
 }
 
 stop() {
@@ -198,11 +245,158 @@ stop() {
   log "stopped the broker of $run_dir"
 }
 
+# select_node makes the functions above act on node $1 of the cluster.
+select_node() {
+  node_id=$1
+  port=$((cluster_base + 2 * (node_id - 1)))
+  controller_port=$((port + 1))
+  run_dir="$cluster_dir/node$node_id"
+  pid_file="$run_dir/kafka.pid"
+  heap=$cluster_heap
+  template="$here/kafka/cluster.properties"
+  format_mode=()
+  cluster_id=$cluster3_id
+  local i
+  voters=
+  for i in $(seq 1 $cluster_nodes); do
+    voters+="${voters:+,}$i@127.0.0.1:$((cluster_base + 2 * (i - 1) + 1))"
+  done
+}
+
+cluster_brokers() {
+  local i out=
+  for i in $(seq 1 $cluster_nodes); do
+    out+="${out:+,}127.0.0.1:$((cluster_base + 2 * (i - 1)))"
+  done
+  echo "$out"
+}
+
+cluster_status() {
+  local i
+  for i in $(seq 1 $cluster_nodes); do
+    select_node "$i"
+    healthy || return 1
+  done
+}
+
+# cluster_start starts every node that does not answer, all at once (a node does not finish
+# starting before two controllers form a quorum), and waits until each has.
+cluster_start() {
+  local i outdated=
+  for i in $(seq 1 $cluster_nodes); do
+    select_node "$i"
+    if running_pid >/dev/null && ! render | cmp -s - "$run_dir/server.properties"; then outdated=$i; fi
+  done
+  if [ -n "$outdated" ]; then
+    log "node $outdated runs from an older $here/kafka/cluster.properties; restarting the cluster"
+    cluster_stop
+  fi
+  local t0 pids=() froms=() nodes=() pid
+  t0=$(now_ms)
+  for i in $(seq 1 $cluster_nodes); do
+    select_node "$i"
+    if healthy; then
+      log "reusing node $i, healthy on 127.0.0.1:$port"
+      continue
+    fi
+    fetch
+    if pid=$(running_pid); then
+      # Not answering: a process that lost its quorum or hangs. Nothing to save.
+      log "node $i (pid $pid) is running but not answering; killing it"
+      kill -9 "$pid"
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    launch
+    nodes+=("$i") pids+=("$launched_pid") froms+=("$launched_from")
+  done
+  [ ${#nodes[@]} -gt 0 ] || return 0
+  local waiting k
+  for _ in $(seq 1 360); do
+    waiting=0
+    for k in "${!nodes[@]}"; do
+      [ -n "${nodes[$k]}" ] || continue
+      select_node "${nodes[$k]}"
+      launched_pid=${pids[$k]} launched_from=${froms[$k]}
+      if launched_up; then
+        log "node ${nodes[$k]} is up on 127.0.0.1:$port (pid $launched_pid) after $(since "$t0") s"
+        nodes[k]=
+      else
+        waiting=1
+      fi
+    done
+    [ "$waiting" -eq 1 ] || { log "cluster up on $(cluster_brokers) after $(since "$t0") s"; return 0; }
+    sleep 0.25
+  done
+  for k in "${!nodes[@]}"; do
+    [ -n "${nodes[$k]}" ] || continue
+    select_node "${nodes[$k]}"
+    launched_pid=${pids[$k]}
+    launch_failed "(node ${nodes[$k]}) did not start within 90 s"
+  done
+}
+
+# cluster_stop stops every node at once (SIGTERM: controlled shutdowns while the quorum still
+# stands), kills what did not stop within 30 s, and forgets their pids.
+cluster_stop() {
+  local i pid pids=() t0
+  t0=$(now_ms)
+  for i in $(seq 1 $cluster_nodes); do
+    select_node "$i"
+    if pid=$(running_pid); then
+      kill "$pid"
+      pids+=("$pid")
+    fi
+  done
+  for _ in $(seq 1 120); do
+    local alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" -eq 1 ] || break
+    sleep 0.25
+  done
+  for pid in "${pids[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      log "pid $pid did not stop within 30 s; killing it"
+      kill -9 "$pid"
+    fi
+  done
+  for i in $(seq 1 $cluster_nodes); do
+    select_node "$i"
+    rm -f "$pid_file"
+  done
+  log "stopped the cluster of $cluster_dir (${#pids[@]} nodes running) in $(since "$t0") s"
+}
+
+# cluster_kill kills node $1 with SIGKILL (no controlled shutdown: a crash) and waits until it
+# is gone.
+cluster_kill() {
+  [[ "${1:-}" =~ ^[1-9]$ ]] && [ "$1" -le $cluster_nodes ] || die "usage: $0 cluster kill 1..$cluster_nodes"
+  select_node "$1"
+  local pid
+  pid=$(running_pid) || die "node $1 is not running from $run_dir"
+  kill -9 "$pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$pid_file"
+  log "killed node $1 (pid $pid, 127.0.0.1:$port)"
+}
+
+cluster() {
+  case "${1:-}" in
+    start) cluster_start ;;
+    stop) cluster_stop ;;
+    kill) cluster_kill "${2:-}" ;;
+    status) cluster_status ;;
+    brokers) cluster_brokers ;;
+    reset) cluster_stop && rm -rf "$cluster_dir" && log "deleted $cluster_dir" ;;
+    *) die "usage: $0 cluster start|stop|kill N|status|brokers|reset" ;;
+  esac
+}
+
 case "${1:-}" in
+  cluster) shift && cluster "$@" ;;
   start) start ;;
   stop) stop ;;
   status) healthy ;;
   fetch) fetch ;;
   reset) stop && rm -rf "$run_dir" && log "deleted $run_dir" ;;
-  *) die "usage: $0 start|stop|status|fetch|reset" ;;
+  *) die "usage: $0 start|stop|status|fetch|reset|cluster …" ;;
 esac
