@@ -782,12 +782,12 @@ func TestOneCronJobPerCollectorWithTheRunPolicy(t *testing.T) {
 	}
 }
 
-// TestEstimatorDeploymentProbesBudgetAndMigrations: the estimator serves its probes on the
-// metrics port it listens on (liveness /healthz, readiness /readyz), runs migrate in an init
-// container, is replaced with Recreate (one consumer of its group at a time), has a grace
-// period longer than the Kafka write retry budget, and a PodDisruptionBudget; its Service and
-// ServiceMonitor select it and name its metrics port.
-func TestEstimatorDeploymentProbesBudgetAndMigrations(t *testing.T) {
+// TestEstimatorDeploymentProbesAndBudget: the estimator serves its probes on the metrics port it
+// listens on (liveness /healthz, readiness /readyz), has no init container (migrations are the
+// Job's: TestMigrationsRunFromTheJobOnly), is replaced with Recreate (one consumer of its group
+// at a time), has a grace period longer than the Kafka write retry budget, and a
+// PodDisruptionBudget; its Service and ServiceMonitor select it and name its metrics port.
+func TestEstimatorDeploymentProbesAndBudget(t *testing.T) {
 	for _, m := range decoded(t) {
 		d := m.deployments[0]
 		where := m.dir + " Deployment/" + d.Name
@@ -795,8 +795,8 @@ func TestEstimatorDeploymentProbesBudgetAndMigrations(t *testing.T) {
 		if d.Spec.Replicas == nil || *d.Spec.Replicas != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 			t.Errorf("%s: replicas %s strategy %q, want 1 and Recreate", where, deref(d.Spec.Replicas), d.Spec.Strategy.Type)
 		}
-		if len(pod.InitContainers) != 1 || len(pod.InitContainers[0].Args) == 0 || pod.InitContainers[0].Args[0] != "migrate" {
-			t.Errorf("%s: init containers %v, want one running migrate", where, pod.InitContainers)
+		if len(pod.InitContainers) != 0 {
+			t.Errorf("%s: init containers %v, want none", where, pod.InitContainers)
 		}
 		if len(pod.Containers) != 1 || len(pod.Containers[0].Args) == 0 || pod.Containers[0].Args[0] != "estimate" {
 			t.Fatalf("%s: containers %v, want one running estimate", where, pod.Containers)
@@ -880,15 +880,6 @@ func TestEstimatorDeploymentProbesBudgetAndMigrations(t *testing.T) {
 			if !svcPorts[e.Port] || e.Path != "/metrics" {
 				t.Errorf("%s: ServiceMonitor endpoint port %q path %q: want a port of Service %s and /metrics", m.dir, e.Port, e.Path, svc.Name)
 			}
-		}
-
-		job := m.jobs[0]
-		if a := job.Spec.Template.Spec.Containers; len(a) != 1 || len(a[0].Args) != 1 || a[0].Args[0] != "migrate" {
-			t.Errorf("%s Job/%s: containers %v, want one running migrate", m.dir, job.Name, a)
-		}
-		if job.Spec.BackoffLimit == nil || job.Spec.ActiveDeadlineSeconds == nil || job.Spec.TTLSecondsAfterFinished == nil ||
-			job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
-			t.Errorf("%s Job/%s: want backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished and restartPolicy Never", m.dir, job.Name)
 		}
 	}
 }
@@ -1218,4 +1209,81 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// migratesOnStart are the commands that apply the ClickHouse migrations themselves when they
+// open ClickHouse, besides migrate: estimate, run, replay and demo through openEstimator
+// (cmd/hashatlas/cmd_estimate.go), simulate in setupSimulate (cmd_simulate.go).
+var migratesOnStart = map[string]bool{"estimate": true, "run": true, "replay": true, "demo": true, "simulate": true}
+
+// migrationSwitch finds the setting that turns a command's own migrations off in its effective
+// configuration: one named migrate or ending in .migrate. name is empty when the command has
+// none.
+func migrationSwitch(config map[string]setting) (name string, off bool) {
+	for n, s := range config {
+		if n == "migrate" || strings.HasSuffix(n, ".migrate") {
+			return n, s.value == "false"
+		}
+	}
+	return "", false
+}
+
+// TestMigrationsRunFromTheJobOnly: exactly one container runs `migrate`, the Job
+// hashatlas-migrate's (one container, backoffLimit, activeDeadlineSeconds,
+// ttlSecondsAfterFinished, restartPolicy Never): no init container, CronJob or second Job
+// migrates beside it.
+func TestMigrationsRunFromTheJobOnly(t *testing.T) {
+	for _, m := range decoded(t) {
+		var migrators []string
+		for _, r := range runs(t, m) {
+			if len(r.args) > 0 && r.args[0] == "migrate" {
+				migrators = append(migrators, r.owner+" container "+r.container)
+			}
+		}
+		want := m.dir + " Job/hashatlas-migrate container migrate"
+		if len(migrators) != 1 || migrators[0] != want {
+			t.Errorf("%s: containers running migrate %v, want exactly one, %s", m.dir, migrators, want)
+		}
+		for _, job := range m.jobs {
+			if job.Name != "hashatlas-migrate" {
+				continue
+			}
+			if a := job.Spec.Template.Spec.Containers; len(a) != 1 || len(a[0].Args) != 1 || a[0].Args[0] != "migrate" || len(job.Spec.Template.Spec.InitContainers) != 0 {
+				t.Errorf("%s Job/%s: containers %v, want one running migrate", m.dir, job.Name, a)
+			}
+			if job.Spec.BackoffLimit == nil || job.Spec.ActiveDeadlineSeconds == nil || job.Spec.TTLSecondsAfterFinished == nil ||
+				job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+				t.Errorf("%s Job/%s: want backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished and restartPolicy Never", m.dir, job.Name)
+			}
+		}
+	}
+}
+
+// TestNoOtherContainerMigratesOnStart: a container running a command that applies the
+// migrations itself when it starts (migratesOnStart: the estimator) turns that off with the
+// command's switch, so the Job stays the one migrator. While the binary has no such switch —
+// `estimate` migrates unconditionally in openEstimator, cmd/hashatlas/cmd_estimate.go — the
+// test is skipped, naming the containers; once it has one (a flag named migrate or *.migrate),
+// every such container must set it false.
+func TestNoOtherContainerMigratesOnStart(t *testing.T) {
+	var noSwitch []string
+	for _, m := range decoded(t) {
+		for _, r := range runs(t, m) {
+			if len(r.args) == 0 || !migratesOnStart[r.args[0]] || r.config == nil {
+				continue
+			}
+			where := r.owner + " container " + r.container
+			switch name, off := migrationSwitch(r.config); {
+			case name == "":
+				noSwitch = append(noSwitch, where+" (hashatlas "+r.args[0]+")")
+			case !off:
+				t.Errorf("%s: `hashatlas %s` applies the migrations itself when it starts (--%s=%s, %s): a second migrator beside the Job; set --%s=false",
+					where, r.args[0], name, r.config[name].value, r.config[name].source, name)
+			}
+		}
+	}
+	if len(noSwitch) > 0 && !t.Failed() {
+		t.Skipf("these containers apply the ClickHouse migrations themselves when they start, and the binary has no flag to turn that off "+
+			"(cmd/hashatlas/cmd_estimate.go, (*cli).openEstimator calls clickhouse.Migrate unconditionally): %s", strings.Join(noSwitch, "; "))
+	}
 }
