@@ -134,6 +134,7 @@ var builtinTypes = map[string]func() any{
 	"monitoring.coreos.com/v1/ServiceMonitor":           func() any { return &serviceMonitor{} },
 	"monitoring.coreos.com/v1/PrometheusRule":           func() any { return &prometheusRule{} },
 	"clickhouse.altinity.com/v1/ClickHouseInstallation": func() any { return &clickHouseInstallation{} },
+	"clickhouse-keeper.altinity.com/v1/ClickHouseKeeperInstallation": func() any { return &clickHouseKeeperInstallation{} },
 }
 
 // The custom resources are decoded, strictly too, into the part of their published schema that
@@ -195,13 +196,14 @@ type clickHouseInstallation struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata"`
 	Spec              struct {
-		Defaults struct {
-			Templates struct {
-				PodTemplate             string `json:"podTemplate"`
-				DataVolumeClaimTemplate string `json:"dataVolumeClaimTemplate"`
-			} `json:"templates"`
-		} `json:"defaults"`
+		Defaults      altinityDefaults `json:"defaults"`
 		Configuration struct {
+			Zookeeper struct {
+				Nodes []struct {
+					Host string `json:"host"`
+					Port int    `json:"port"`
+				} `json:"nodes"`
+			} `json:"zookeeper"`
 			Users    map[string]json.RawMessage `json:"users"`
 			Clusters []struct {
 				Name   string `json:"name"`
@@ -211,17 +213,51 @@ type clickHouseInstallation struct {
 				} `json:"layout"`
 			} `json:"clusters"`
 		} `json:"configuration"`
-		Templates struct {
-			PodTemplates []struct {
-				Name string         `json:"name"`
-				Spec corev1.PodSpec `json:"spec"`
-			} `json:"podTemplates"`
-			VolumeClaimTemplates []struct {
-				Name string                           `json:"name"`
-				Spec corev1.PersistentVolumeClaimSpec `json:"spec"`
-			} `json:"volumeClaimTemplates"`
-		} `json:"templates"`
+		Templates altinityTemplates `json:"templates"`
 	} `json:"spec"`
+}
+
+// clickHouseKeeperInstallation is Altinity's ClickHouseKeeperInstallation, API version v1 of
+// clickhouse-keeper.altinity.com (operator 0.24 or later;
+// https://github.com/Altinity/clickhouse-operator/tree/master/docs/chk-examples). Its settings
+// are ClickHouse Keeper configuration paths (keeper_server/tcp_port) with string values.
+type clickHouseKeeperInstallation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Defaults      altinityDefaults `json:"defaults"`
+		Configuration struct {
+			Settings map[string]string `json:"settings"`
+			Clusters []struct {
+				Name   string `json:"name"`
+				Layout struct {
+					ReplicasCount int `json:"replicasCount"`
+				} `json:"layout"`
+			} `json:"clusters"`
+		} `json:"configuration"`
+		Templates altinityTemplates `json:"templates"`
+	} `json:"spec"`
+}
+
+// altinityDefaults and altinityTemplates are the parts of spec.defaults and spec.templates both
+// Altinity resources share.
+type altinityDefaults struct {
+	Templates struct {
+		PodTemplate             string `json:"podTemplate"`
+		DataVolumeClaimTemplate string `json:"dataVolumeClaimTemplate"`
+	} `json:"templates"`
+}
+
+type altinityTemplates struct {
+	PodTemplates []struct {
+		Name     string            `json:"name"`
+		Metadata metav1.ObjectMeta `json:"metadata"`
+		Spec     corev1.PodSpec    `json:"spec"`
+	} `json:"podTemplates"`
+	VolumeClaimTemplates []struct {
+		Name string                           `json:"name"`
+		Spec corev1.PersistentVolumeClaimSpec `json:"spec"`
+	} `json:"volumeClaimTemplates"`
 }
 
 // manifests is one decoded build.
@@ -238,6 +274,7 @@ type manifests struct {
 	monitors     []*serviceMonitor
 	rules        []*prometheusRule
 	clickhouses  []*clickHouseInstallation
+	keepers      []*clickHouseKeeperInstallation
 	accounts     []*corev1.ServiceAccount
 	objectsCount int
 }
@@ -283,6 +320,8 @@ func decodeAll(t *testing.T, dir string, objs []object) *manifests {
 			m.rules = append(m.rules, x)
 		case *clickHouseInstallation:
 			m.clickhouses = append(m.clickhouses, x)
+		case *clickHouseKeeperInstallation:
+			m.keepers = append(m.keepers, x)
 		}
 	}
 	return m
@@ -311,9 +350,9 @@ func decoded(t *testing.T) []*manifests {
 func TestEveryKustomizationBuildsAndEveryObjectDecodesStrictly(t *testing.T) {
 	for _, m := range decoded(t) {
 		if len(m.cronJobs) == 0 || len(m.deployments) != 1 || len(m.jobs) != 1 || len(m.topics) == 0 ||
-			len(m.clickhouses) != 1 || len(m.monitors) != 1 || len(m.rules) != 1 || len(m.pdbs) != 1 || len(m.policies) == 0 {
-			t.Errorf("%s: %d objects, missing kinds: %d CronJobs, %d Deployments, %d Jobs, %d KafkaTopics, %d ClickHouseInstallations, %d ServiceMonitors, %d PrometheusRules, %d PDBs, %d NetworkPolicies",
-				m.dir, m.objectsCount, len(m.cronJobs), len(m.deployments), len(m.jobs), len(m.topics), len(m.clickhouses), len(m.monitors), len(m.rules), len(m.pdbs), len(m.policies))
+			len(m.clickhouses) != 1 || len(m.keepers) != 1 || len(m.monitors) != 1 || len(m.rules) != 1 || len(m.pdbs) != 1 || len(m.policies) == 0 {
+			t.Errorf("%s: %d objects, missing kinds: %d CronJobs, %d Deployments, %d Jobs, %d KafkaTopics, %d ClickHouseInstallations, %d ClickHouseKeeperInstallations, %d ServiceMonitors, %d PrometheusRules, %d PDBs, %d NetworkPolicies",
+				m.dir, m.objectsCount, len(m.cronJobs), len(m.deployments), len(m.jobs), len(m.topics), len(m.clickhouses), len(m.keepers), len(m.monitors), len(m.rules), len(m.pdbs), len(m.policies))
 		}
 		for name := range m.configMaps {
 			if strings.HasPrefix(name, "hashatlas-config") {
@@ -340,6 +379,10 @@ func TestStrictDecodingRefusesUnknownAndMiscasedFields(t *testing.T) {
 			func() any { return &batchv1.Job{} }},
 		{"a KafkaTopic field of no schema", `{"apiVersion":"kafka.strimzi.io/v1","kind":"KafkaTopic","metadata":{"name":"x"},"spec":{"partitions":1,"replicationFactor":3}}`,
 			func() any { return &kafkaTopic{} }},
+		{"a ClickHouseInstallation Keeper reference of no schema", `{"apiVersion":"clickhouse.altinity.com/v1","kind":"ClickHouseInstallation","metadata":{"name":"x"},"spec":{"configuration":{"zookeeper":{"nodes":[{"hostname":"keeper-x","port":2181}]}}}}`,
+			func() any { return &clickHouseInstallation{} }},
+		{"a ClickHouseKeeperInstallation layout field of no schema", `{"apiVersion":"clickhouse-keeper.altinity.com/v1","kind":"ClickHouseKeeperInstallation","metadata":{"name":"x"},"spec":{"configuration":{"clusters":[{"name":"k","layout":{"replicas":3}}]}}}`,
+			func() any { return &clickHouseKeeperInstallation{} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -395,6 +438,11 @@ func TestPodTemplatesMeetTheRestrictedPodSecurityProfile(t *testing.T) {
 		for _, chi := range m.clickhouses {
 			for _, pt := range chi.Spec.Templates.PodTemplates {
 				pods = append(pods, pod{m.dir + " ClickHouseInstallation/" + chi.Name + " podTemplate " + pt.Name, pt.Spec, false})
+			}
+		}
+		for _, chk := range m.keepers {
+			for _, pt := range chk.Spec.Templates.PodTemplates {
+				pods = append(pods, pod{m.dir + " ClickHouseKeeperInstallation/" + chk.Name + " podTemplate " + pt.Name, pt.Spec, false})
 			}
 		}
 		for _, p := range pods {
@@ -962,8 +1010,11 @@ func TestKafkaTopicsMatchTheTopicsTheCodeCreates(t *testing.T) {
 
 // TestClickHouseInstallationServesTheConfiguredDatabase: the ClickHouseInstallation's default
 // templates exist, it has a cluster with at least one shard and replica, the user the binary
-// logs in as is defined with its password from the Secret the binary reads, and the operator's
-// Service name (clickhouse-NAME) is the address the binary is given.
+// logs in as is defined with its password from the Secret the binary reads, and the addresses
+// the binary is given are every replica of the cluster, in order, each by the Service the
+// operator makes for it (chi-NAME-CLUSTER-SHARD-REPLICA) on the native port: the client tries
+// them in order, so it works on the first replica while that is up (reads see the writes
+// before them) and on the next when it is not.
 func TestClickHouseInstallationServesTheConfiguredDatabase(t *testing.T) {
 	for _, m := range decoded(t) {
 		chi := m.clickhouses[0]
@@ -989,14 +1040,20 @@ func TestClickHouseInstallationServesTheConfiguredDatabase(t *testing.T) {
 				t.Errorf("%s: cluster %+v: want a name, shards and replicas", where, c)
 			}
 		}
+		var replicas []string
+		if len(chi.Spec.Configuration.Clusters) > 0 {
+			c := chi.Spec.Configuration.Clusters[0]
+			for i := 0; i < c.Layout.ReplicasCount; i++ {
+				replicas = append(replicas, fmt.Sprintf("chi-%s-%s-0-%d:9000", chi.Name, c.Name, i))
+			}
+		}
 		for _, r := range runs(t, m) {
 			s, ok := r.config["clickhouse.addr"]
 			if !ok || r.config == nil {
 				continue
 			}
-			host, port, _ := net.SplitHostPort(s.value)
-			if host != "clickhouse-"+chi.Name || port != "9000" {
-				t.Errorf("%s container %s: clickhouse.addr %s, want the operator's Service clickhouse-%s:9000", r.owner, r.container, s.value, chi.Name)
+			if want := strings.Join(replicas, ","); strings.ReplaceAll(s.value, " ", "") != want {
+				t.Errorf("%s container %s: clickhouse.addr %s, want every replica's Service in order, %s", r.owner, r.container, s.value, want)
 			}
 			user := r.config["clickhouse.username"].value
 			raw, ok := chi.Spec.Configuration.Users[user+"/password"]
@@ -1285,5 +1342,134 @@ func TestNoOtherContainerMigratesOnStart(t *testing.T) {
 	if len(noSwitch) > 0 && !t.Failed() {
 		t.Skipf("these containers apply the ClickHouse migrations themselves when they start, and the binary has no flag to turn that off "+
 			"(cmd/hashatlas/cmd_estimate.go, (*cli).openEstimator calls clickhouse.Migrate unconditionally): %s", strings.Join(noSwitch, "; "))
+	}
+}
+
+// The replicated ClickHouse: the installation, its Keeper and the cluster mode of its clients.
+
+// keeperClientPort and keeperRaftPort are the ports of a ClickHouseKeeperInstallation's nodes:
+// its settings', or the operator's defaults (2181 and 9444).
+func keeperClientPort(chk *clickHouseKeeperInstallation) string {
+	if p := chk.Spec.Configuration.Settings["keeper_server/tcp_port"]; p != "" {
+		return p
+	}
+	return "2181"
+}
+
+func keeperRaftPort(chk *clickHouseKeeperInstallation) string {
+	if p := chk.Spec.Configuration.Settings["keeper_server/raft_configuration/server/port"]; p != "" {
+		return p
+	}
+	return "9444"
+}
+
+// TestClickHouseIsReplicatedWithAKeeper: the ClickHouseInstallation is one cluster of one shard
+// (no hashatlas table is Distributed) and at least two replicas; its zookeeper nodes are the
+// Service the operator makes of the build's ClickHouseKeeperInstallation (keeper-NAME) on that
+// Keeper's client port; the Keeper has an odd number of nodes (a Raft quorum; at least 3 in
+// prod), its default templates exist, and each pod template names the container the operator
+// fills in (otherwise the template's container would be a second one beside the operator's).
+func TestClickHouseIsReplicatedWithAKeeper(t *testing.T) {
+	for _, m := range decoded(t) {
+		if len(m.clickhouses) != 1 || len(m.keepers) != 1 {
+			t.Errorf("%s: %d ClickHouseInstallations and %d ClickHouseKeeperInstallations, want one each", m.dir, len(m.clickhouses), len(m.keepers))
+			continue
+		}
+		chi, chk := m.clickhouses[0], m.keepers[0]
+		where := m.dir + " ClickHouseInstallation/" + chi.Name
+		cases := []struct {
+			what string
+			ok   bool
+		}{
+			{"one cluster", len(chi.Spec.Configuration.Clusters) == 1},
+			{"one shard", len(chi.Spec.Configuration.Clusters) == 1 && chi.Spec.Configuration.Clusters[0].Layout.ShardsCount == 1},
+			{"two replicas or more", len(chi.Spec.Configuration.Clusters) == 1 && chi.Spec.Configuration.Clusters[0].Layout.ReplicasCount >= 2},
+			{"a Keeper", len(chi.Spec.Configuration.Zookeeper.Nodes) > 0},
+		}
+		for _, c := range cases {
+			if !c.ok {
+				t.Errorf("%s: want %s, have clusters %+v and zookeeper %+v", where, c.what, chi.Spec.Configuration.Clusters, chi.Spec.Configuration.Zookeeper)
+			}
+		}
+		for _, n := range chi.Spec.Configuration.Zookeeper.Nodes {
+			if n.Host != "keeper-"+chk.Name || strconv.Itoa(n.Port) != keeperClientPort(chk) {
+				t.Errorf("%s: zookeeper node %s:%d, want the Service of ClickHouseKeeperInstallation/%s, keeper-%s:%s", where, n.Host, n.Port, chk.Name, chk.Name, keeperClientPort(chk))
+			}
+		}
+		kwhere := m.dir + " ClickHouseKeeperInstallation/" + chk.Name
+		if len(chk.Spec.Configuration.Clusters) != 1 {
+			t.Errorf("%s: %d clusters, want one", kwhere, len(chk.Spec.Configuration.Clusters))
+		} else {
+			n := chk.Spec.Configuration.Clusters[0].Layout.ReplicasCount
+			if n < 1 || n%2 == 0 || (strings.HasSuffix(m.dir, "prod") && n < 3) {
+				t.Errorf("%s: %d nodes, want an odd number (a quorum survives a minority), 3 or more in prod", kwhere, n)
+			}
+		}
+		type templates struct {
+			where, container string
+			defaults         altinityDefaults
+			templates        altinityTemplates
+		}
+		for _, x := range []templates{{where, "clickhouse", chi.Spec.Defaults, chi.Spec.Templates}, {kwhere, "clickhouse-keeper", chk.Spec.Defaults, chk.Spec.Templates}} {
+			pts, vcts := map[string]bool{}, map[string]bool{}
+			for _, p := range x.templates.PodTemplates {
+				pts[p.Name] = true
+				if len(p.Spec.Containers) != 1 || p.Spec.Containers[0].Name != x.container {
+					t.Errorf("%s: pod template %s: want one container named %s, the operator's", x.where, p.Name, x.container)
+				}
+			}
+			for _, v := range x.templates.VolumeClaimTemplates {
+				vcts[v.Name] = true
+				if v.Spec.Resources.Requests.Storage().IsZero() {
+					t.Errorf("%s: volume claim template %s requests no storage", x.where, v.Name)
+				}
+			}
+			if d := x.defaults.Templates; !pts[d.PodTemplate] || !vcts[d.DataVolumeClaimTemplate] {
+				t.Errorf("%s: default templates %+v are not defined", x.where, d)
+			}
+		}
+	}
+}
+
+// clickhouseClients are the containers whose configuration connects to a ClickHouse server.
+func clickhouseClients(t *testing.T, m *manifests) []*containerRun {
+	t.Helper()
+	var out []*containerRun
+	for _, r := range runs(t, m) {
+		if _, ok := r.config["clickhouse.addr"]; ok && r.config["clickhouse.embedded-dir"].value == "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// TestEveryClickHouseClientRunsInClusterMode: every container that connects to ClickHouse (its
+// --check-config shows --clickhouse.addr) runs with --clickhouse.cluster set to the
+// ClickHouseInstallation's cluster: a client without it would create plain MergeTree tables on
+// whichever replica the Service picked. The estimator and the migrations Job are among them;
+// the collectors write to Kafka only.
+func TestEveryClickHouseClientRunsInClusterMode(t *testing.T) {
+	for _, m := range decoded(t) {
+		chi := m.clickhouses[0]
+		if len(chi.Spec.Configuration.Clusters) == 0 {
+			t.Fatalf("%s: ClickHouseInstallation/%s has no cluster", m.dir, chi.Name)
+		}
+		cluster := chi.Spec.Configuration.Clusters[0].Name
+		kinds := map[string]bool{}
+		for _, r := range clickhouseClients(t, m) {
+			kinds[strings.Fields(strings.TrimPrefix(r.owner, m.dir+" "))[0]] = true
+			s, ok := r.config["clickhouse.cluster"]
+			switch {
+			case !ok:
+				t.Errorf("%s container %s: `hashatlas %s` has no --clickhouse.cluster: this binary has no cluster mode", r.owner, r.container, r.args[0])
+			case s.value != cluster:
+				t.Errorf("%s container %s: --clickhouse.cluster %q (%s), want the ClickHouseInstallation's cluster %q", r.owner, r.container, s.value, s.source, cluster)
+			}
+		}
+		for _, k := range []string{"Deployment/hashatlas-estimator", "Job/hashatlas-migrate"} {
+			if !kinds[k] {
+				t.Errorf("%s: %s does not connect to ClickHouse (clients: %v)", m.dir, k, sortedKeys(kinds))
+			}
+		}
 	}
 }
