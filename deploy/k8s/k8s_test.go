@@ -1473,3 +1473,363 @@ func TestEveryClickHouseClientRunsInClusterMode(t *testing.T) {
 		}
 	}
 }
+
+// A model of NetworkPolicy evaluation, to ask which pods may reach which. The manifests'
+// policies live in one namespace (ownNamespace); a subject is a pod of some namespace with its
+// labels, or an address outside the cluster (namespace "").
+const ownNamespace = "hashatlas-under-test"
+
+type subject struct {
+	name      string
+	namespace string
+	labels    labels.Set
+}
+
+func namespaceLabels(ns string) labels.Set {
+	return labels.Set{"kubernetes.io/metadata.name": ns}
+}
+
+// peerMatches is whether a policy peer (of a policy in ownNamespace) covers the subject. An
+// ipBlock covers it when ipBlocks is true: pod addresses are inside the private ranges an
+// ipBlock may name, so the question "may it be admitted?" counts them and the question "is it
+// surely allowed?" does not.
+func peerMatches(t *testing.T, p networkingv1.NetworkPolicyPeer, s subject, ipBlocks bool) bool {
+	t.Helper()
+	if p.IPBlock != nil {
+		return ipBlocks
+	}
+	if s.namespace == "" {
+		return false
+	}
+	if p.NamespaceSelector == nil {
+		if s.namespace != ownNamespace {
+			return false
+		}
+	} else if !selectsAll(t, p.NamespaceSelector, namespaceLabels(s.namespace)) {
+		return false
+	}
+	return p.PodSelector == nil || selectsAll(t, p.PodSelector, s.labels)
+}
+
+func hasPolicyType(p *networkingv1.NetworkPolicy, pt networkingv1.PolicyType) bool {
+	if len(p.Spec.PolicyTypes) == 0 { // the API server's default
+		return pt == networkingv1.PolicyTypeIngress || (pt == networkingv1.PolicyTypeEgress && len(p.Spec.Egress) > 0)
+	}
+	for _, x := range p.Spec.PolicyTypes {
+		if x == pt {
+			return true
+		}
+	}
+	return false
+}
+
+// ingressPorts are the ports of a pod of ownNamespace (its labels) the subject may connect to,
+// as "TCP/9000", or "any".
+func ingressPorts(t *testing.T, m *manifests, pod labels.Set, from subject) map[string]bool {
+	t.Helper()
+	ports, isolated := map[string]bool{}, false
+	for _, p := range m.policies {
+		if !selectsAll(t, &p.Spec.PodSelector, pod) || !hasPolicyType(p, networkingv1.PolicyTypeIngress) {
+			continue
+		}
+		isolated = true
+		for _, r := range p.Spec.Ingress {
+			admitted := len(r.From) == 0
+			for _, peer := range r.From {
+				admitted = admitted || peerMatches(t, peer, from, true)
+			}
+			if admitted {
+				addPorts(ports, r.Ports)
+			}
+		}
+	}
+	if !isolated {
+		ports["any"] = true
+	}
+	return ports
+}
+
+// egressPorts are the ports on the subject a pod of ownNamespace (its labels) may connect to
+// (ipBlocks: counting ipBlock peers as covering it) or surely may (not counting them).
+func egressPorts(t *testing.T, m *manifests, pod labels.Set, to subject, ipBlocks bool) map[string]bool {
+	t.Helper()
+	ports, isolated := map[string]bool{}, false
+	for _, p := range m.policies {
+		if !selectsAll(t, &p.Spec.PodSelector, pod) || !hasPolicyType(p, networkingv1.PolicyTypeEgress) {
+			continue
+		}
+		isolated = true
+		for _, r := range p.Spec.Egress {
+			allowed := len(r.To) == 0
+			for _, peer := range r.To {
+				allowed = allowed || peerMatches(t, peer, to, ipBlocks)
+			}
+			if allowed {
+				addPorts(ports, r.Ports)
+			}
+		}
+	}
+	if !isolated {
+		ports["any"] = true
+	}
+	return ports
+}
+
+// operatorPods are the pods an Altinity operator runs as: its namespace and labels from the
+// install bundle (kube-system, app: clickhouse-operator) and from the Helm chart.
+var operatorPods = []subject{
+	{"the Altinity operator (install bundle)", "kube-system", labels.Set{"app": "clickhouse-operator"}},
+	{"the Altinity operator (Helm chart)", "clickhouse-operator", labels.Set{"app.kubernetes.io/name": "altinity-clickhouse-operator", "app.kubernetes.io/instance": "clickhouse-operator"}},
+}
+
+// altinityPods are the pods the operator makes of an installation, one per replica, with the
+// labels it gives them: its own (GROUP/chi or GROUP/chk, cluster, shard, replica, namespace,
+// app: chop, ready), the installation's metadata.labels (the operator copies them onto every
+// object it creates) and the pod template's.
+func altinityPods(group, kindLabel string, obj metav1.ObjectMeta, cluster string, replicas int, tpl altinityTemplates) []labels.Set {
+	var out []labels.Set
+	for i := 0; i < max(replicas, 1); i++ {
+		l := labels.Set{}
+		for k, v := range obj.Labels {
+			l[k] = v
+		}
+		for _, pt := range tpl.PodTemplates {
+			for k, v := range pt.Metadata.Labels {
+				l[k] = v
+			}
+		}
+		for k, v := range map[string]string{
+			group + "/" + kindLabel: obj.Name, group + "/cluster": cluster, group + "/shard": "0",
+			group + "/replica": strconv.Itoa(i), group + "/namespace": ownNamespace, group + "/app": "chop", group + "/ready": "yes",
+		} {
+			l[k] = v
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+func clickhousePodLabels(chi *clickHouseInstallation) []labels.Set {
+	cluster, replicas := "", 0
+	if len(chi.Spec.Configuration.Clusters) > 0 {
+		cluster, replicas = chi.Spec.Configuration.Clusters[0].Name, chi.Spec.Configuration.Clusters[0].Layout.ReplicasCount
+	}
+	return altinityPods("clickhouse.altinity.com", "chi", chi.ObjectMeta, cluster, replicas, chi.Spec.Templates)
+}
+
+func keeperPodLabels(chk *clickHouseKeeperInstallation) []labels.Set {
+	cluster, replicas := "", 0
+	if len(chk.Spec.Configuration.Clusters) > 0 {
+		cluster, replicas = chk.Spec.Configuration.Clusters[0].Name, chk.Spec.Configuration.Clusters[0].Layout.ReplicasCount
+	}
+	return altinityPods("clickhouse-keeper.altinity.com", "chk", chk.ObjectMeta, cluster, replicas, chk.Spec.Templates)
+}
+
+func portList(ports map[string]bool) string {
+	if len(ports) == 0 {
+		return "nothing"
+	}
+	return strings.Join(sortedKeys(ports), ", ")
+}
+
+// TestClickHouseAndKeeperAdmitOnlyTheirClients evaluates the NetworkPolicies for the pods the
+// operator makes of the ClickHouseInstallation and the Keeper (with the labels it really gives
+// them, the installations' own labels included): on a ClickHouse replica, the containers that
+// connect to ClickHouse (the estimator, the migrations Job) may reach the native port of their
+// --clickhouse.addr and nothing else, the other replica the native and interserver ports, the
+// operator the HTTP port; on a Keeper node, ClickHouse may reach the client port and the other
+// nodes the Raft port. Nobody else — collectors, another pod of the namespace, a pod of another
+// namespace with the same labels, an address outside the cluster — reaches either. And the
+// traffic they need is allowed out of its source: the clients and replicas to ClickHouse,
+// ClickHouse to the Keeper, the Keeper nodes to each other, both to DNS.
+func TestClickHouseAndKeeperAdmitOnlyTheirClients(t *testing.T) {
+	for _, m := range decoded(t) {
+		chi, chk := m.clickhouses[0], m.keepers[0]
+		ch, kp := clickhousePodLabels(chi), keeperPodLabels(chk)
+		if len(ch) < 2 || len(kp) < 1 {
+			t.Fatalf("%s: %d ClickHouse and %d Keeper pods", m.dir, len(ch), len(kp))
+		}
+		otherKeeper := kp[len(kp)-1]
+		native := map[string]string{} // owner -> "TCP/port" of its --clickhouse.addr
+		for _, r := range clickhouseClients(t, m) {
+			_, port, err := net.SplitHostPort(strings.Split(r.config["clickhouse.addr"].value, ",")[0])
+			if err != nil {
+				t.Errorf("%s container %s: clickhouse.addr %q: %v", r.owner, r.container, r.config["clickhouse.addr"].value, err)
+				continue
+			}
+			native[r.owner] = "TCP/" + port
+		}
+		type expect struct {
+			subject
+			clickhouse, keeper []string // ports it may reach on a ClickHouse replica, on a Keeper node
+		}
+		var cases []expect
+		for _, w := range m.workloads() {
+			e := expect{subject: subject{w.String(), ownNamespace, labels.Set(w.pod.Labels)}}
+			if p, ok := native[m.dir+" "+w.String()]; ok {
+				e.clickhouse = []string{p}
+			}
+			cases = append(cases, e)
+		}
+		est := labels.Set(m.deployments[0].Spec.Template.Labels)
+		cases = append(cases,
+			expect{subject: subject{"the other ClickHouse replica", ownNamespace, ch[1]}, clickhouse: []string{"TCP/9000", "TCP/9009"}, keeper: []string{"TCP/" + keeperClientPort(chk)}},
+			expect{subject: subject{"another Keeper node", ownNamespace, otherKeeper}, keeper: []string{"TCP/" + keeperRaftPort(chk)}},
+			expect{subject: subject{"another pod of the namespace", ownNamespace, labels.Set{"app": "something-else"}}},
+			expect{subject: subject{"a pod of another namespace labelled as the estimator", "elsewhere", est}},
+			expect{subject: subject{"a pod of another namespace labelled as a ClickHouse replica", "elsewhere", ch[1]}},
+			expect{subject: subject{"an address outside the cluster", "", nil}},
+		)
+		for _, op := range operatorPods {
+			cases = append(cases, expect{subject: op, clickhouse: []string{"TCP/8123"}})
+		}
+		for _, c := range cases {
+			for _, dst := range []struct {
+				name string
+				pod  labels.Set
+				want []string
+			}{{"ClickHouse replica 0", ch[0], c.clickhouse}, {"Keeper node 0", kp[0], c.keeper}} {
+				got := ingressPorts(t, m, dst.pod, c.subject)
+				want := map[string]bool{}
+				for _, p := range dst.want {
+					want[p] = true
+				}
+				if portList(got) != portList(want) {
+					t.Errorf("%s: %s (%s %v) may reach %s on %s, want %s", m.dir, c.name, c.namespace, c.labels, dst.name, portList(got), portList(want))
+				}
+				// What it may reach, its own policies let it send (for pods of the namespace).
+				if c.namespace != ownNamespace {
+					continue
+				}
+				out := egressPorts(t, m, c.labels, subject{dst.name, ownNamespace, dst.pod}, false)
+				for p := range want {
+					if !out[p] && !out["any"] {
+						t.Errorf("%s: %s may not send to %s on %s", m.dir, c.name, dst.name, p)
+					}
+				}
+			}
+		}
+		// Out of ClickHouse and the Keeper: DNS (port 53 anywhere), and each to what it needs
+		// only — not, say, the Pushgateway the hashatlas pods push to.
+		dsts := []subject{
+			{"the other ClickHouse replica", ownNamespace, ch[1]},
+			{"a Keeper node", ownNamespace, otherKeeper},
+			{"the estimator", ownNamespace, est},
+			{"kube-dns", "kube-system", labels.Set{"k8s-app": "kube-dns"}},
+			{"the Pushgateway", "monitoring", labels.Set{"app.kubernetes.io/name": "prometheus-pushgateway"}},
+			{"an address outside the cluster", "", nil},
+		}
+		for _, src := range []struct {
+			name string
+			pod  labels.Set
+			want map[string][]string // by destination, beside DNS
+		}{
+			{"ClickHouse replica 0", ch[0], map[string][]string{"the other ClickHouse replica": {"TCP/9000", "TCP/9009"}, "a Keeper node": {"TCP/" + keeperClientPort(chk)}}},
+			{"Keeper node 0", kp[0], map[string][]string{"a Keeper node": {"TCP/" + keeperRaftPort(chk)}}},
+		} {
+			for _, dst := range dsts {
+				want := map[string]bool{"UDP/53": true, "TCP/53": true}
+				for _, p := range src.want[dst.name] {
+					want[p] = true
+				}
+				if got := egressPorts(t, m, src.pod, dst, true); portList(got) != portList(want) {
+					t.Errorf("%s: %s may send to %s on %s, want %s", m.dir, src.name, dst.name, portList(got), portList(want))
+				}
+			}
+		}
+	}
+}
+
+// privateRanges are the address ranges a pod network is allocated from (RFC 1918, the shared
+// address space some CNIs use, IPv6 unique local) and loopback.
+var privateRanges = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8", "fc00::/7", "::1/128"}
+
+func insidePrivateRanges(t *testing.T, cidr string) bool {
+	t.Helper()
+	if !strings.Contains(cidr, "/") {
+		if ip := net.ParseIP(cidr); ip != nil && ip.To4() != nil {
+			cidr += "/32"
+		} else {
+			cidr += "/128"
+		}
+	}
+	_, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return false
+	}
+	size, _ := n.Mask.Size()
+	for _, r := range privateRanges {
+		_, p, _ := net.ParseCIDR(r)
+		psize, _ := p.Mask.Size()
+		if p.Contains(n.IP) && size >= psize && len(p.IP) == len(n.IP) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestClickHouseUserIsNotOpenToTheInternet: the user hashatlas logs in as lists the networks it
+// may log in from (without them the operator would admit only localhost and the replicas
+// themselves), and each is inside the private ranges pod networks use: never 0.0.0.0/0, ::/0
+// or a public address. Host patterns, if any, name hosts of the cluster's service domain only.
+func TestClickHouseUserIsNotOpenToTheInternet(t *testing.T) {
+	for _, m := range decoded(t) {
+		chi := m.clickhouses[0]
+		users := map[string]bool{}
+		for _, r := range clickhouseClients(t, m) {
+			users[r.config["clickhouse.username"].value] = true
+		}
+		if len(users) == 0 {
+			t.Fatalf("%s: no container connects to ClickHouse", m.dir)
+		}
+		for user := range users {
+			where := m.dir + " ClickHouseInstallation/" + chi.Name + " user " + user
+			raw, ok := chi.Spec.Configuration.Users[user+"/networks/ip"]
+			if !ok {
+				t.Errorf("%s: no networks/ip", where)
+				continue
+			}
+			var ips []string
+			if json.Unmarshal(raw, &ips) != nil {
+				var one string
+				if err := json.Unmarshal(raw, &one); err != nil {
+					t.Errorf("%s: networks/ip %s: want a string or a list of strings", where, raw)
+					continue
+				}
+				ips = []string{one}
+			}
+			if len(ips) == 0 {
+				t.Errorf("%s: networks/ip is empty", where)
+			}
+			for _, ip := range ips {
+				if !insidePrivateRanges(t, ip) {
+					t.Errorf("%s: networks/ip %q is not inside the private ranges %v", where, ip, privateRanges)
+				}
+			}
+			for _, key := range []string{"networks/host", "networks/host_regexp", "networks/host_like"} {
+				raw, ok := chi.Spec.Configuration.Users[user+"/"+key]
+				if !ok {
+					continue
+				}
+				var patterns []string
+				if json.Unmarshal(raw, &patterns) != nil {
+					var one string
+					_ = json.Unmarshal(raw, &one)
+					patterns = []string{one}
+				}
+				for _, p := range patterns {
+					// A host_regexp must name hosts of the cluster's service domain, to the end of
+					// the name: reverse DNS outside the cluster is whatever its owner says.
+					open := p == "" || strings.Contains(p, "%") || strings.Contains(p, "*")
+					if key == "networks/host_regexp" {
+						re, err := regexp.Compile(p)
+						open = err != nil || re.MatchString("attacker.example.com") || !strings.HasSuffix(p, "$") || !strings.Contains(p, `\.svc\.`)
+					}
+					if open {
+						t.Errorf("%s: %s %q admits hosts outside the cluster", where, key, p)
+					}
+				}
+			}
+		}
+	}
+}
