@@ -18,7 +18,7 @@ PKGS      := ./...
 # Tests and benchmarks find the shared data here (HASHATLAS_DATA_DIR overrides).
 export HASHATLAS_DATA_DIR ?= $(abspath ../shared/data)
 
-.PHONY: build build-plain demo services chdb clickhouse kafka test fmt-check vet lint bench clean
+.PHONY: build build-plain demo services chdb clickhouse kafka clickhouse-cluster test test-cluster fmt-check vet lint bench clean
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # The binary finds the embedded engine without CHDB_LIB_PATH: the library's directory is its
@@ -54,6 +54,12 @@ kafka:
 
 services: chdb clickhouse kafka
 
+# clickhouse-cluster is a replicated ClickHouse on loopback for cluster mode (--clickhouse.cluster
+# hashatlas): Apache ZooKeeper 3.9.5 on 127.0.0.1:22181 and two clickhouse-server 18.16 replicas
+# on 127.0.0.1:9101 and :9102 (`deploy/local/clickhouse-cluster.sh stop` stops all three).
+clickhouse-cluster:
+	@deploy/local/clickhouse-cluster.sh start
+
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -78,6 +84,18 @@ test: services fmt-check vet lint
 	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -race -count=1 -timeout 5m ./sinks/kafka/
 	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -count=1 -timeout 5m -run '^TestKafka' ./cmd/hashatlas
 	$(GO) test -count=1 -run 'PlainBuild|BadConfig|CheckConfig' ./cmd/hashatlas
+	$(MAKE) --no-print-directory test-cluster
+
+# test-cluster starts the replicated ClickHouse (clickhouse-cluster), runs the cluster-mode tests
+# on it (TestCluster*: migrations through one replica and two migrators at once in
+# sinks/clickhouse; the shared history replayed with a replica killed, compared with a single
+# node, in cmd/hashatlas), one package at a time (the replay kills a replica), and stops the
+# cluster again, whatever the tests did. The single-node server (clickhouse) stays up.
+test-cluster: clickhouse
+	rc=0; deploy/local/clickhouse-cluster.sh start && \
+	  HASHATLAS_TEST_CLICKHOUSE_CLUSTER=$$(deploy/local/clickhouse-cluster.sh addrs) \
+	  $(GO) test -p 1 -count=1 -timeout 8m -run '^TestCluster' -v ./sinks/clickhouse ./cmd/hashatlas || rc=$$?; \
+	deploy/local/clickhouse-cluster.sh stop; exit $$rc
 
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the
 # rates the benchmarks report themselves (rows/s, msgs/s, MB/s).

@@ -177,12 +177,18 @@ var stateTables = []string{"blocks", "blocks_canonical", "difficulty_epochs", "o
 // out: which tips it was computed at depends on how messages were batched.
 func (r *faultRig) checksums() map[string]string {
 	r.t.Helper()
+	return tableChecksums(r.t, r.ctx, r.db)
+}
+
+// tableChecksums is faultRig.checksums of the database of any DB.
+func tableChecksums(t testing.TB, ctx context.Context, db *clickhouse.DB) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	for _, table := range stateTables {
-		res, err := r.db.Query(r.ctx, "SELECT name FROM system.columns WHERE database = "+clickhouse.QuoteString(r.chCfg.Database)+
+		res, err := db.Query(ctx, "SELECT name FROM system.columns WHERE database = "+clickhouse.QuoteString(db.Database())+
 			" AND table = "+clickhouse.QuoteString(strings.TrimSuffix(table, "_canonical"))+" ORDER BY name")
 		if err != nil {
-			r.t.Fatal(err)
+			t.Fatal(err)
 		}
 		var cols []string
 		window := false
@@ -204,9 +210,9 @@ func (r *faultRig) checksums() map[string]string {
 		if window {
 			where = " WHERE window != 'lastn'"
 		}
-		res, err = r.db.Query(r.ctx, "SELECT toString(count()), toString(sum(cityHash64("+strings.Join(cols, ", ")+"))) FROM "+from+where)
+		res, err = db.Query(ctx, "SELECT toString(count()), toString(sum(cityHash64("+strings.Join(cols, ", ")+"))) FROM "+from+where)
 		if err != nil {
-			r.t.Fatalf("checksum of %s: %v", table, err)
+			t.Fatalf("checksum of %s: %v", table, err)
 		}
 		out[table] = fmt.Sprintf("%s rows, sum %s", res.Rows[0][0], res.Rows[0][1])
 	}
