@@ -30,6 +30,7 @@ type estimatorFlags struct {
 	maxLag       int64
 	dataDir      string
 	data         *modeldata.Data // loaded from dataDir by validate
+	migrate      bool
 }
 
 func (e *estimatorFlags) register(fs *flag.FlagSet) {
@@ -37,6 +38,7 @@ func (e *estimatorFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&e.draws, "estimate.draws", estimate.DefaultDraws, "Monte Carlo draws behind each interval")
 	fs.IntVar(&e.recentBlocks, "estimate.recent-blocks", 144, "n of the last-n-blocks estimate of the hashrate now")
 	fs.BoolVar(&e.fullRebuild, "estimate.full-rebuild", false, "at start, replay the whole input log and recompute every window instead of restoring the state ClickHouse holds up to the group's committed offsets (and recomputing only windows whose stored estimates differ)")
+	fs.BoolVar(&e.migrate, "estimate.migrate", true, "apply the ClickHouse migrations at start (false: only check that they are applied, and exit if not — where one `hashatlas migrate` Job is the only migrator)")
 	fs.Int64Var(&e.maxLag, "estimate.max-lag", 10000, "most input messages the estimator may be behind and still report ready on /readyz")
 	fs.StringVar(&e.dataDir, "model.data-dir", "", "directory with your own allocation.csv, pool_hq.csv, hardware.csv, references.csv and/or sites.csv (format of estimate/modeldata; a missing file means the built-in one); results then carry model version <version>+data.<digest> (empty: the built-in tables)")
 }
@@ -258,8 +260,9 @@ type estimator struct {
 	db  *clickhouse.DB
 }
 
-// openEstimator connects to Kafka and ClickHouse (applying migrations and creating topics, both
-// idempotent) and builds the estimator service.
+// openEstimator connects to Kafka and ClickHouse (applying migrations unless
+// --estimate.migrate=false, then only checking them, and creating topics, both idempotent) and
+// builds the estimator service.
 func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clickhouse.Config, ef *estimatorFlags) (*estimator, error) {
 	if err := c.connectKafka(ctx, kCfg); err != nil {
 		return nil, err
@@ -275,7 +278,11 @@ func (c *cli) openEstimator(ctx context.Context, kCfg *kafka.Config, chCfg *clic
 	if err != nil {
 		return nil, err
 	}
-	if _, err := clickhouse.Migrate(ctx, db, migrations, c.logger().WithField("component", "migrate")); err != nil {
+	if ef.migrate {
+		if _, err := clickhouse.Migrate(ctx, db, migrations, c.logger().WithField("component", "migrate")); err != nil {
+			return nil, err
+		}
+	} else if err := clickhouse.RequireMigrated(ctx, db, migrations); err != nil {
 		return nil, err
 	}
 	reg, err := c.metrics()

@@ -190,6 +190,27 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 
 // checkApplied checks the record of db against ms and returns the applied migrations by
 // version.
+// RequireMigrated returns nil when every migration is recorded in db, and otherwise an error
+// naming the first one missing and saying to run `hashatlas migrate`: for processes that must
+// not migrate themselves (one migrator per deployment, e.g. the Kubernetes Job). It runs no DDL.
+func RequireMigrated(ctx context.Context, db *DB, migrations []schemas.Migration) error {
+	applied, err := AppliedMigrations(ctx, db)
+	if err != nil {
+		return err
+	}
+	done, err := checkApplied(db, applied, migrations)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if _, ok := done[m.Version]; !ok {
+			return fmt.Errorf("database %s lacks migration %s (%d of %d applied): run `hashatlas migrate` first (this process was told not to migrate)",
+				db.database, m.Name, len(done), len(migrations))
+		}
+	}
+	return nil
+}
+
 func checkApplied(db *DB, applied []AppliedMigration, ms []schemas.Migration) (map[int]AppliedMigration, error) {
 	done := map[int]AppliedMigration{}
 	for _, a := range applied {

@@ -438,3 +438,34 @@ func testLatestViewShowsTheNewestVersion(t *testing.T, db *DB) {
 func TestLatestViewShowsTheNewestVersionOnTheServer(t *testing.T) {
 	testLatestViewShowsTheNewestVersion(t, openTestServer(t))
 }
+
+// TestRequireMigratedRefusesAPendingMigrationAndRunsNoDDL: a process told not to migrate
+// (estimate --estimate.migrate=false) starts on an up-to-date database, and on one missing a
+// migration gets an error naming it and `hashatlas migrate`, with the database left as it was.
+func TestRequireMigratedRefusesAPendingMigrationAndRunsNoDDL(t *testing.T) {
+	db := openTestServer(t)
+	ctx := context.Background()
+	ms, err := schemas.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RequireMigrated(ctx, db, ms); err == nil || !strings.Contains(err.Error(), ms[0].Name) || !strings.Contains(err.Error(), "hashatlas migrate") {
+		t.Fatalf("RequireMigrated on an empty database = %v, want an error naming %s and `hashatlas migrate`", err, ms[0].Name)
+	}
+	if applied, err := AppliedMigrations(ctx, db); err != nil || len(applied) != 0 {
+		t.Fatalf("RequireMigrated changed the database: %v applied (%v)", applied, err)
+	}
+	if _, err := Migrate(ctx, db, ms[:len(ms)-1], nil); err != nil {
+		t.Fatal(err)
+	}
+	last := ms[len(ms)-1].Name
+	if err := RequireMigrated(ctx, db, ms); err == nil || !strings.Contains(err.Error(), last) {
+		t.Fatalf("RequireMigrated with %s pending = %v, want an error naming it", last, err)
+	}
+	if _, err := Migrate(ctx, db, ms, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := RequireMigrated(ctx, db, ms); err != nil {
+		t.Fatalf("RequireMigrated on an up-to-date database: %v", err)
+	}
+}
