@@ -188,8 +188,6 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	return names, nil
 }
 
-// checkApplied checks the record of db against ms and returns the applied migrations by
-// version.
 // RequireMigrated returns nil when every migration is recorded in db, and otherwise an error
 // naming the first one missing and saying to run `hashatlas migrate`: for processes that must
 // not migrate themselves (one migrator per deployment, e.g. the Kubernetes Job). It runs no DDL.
@@ -211,6 +209,8 @@ func RequireMigrated(ctx context.Context, db *DB, migrations []schemas.Migration
 	return nil
 }
 
+// checkApplied checks the record of db against ms (sorted by version) and returns the applied
+// migrations by version.
 func checkApplied(db *DB, applied []AppliedMigration, ms []schemas.Migration) (map[int]AppliedMigration, error) {
 	done := map[int]AppliedMigration{}
 	for _, a := range applied {
