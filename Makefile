@@ -85,6 +85,7 @@ test: services fmt-check vet lint
 	HASHATLAS_TEST_KAFKA_BROKERS=127.0.0.1:$${HASHATLAS_KAFKA_PORT:-29092} $(GO) test -count=1 -timeout 5m -run '^TestKafka' ./cmd/hashatlas
 	$(GO) test -count=1 -run 'PlainBuild|BadConfig|CheckConfig' ./cmd/hashatlas
 	$(MAKE) --no-print-directory test-cluster
+	$(MAKE) --no-print-directory test-kafka-cluster
 
 # test-cluster starts the replicated ClickHouse (clickhouse-cluster), runs the cluster-mode tests
 # on it (TestCluster*: migrations through one replica and two migrators at once in
@@ -96,6 +97,17 @@ test-cluster: clickhouse
 	  HASHATLAS_TEST_CLICKHOUSE_CLUSTER=$$(deploy/local/clickhouse-cluster.sh addrs) \
 	  $(GO) test -p 1 -count=1 -timeout 8m -run '^TestCluster' -v ./sinks/clickhouse ./cmd/hashatlas || rc=$$?; \
 	deploy/local/clickhouse-cluster.sh stop; exit $$rc
+
+# test-kafka-cluster starts three Kafka brokers on loopback (`deploy/local/kafka.sh cluster
+# start`: 127.0.0.1:29192, :29194 and :29196, beside the single broker of `make kafka`), runs the
+# test that kills one of them mid-replay (TestKafkaCluster*: replication factor 3,
+# min.insync.replicas 2, acks=all), and stops the three again, whatever the test did.
+.PHONY: test-kafka-cluster
+test-kafka-cluster: clickhouse
+	rc=0; deploy/local/kafka.sh cluster start && \
+	  HASHATLAS_TEST_KAFKA_CLUSTER=$$(deploy/local/kafka.sh cluster brokers) \
+	  $(GO) test -count=1 -timeout 6m -run '^TestKafkaCluster' -v ./cmd/hashatlas || rc=$$?; \
+	deploy/local/kafka.sh cluster stop; exit $$rc
 
 # bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the
 # rates the benchmarks report themselves (rows/s, msgs/s, MB/s).
