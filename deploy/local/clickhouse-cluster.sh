@@ -31,8 +31,6 @@ interserver_base="${HASHATLAS_CH_CLUSTER_INTERSERVER_PORT:-9111}"
 zk_port="${HASHATLAS_ZK_PORT:-22181}"
 dir="${HASHATLAS_CH_CLUSTER_DIR:-$HASHATLAS_CACHE/clickhouse-cluster-$tcp_base}"
 
-now_ms() { date +%s%3N; }
-since() { local d=$(($(now_ms) - $1)); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
 
 tcp_port() { echo $((tcp_base + $1 - 1)); }
 replica_dir() { echo "$dir/replica$1"; }

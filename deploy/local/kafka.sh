@@ -43,8 +43,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 kafka_version=4.4.0
 # The log4j version kafka-server 4.4.0 depends on: the slf4j binding must match log4j-core.
 log4j_version=2.25.5
-# Pinned so that Maven does not resolve "the latest" plugin on every machine.
-dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 # Fixed, so that a run directory formatted once stays valid (base64url of 16 bytes).
 cluster_id=aGFzaGF0bGFzLWthZmthIQ
 # The same for the three-node cluster (another cluster: its nodes never talk to the broker above).
@@ -69,10 +67,6 @@ cluster_base="${HASHATLAS_KAFKA_CLUSTER_PORT:-29192}"
 cluster_dir="${HASHATLAS_KAFKA_CLUSTER_DIR:-$HASHATLAS_CACHE/kafka-cluster-$cluster_base}"
 cluster_heap="${HASHATLAS_KAFKA_CLUSTER_HEAP:-256m}"
 
-now_ms() { date +%s%3N; }
-# since prints the seconds since t0 (from now_ms), with one decimal.
-since() { local d=$(($(now_ms) - $1)); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
-
 # healthy reports whether a Kafka broker answers on the port: it sends an ApiVersions (v0)
 # request and expects a response with the same correlation id and error code 0. A bare TCP
 # connect is not enough: the broker accepts connections before it serves requests.
@@ -86,40 +80,14 @@ healthy() {
   ' _ "$port" 2>/dev/null
 }
 
-need_tools() {
-  local pkgs=()
-  command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
-  [ ${#pkgs[@]} -eq 0 ] && return
-  log "installing ${pkgs[*]} with apt"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq "${pkgs[@]}" >/dev/null
-}
-
-# fetch copies the broker's runtime jars into $libs once; the marker is written only after a
-# complete copy, so an interrupted fetch is redone.
+# fetch copies the jars into $libs once (maven_fetch).
 fetch() {
   [ -f "$libs_marker" ] && return
-  need_tools
-  local t0
-  tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
-  sed -e "s|@KAFKA_VERSION@|$kafka_version|g" -e "s|@LOG4J_VERSION@|$log4j_version|g" \
-    "$here/kafka/pom.xml" >"$tmp/pom.xml"
-  log "fetching the jars of Apache Kafka $kafka_version with Maven into $libs"
-  t0=$(now_ms)
-  if ! (cd "$tmp" && mvn -q -B "$dependency_plugin:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" >"$tmp/mvn.log" 2>&1); then
-    tail -n 30 "$tmp/mvn.log" >&2
-    die "could not fetch the Kafka jars with Maven"
-  fi
-  [ -f "$tmp/libs/kafka_2.13-$kafka_version.jar" ] || die "Maven did not copy kafka_2.13-$kafka_version.jar"
-  rm -rf "$libs"
-  mkdir -p "$(dirname "$libs")"
-  mv "$tmp/libs" "$libs"
-  date -u +%FT%TZ >"$libs_marker"
-  log "fetched $(find "$libs" -name '*.jar' | wc -l) jars ($(du -sh "$libs" | cut -f1)) in $(since "$t0") s"
+  local pom
+  pom=$(mktemp)
+  sed -e "s|@KAFKA_VERSION@|$kafka_version|g" -e "s|@LOG4J_VERSION@|$log4j_version|g" "$here/kafka/pom.xml" >"$pom"
+  maven_fetch "$pom" "$libs" "Apache Kafka $kafka_version" "kafka_2.13-$kafka_version.jar"
+  rm -f "$pom"
 }
 
 java_opts() {

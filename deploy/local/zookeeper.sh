@@ -19,8 +19,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
 
 zk_version=3.9.5
-# Pinned so that Maven does not resolve "the latest" plugin on every machine.
-dependency_plugin=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 port="${HASHATLAS_ZK_PORT:-22181}"
 run_dir="${HASHATLAS_ZK_RUN_DIR:-$HASHATLAS_CACHE/zookeeper-$port}"
@@ -28,9 +26,6 @@ heap="${HASHATLAS_ZK_HEAP:-128m}"
 libs="$HASHATLAS_CACHE/zookeeper/$zk_version/libs"
 libs_marker="$libs/.complete"
 pid_file="$run_dir/zookeeper.pid"
-
-now_ms() { date +%s%3N; }
-since() { local d=$(($(now_ms) - $1)); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
 
 # healthy reports whether a ZooKeeper serves requests on the port: `srvr` answers with its mode
 # (standalone) once the server has loaded its data; `ruok` answers imok before that.
@@ -42,41 +37,14 @@ healthy() {
   ' _ "$port" 2>/dev/null
 }
 
-need_tools() {
-  local pkgs=()
-  command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null 2>&1 || pkgs+=(maven)
-  [ ${#pkgs[@]} -eq 0 ] && return
-  log "installing ${pkgs[*]} with apt"
-  export DEBIAN_FRONTEND=noninteractive
-  as_root apt-get update -qq
-  as_root apt-get install -y -qq "${pkgs[@]}" >/dev/null
-}
-
-# fetch copies the server's runtime jars into $libs once; the marker is written only after a
-# complete copy, so an interrupted fetch is redone.
+# fetch copies the jars into $libs once (maven_fetch).
 fetch() {
   [ -f "$libs_marker" ] && return
-  need_tools
-  local t0
-  tmp=$(mktemp -d)
-  trap 'rm -rf "${tmp:-}"' EXIT
-  sed -e "s|@ZK_VERSION@|$zk_version|g" "$here/zookeeper/pom.xml" >"$tmp/pom.xml"
-  log "fetching the jars of Apache ZooKeeper $zk_version with Maven into $libs"
-  t0=$(now_ms)
-  if ! (cd "$tmp" && mvn -q -B "$dependency_plugin:copy-dependencies" \
-    -DincludeScope=runtime -DoutputDirectory="$tmp/libs" >"$tmp/mvn.log" 2>&1); then
-    tail -n 30 "$tmp/mvn.log" >&2
-    die "could not fetch the ZooKeeper jars with Maven"
-  fi
-  for jar in "zookeeper-$zk_version.jar" metrics-core- snappy-java- slf4j-simple-; do
-    compgen -G "$tmp/libs/$jar*" >/dev/null || die "Maven did not copy $jar*"
-  done
-  rm -rf "$libs"
-  mkdir -p "$(dirname "$libs")"
-  mv "$tmp/libs" "$libs"
-  date -u +%FT%TZ >"$libs_marker"
-  log "fetched $(find "$libs" -name '*.jar' | wc -l) jars ($(du -sh "$libs" | cut -f1)) in $(since "$t0") s"
+  local pom
+  pom=$(mktemp)
+  sed -e "s|@ZK_VERSION@|$zk_version|g" "$here/zookeeper/pom.xml" >"$pom"
+  maven_fetch "$pom" "$libs" "Apache ZooKeeper $zk_version" "zookeeper-$zk_version.jar" metrics-core- snappy-java- slf4j-simple-
+  rm -f "$pom"
 }
 
 render() {
