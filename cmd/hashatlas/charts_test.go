@@ -208,13 +208,7 @@ func TestReportWritesChartsFromClickHouseRows(t *testing.T) {
 		t.Fatalf("an empty report left a file: %v", err)
 	}
 
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), dbName
-	db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openTestDB(t, dbName)
 	insertChartRows(t, db)
 
 	cases := []struct {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/hashatlas/hashatlas/ingest/eia/eiatest"
 	"github.com/hashatlas/hashatlas/schemas"
-	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
@@ -269,16 +268,8 @@ func TestCollectGridCSVPresetsThroughKafkaIntoClickHouse(t *testing.T) {
 		t.Fatalf("%d records on the grid topic after two runs of each file, want 1540", n)
 	}
 	chArgs := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
-	if code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", "--log.level=warn", kafkaArg}, chArgs...)...); code != exitOK {
-		t.Fatalf("estimate: exit %d: %s", code, stderr)
-	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	estimateUntilIdle(t, kafkaArg, chArgs)
+	conn := openTestDB(t, db)
 	rows := map[string][]gridRow{}
 	for _, r := range queryRows(t, conn, "SELECT source, region, metric, toUnixTimestamp(time), value, unit, country, interval_seconds FROM grid_observations_latest ORDER BY source, region, metric, time") {
 		rows[r[0].(string)] = append(rows[r[0].(string)], gridRow{region: r[1].(string), metric: r[2].(string),

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
-	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
@@ -307,16 +306,8 @@ func TestCollectPoolAPIsThroughKafkaIntoClickHouse(t *testing.T) {
 	}
 
 	chArgs := []string{"--clickhouse.addr=" + testClickHouseAddr(), "--clickhouse.database=" + db}
-	if code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", "--log.level=warn", kafkaArg}, chArgs...)...); code != exitOK {
-		t.Fatalf("estimate: exit %d: %s", code, stderr)
-	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	estimateUntilIdle(t, kafkaArg, chArgs)
+	conn := openTestDB(t, db)
 	rows := map[string][]poolStatsRow{} // by "pool|source"
 	for _, r := range queryRows(t, conn, "SELECT pool, source, toUnixTimestamp(time), interval_seconds, hashrate_hs, blocks, hashrate_reported, blocks_reported FROM pool_stats FINAL ORDER BY pool, source, interval_seconds, time") {
 		k := r[0].(string) + "|" + r[1].(string)

@@ -77,13 +77,7 @@ func TestDemoOnASimulatedWorld(t *testing.T) {
 			t.Fatalf("summary lacks %q:\n%s", want, stdout)
 		}
 	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openTestDB(t, db)
 
 	// Top pools: blocks and percentages as in pool_hashrate_latest.
 	pools := demoSectionRows(t, stdout, "Top pools, 2024-05")

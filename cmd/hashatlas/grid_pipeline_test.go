@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest/eia/eiatest"
-	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 	"github.com/hashatlas/hashatlas/sinks/kafka"
 )
 
@@ -39,16 +37,8 @@ func TestEIABackfillThroughTheEstimatorIntoClickHouse(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("collect eia: exit %d: %s", code, stderr)
 	}
-	if code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", "--log.level=warn", kafkaArg}, chArgs...)...); code != exitOK {
-		t.Fatalf("estimate: exit %d: %s", code, stderr)
-	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	estimateUntilIdle(t, kafkaArg, chArgs)
+	conn := openTestDB(t, db)
 	rows := queryRows(t, conn, "SELECT region, metric, toUnixTimestamp(time), value, unit, country, interval_seconds FROM grid_observations_latest ORDER BY region, metric, time")
 	if len(rows) != 10*24*2*2 {
 		t.Fatalf("%d rows in grid_observations_latest, want 960", len(rows))

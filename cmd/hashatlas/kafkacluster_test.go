@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -178,20 +177,7 @@ func TestKafkaClusterBrokerKilledMidReplayLosesNothingAndRejoinsTheISR(t *testin
 		t.Fatalf("reference replay through a fresh embedded broker: exit %d: %s", ref.code, ref.errOut)
 	}
 	killed, reference := openTestDB(t, dbKilled), openTestDB(t, dbReference)
-	for view, n := range duplicateKeys(t, killed) {
-		if n != 0 {
-			t.Errorf("%s holds %d rows beyond one per key after the replay with a broker killed", view, n)
-		}
-	}
-	got, want := viewDigest(t, killed, dbKilled), viewDigest(t, reference, dbReference)
-	if len(got) != len(want) {
-		t.Errorf("the replays' views have %d and %d columns", len(got), len(want))
-	}
-	for col := range want {
-		if !reflect.DeepEqual(got[col], want[col]) {
-			t.Errorf("%s differs from the undisturbed replay's:\n got %v\nwant %v", col, got[col], want[col])
-		}
-	}
+	got, want := sameViews(t, killed, dbKilled, reference, dbReference, "a broker killed")
 	if n := want["blocks_latest.height"][0][1].(uint64); n != total {
 		t.Fatalf("the reference holds %d blocks, want %d", n, total)
 	}

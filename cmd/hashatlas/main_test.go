@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashatlas/hashatlas/sinks/clickhouse"
 )
@@ -180,4 +181,27 @@ func dropDatabaseAtEnd(t testing.TB, name string) {
 			t.Logf("drop database %s: %v", name, err)
 		}
 	})
+}
+
+// openTestDB opens database db on the test server; it is closed when the test ends.
+func openTestDB(t testing.TB, db string) *clickhouse.DB {
+	t.Helper()
+	cfg := clickhouse.DefaultConfig()
+	cfg.Addr, cfg.Database = testClickHouseAddr(), db
+	cfg.FlushInterval = 100 * time.Millisecond
+	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// estimateUntilIdle runs `estimate --until-idle` on the broker of kafkaArg into the ClickHouse
+// of chArgs, failing the test unless it exits 0.
+func estimateUntilIdle(t *testing.T, kafkaArg string, chArgs []string) {
+	t.Helper()
+	if code, _, stderr := runCmd(t, nil, append([]string{"estimate", "--until-idle", "--log.level=warn", kafkaArg}, chArgs...)...); code != exitOK {
+		t.Fatalf("estimate: exit %d: %s", code, stderr)
+	}
 }

@@ -130,6 +130,28 @@ var digestViews = map[string][]string{
 	"pool_hashrate_latest":     {"window", "window_start", "pool", "model_version", "method"},
 }
 
+// sameViews fails t unless the views of got (database gotDB), a replay with what happening
+// during it, hold one row per key and equal those of the undisturbed replay want (wantDB); it
+// returns both digests.
+func sameViews(t *testing.T, got *clickhouse.DB, gotDB string, want *clickhouse.DB, wantDB, what string) (map[string][][]any, map[string][][]any) {
+	t.Helper()
+	for view, n := range duplicateKeys(t, got) {
+		if n != 0 {
+			t.Errorf("%s holds %d rows beyond one per key after the replay with %s", view, n, what)
+		}
+	}
+	g, w := viewDigest(t, got, gotDB), viewDigest(t, want, wantDB)
+	if len(g) != len(w) {
+		t.Errorf("the replays' views have %d and %d columns", len(g), len(w))
+	}
+	for col := range w {
+		if !reflect.DeepEqual(g[col], w[col]) {
+			t.Errorf("%s after %s differs from the undisturbed replay's:\n got %v\nwant %v", col, what, g[col], w[col])
+		}
+	}
+	return g, w
+}
+
 // viewDigest sums up what a replay leaves in ClickHouse, in a form two replays can be compared
 // by: per view, column and model version, the row count and an order-independent hash of the
 // column's value together with the row's key. The columns that record when a row was made
@@ -175,19 +197,6 @@ func duplicateKeys(t *testing.T, conn *clickhouse.DB) map[string]int64 {
 		out[view] = r[0][0].(int64)
 	}
 	return out
-}
-
-func openTestDB(t *testing.T, db string) *clickhouse.DB {
-	t.Helper()
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	cfg.FlushInterval = 100 * time.Millisecond
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
 }
 
 // fewDraws makes both replays of the comparison cheaper: the number of Monte Carlo draws behind
@@ -257,20 +266,7 @@ func TestKafkaReplayWithABrokerRestartMatchesAnUninterruptedEmbeddedReplay(t *te
 		t.Fatalf("reference replay through a fresh embedded broker: exit %d: %s", code, errOut)
 	}
 	restarted, reference := openTestDB(t, dbRestarted), openTestDB(t, dbReference)
-	for view, n := range duplicateKeys(t, restarted) {
-		if n != 0 {
-			t.Errorf("%s holds %d rows beyond one per key after the replay with a restart", view, n)
-		}
-	}
-	got, want := viewDigest(t, restarted, dbRestarted), viewDigest(t, reference, dbReference)
-	if len(got) != len(want) {
-		t.Errorf("the replays' views have %d and %d columns", len(got), len(want))
-	}
-	for col := range want {
-		if !reflect.DeepEqual(got[col], want[col]) {
-			t.Errorf("%s differs from the uninterrupted replay's:\n got %v\nwant %v", col, got[col], want[col])
-		}
-	}
+	_, want := sameViews(t, restarted, dbRestarted, reference, dbReference, "a broker restart")
 	if n := want["blocks_latest.height"][0][1].(uint64); n != uint64(total) {
 		t.Fatalf("the reference holds %d blocks, want %d", n, total)
 	}

@@ -60,13 +60,7 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 		t.Fatalf("replay said: %s", stdout)
 	}
 
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), db
-	conn, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := openTestDB(t, db)
 
 	// Monthly blocks per pool equal a plain recount of the CSV, for every month.
 	type key struct {

@@ -41,13 +41,7 @@ func migratedDatabase(t *testing.T, prefix string) ([]string, *clickhouse.DB) {
 	if code, _, stderr := runCmd(t, nil, append([]string{"migrate"}, flags...)...); code != exitOK {
 		t.Fatalf("migrate: %s", stderr)
 	}
-	cfg := clickhouse.DefaultConfig()
-	cfg.Addr, cfg.Database = testClickHouseAddr(), name
-	db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Close() })
+	db := openTestDB(t, name)
 	return flags, db
 }
 

@@ -1524,46 +1524,51 @@ func hasPolicyType(p *networkingv1.NetworkPolicy, pt networkingv1.PolicyType) bo
 // ingressPorts are the ports of a pod of ownNamespace (its labels) the subject may connect to,
 // as "TCP/9000", or "any".
 func ingressPorts(t *testing.T, m *manifests, pod labels.Set, from subject) map[string]bool {
-	t.Helper()
-	ports, isolated := map[string]bool{}, false
-	for _, p := range m.policies {
-		if !selectsAll(t, &p.Spec.PodSelector, pod) || !hasPolicyType(p, networkingv1.PolicyTypeIngress) {
-			continue
+	return policyPorts(t, m, pod, networkingv1.PolicyTypeIngress, func(p *networkingv1.NetworkPolicy) []policyRule {
+		rules := make([]policyRule, len(p.Spec.Ingress))
+		for i, r := range p.Spec.Ingress {
+			rules[i] = policyRule{r.From, r.Ports}
 		}
-		isolated = true
-		for _, r := range p.Spec.Ingress {
-			admitted := len(r.From) == 0
-			for _, peer := range r.From {
-				admitted = admitted || peerMatches(t, peer, from, true)
-			}
-			if admitted {
-				addPorts(ports, r.Ports)
-			}
-		}
-	}
-	if !isolated {
-		ports["any"] = true
-	}
-	return ports
+		return rules
+	}, func(peer networkingv1.NetworkPolicyPeer) bool { return peerMatches(t, peer, from, true) })
 }
 
 // egressPorts are the ports on the subject a pod of ownNamespace (its labels) may connect to
 // (ipBlocks: counting ipBlock peers as covering it) or surely may (not counting them).
 func egressPorts(t *testing.T, m *manifests, pod labels.Set, to subject, ipBlocks bool) map[string]bool {
+	return policyPorts(t, m, pod, networkingv1.PolicyTypeEgress, func(p *networkingv1.NetworkPolicy) []policyRule {
+		rules := make([]policyRule, len(p.Spec.Egress))
+		for i, r := range p.Spec.Egress {
+			rules[i] = policyRule{r.To, r.Ports}
+		}
+		return rules
+	}, func(peer networkingv1.NetworkPolicyPeer) bool { return peerMatches(t, peer, to, ipBlocks) })
+}
+
+// policyRule is an ingress or egress rule: its peers and ports.
+type policyRule struct {
+	peers []networkingv1.NetworkPolicyPeer
+	ports []networkingv1.NetworkPolicyPort
+}
+
+// policyPorts are the ports the policies of type typ that select pod open to the peers match
+// accepts (a rule without peers admits everyone), or "any" when none of them selects pod.
+func policyPorts(t *testing.T, m *manifests, pod labels.Set, typ networkingv1.PolicyType,
+	rules func(*networkingv1.NetworkPolicy) []policyRule, match func(networkingv1.NetworkPolicyPeer) bool) map[string]bool {
 	t.Helper()
 	ports, isolated := map[string]bool{}, false
 	for _, p := range m.policies {
-		if !selectsAll(t, &p.Spec.PodSelector, pod) || !hasPolicyType(p, networkingv1.PolicyTypeEgress) {
+		if !selectsAll(t, &p.Spec.PodSelector, pod) || !hasPolicyType(p, typ) {
 			continue
 		}
 		isolated = true
-		for _, r := range p.Spec.Egress {
-			allowed := len(r.To) == 0
-			for _, peer := range r.To {
-				allowed = allowed || peerMatches(t, peer, to, ipBlocks)
+		for _, r := range rules(p) {
+			admitted := len(r.peers) == 0
+			for _, peer := range r.peers {
+				admitted = admitted || match(peer)
 			}
-			if allowed {
-				addPorts(ports, r.Ports)
+			if admitted {
+				addPorts(ports, r.ports)
 			}
 		}
 	}
