@@ -114,8 +114,9 @@ type Data struct {
 	alloc   map[string][]Allocation // pool → periods sorted by From
 	hq      map[string]PoolHQ
 	miners  []Miner
-	refs    []Reference // by published day, source, period, country
-	sites   []Site      // by day, company, country
+	refs    []Reference  // by published day, source, period, country
+	maps    []CountryMap // refs of kinds map and survey by release and period (buildMaps)
+	sites   []Site       // by day, company, country
 	version string
 }
 
@@ -199,7 +200,7 @@ func (d *Data) AsOf(t time.Time) *Data {
 	if removed == 0 {
 		return d
 	}
-	return &Data{alloc: alloc, hq: d.hq, miners: d.miners, refs: refs, sites: sites, version: "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]}
+	return &Data{alloc: alloc, hq: d.hq, miners: d.miners, refs: refs, maps: buildMaps(refs), sites: sites, version: "modeldata-" + hex.EncodeToString(h.Sum(nil))[:12]}
 }
 
 // derivedVersion is the version of data derived from the data of version v by what.

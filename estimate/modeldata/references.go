@@ -184,6 +184,7 @@ func (d *Data) parseReferences(data []byte) error {
 		}
 		return a.Country < b.Country
 	})
+	d.maps = buildMaps(d.refs)
 	return nil
 }
 
@@ -191,15 +192,19 @@ func (d *Data) parseReferences(data []byte) error {
 func (d *Data) References() []Reference { return append([]Reference(nil), d.refs...) }
 
 // Maps returns the releases' country maps usable as evidence (kinds map and survey), one per
-// source and period, by period end (then published day, then source).
-func (d *Data) Maps() []CountryMap {
+// source and period, by period end (then published day, then source). They are built once per
+// data set (the model asks for them in every window); the caller must not modify them.
+func (d *Data) Maps() []CountryMap { return d.maps }
+
+// buildMaps groups refs (of kinds map and survey) into the releases' country maps.
+func buildMaps(refs []Reference) []CountryMap {
 	type key struct {
 		source string
 		from   time.Time
 	}
 	idx := map[key]int{}
 	var out []CountryMap
-	for _, r := range d.refs {
+	for _, r := range refs {
 		if r.Kind == KindModel {
 			continue
 		}
@@ -251,6 +256,7 @@ func (d *Data) Without(source string) *Data {
 	}
 	out := *d
 	out.refs = keep
+	out.maps = buildMaps(keep)
 	out.version = derivedVersion(d.version, "without "+source)
 	return &out
 }
