@@ -3,6 +3,7 @@ package estimate
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -113,7 +114,9 @@ func Backtest(chain *Chain, data *modeldata.Data, draws int) ([]BacktestPoint, e
 		named := map[string]bool{}
 		if hasPrior {
 			for c, v := range prior.Row.Shares {
-				named[c] = v > 0 && c != Unallocated
+				// a country present only through the completion of the map's table (§6.8)
+				// is an extrapolation: it may hold any part of XX, like an unnamed one
+				named[c] = v > 0 && c != Unallocated && !slices.Contains(prior.Completed, c)
 			}
 		}
 		for _, row := range rows {

@@ -50,6 +50,11 @@ type Prior struct {
 	Source    string
 	Period    modeldata.Period
 	AgeMonths int // whole months between the window's midpoint and the map's period
+	// Completed are the countries the map's own table does not name that completeShares gave
+	// part of its unnamed remainder, from the map CompletedFrom ("source period"); empty when
+	// nothing was completed.
+	Completed     []string
+	CompletedFrom string
 }
 
 // PriorAt returns the prior at t from the published maps and surveys in maps, or false when
@@ -58,16 +63,13 @@ type Prior struct {
 // those published by its date (modeldata.Data.AsOf). Its shares are applied with the source's
 // own caveats: a share the source says proxies inflate moves to the countries it says hide
 // hashrate (split evenly), and each such country keeps at least a share 1/κ; what the map
-// does not place (its "other", or the rest below 100 %) stays XX. κ is PriorKappa of the age.
+// does not place (its "other", or the rest below 100 %) is completed from the nearest other
+// map (completeShares), and what neither names stays XX. κ is PriorKappa of the age.
 // Releases whose shares for the period sum below PriorMinCoverage are not maps.
 func PriorAt(maps []modeldata.CountryMap, t time.Time) (Prior, bool) {
 	best, bestDist := -1, math.Inf(1)
 	for i, m := range maps {
-		cover := 0.0
-		for _, c := range sortedCountries(m.Shares) {
-			cover += m.Shares[c]
-		}
-		if cover < PriorMinCoverage {
+		if !isMap(m) {
 			continue
 		}
 		d := distanceDays(m.Period, t)
@@ -84,10 +86,7 @@ func PriorAt(maps []modeldata.CountryMap, t time.Time) (Prior, bool) {
 	if m.Coverage > 0 && m.Coverage < 1 {
 		return partialPrior(maps, best, t, age, kappa)
 	}
-	shares := make(map[string]float64, len(m.Shares)+1)
-	for c, s := range m.Shares {
-		shares[c] = s
-	}
+	shares, from, completed := completeShares(maps, best)
 	// Sums run over sorted countries: the prior's shares key the row bank's draws (§6.3), so
 	// they must not change in the last digit with map order.
 	if len(m.Concealed) > 0 {
@@ -143,7 +142,93 @@ func PriorAt(maps []modeldata.CountryMap, t time.Time) (Prior, bool) {
 	return Prior{
 		Row:    AllocationRow{Pool: "prior:" + m.Source, Shares: shares, Kappa: kappa},
 		Source: m.Source, Period: m.Period, AgeMonths: age,
+		CompletedFrom: from, Completed: completed,
 	}, true
+}
+
+// isMap reports whether m's shares cover PriorMinCoverage (summed over sorted countries, so
+// the result does not depend on map order).
+func isMap(m modeldata.CountryMap) bool {
+	cover := 0.0
+	for _, c := range sortedCountries(m.Shares) {
+		cover += m.Shares[c]
+	}
+	return cover >= PriorMinCoverage
+}
+
+// completeShares returns maps[best]'s shares with the part its table leaves unnamed (its
+// "other", XX, and whatever is missing below 100 %) completed from the nearest other map of
+// the whole network (METHOD.md §6.8, "completing a partial table"): that map's shares of the
+// countries maps[best] does not name, in proportion, with that map's own unnamed part staying
+// XX. A release quoting only its largest countries (CCAF's April 2021 figures name 88.8 %)
+// thereby keeps its own figures and leaves XX only what neither table can place. Without a
+// completing map (or when it names no other country) the remainder stays XX.
+func completeShares(maps []modeldata.CountryMap, best int) (shares map[string]float64, from string, completed []string) {
+	m := maps[best]
+	shares = make(map[string]float64, len(m.Shares)+4)
+	named := 0.0
+	for _, c := range sortedCountries(m.Shares) {
+		shares[c] = m.Shares[c]
+		if c != Unallocated {
+			named += m.Shares[c]
+		}
+	}
+	rest := 1 - named
+	if rest <= 1e-9 {
+		return shares, "", nil
+	}
+	other, bestDist := -1, math.Inf(1)
+	for i, o := range maps {
+		if i == best || o.Source == m.Source && o.Period == m.Period || o.Coverage > 0 && o.Coverage < 1 || !isMap(o) {
+			continue
+		}
+		d := periodDistanceDays(m.Period, o.Period)
+		if d < bestDist || d == bestDist && !o.Published.Before(maps[other].Published) {
+			other, bestDist = i, d
+		}
+	}
+	if other < 0 {
+		return shares, "", nil
+	}
+	o := maps[other]
+	unnamed, oNamed := map[string]float64{}, 0.0
+	for _, c := range sortedCountries(o.Shares) {
+		if c == Unallocated {
+			continue
+		}
+		oNamed += o.Shares[c]
+		if _, ok := m.Shares[c]; !ok && o.Shares[c] > 0 {
+			unnamed[c] = o.Shares[c]
+		}
+	}
+	w := 0.0
+	for _, c := range sortedCountries(unnamed) {
+		w += unnamed[c]
+	}
+	if w <= 0 {
+		return shares, "", nil
+	}
+	oRest := max(0, 1-oNamed)
+	completed = sortedCountries(unnamed)
+	for _, c := range completed {
+		shares[c] = rest * unnamed[c] / (w + oRest)
+	}
+	delete(shares, Unallocated)
+	if xx := rest * oRest / (w + oRest); xx > 0 {
+		shares[Unallocated] = xx
+	}
+	return shares, o.Source + " " + o.Period.String(), completed
+}
+
+// periodDistanceDays is the distance in days between two periods, 0 when they overlap.
+func periodDistanceDays(a, b modeldata.Period) float64 {
+	switch {
+	case b.To.Before(a.From):
+		return a.From.Sub(b.To).Hours() / 24
+	case a.To.Before(b.From):
+		return b.From.Sub(a.To).Hours() / 24
+	}
+	return 0
 }
 
 // partialPrior is the prior of maps[best], whose shares describe only the fraction f =
@@ -178,6 +263,7 @@ func partialPrior(maps []modeldata.CountryMap, best int, t time.Time, age int, k
 	return Prior{
 		Row:    AllocationRow{Pool: "prior:" + m.Source, Shares: shares, Kappa: kappa},
 		Source: m.Source, Period: m.Period, AgeMonths: age,
+		CompletedFrom: base.CompletedFrom, Completed: base.Completed,
 	}, true
 }
 

@@ -206,3 +206,45 @@ func TestSiteFloorsHoldInEveryDrawAndKeepOneBankEntryPerMap(t *testing.T) {
 		t.Errorf("the bank holds %d entries after 10 windows of one map, want 1", n)
 	}
 }
+
+// TestPriorCompletesAPartialTableFromTheNearestFullMap: a table naming 88 % keeps its own
+// figures and splits the unnamed 12 % like the nearest other whole-network map splits the
+// countries the table does not name, that map's own unnamed part staying XX (METHOD.md §6.8,
+// "A partial table"); the farther map is not used, nor a survey of part of the network.
+func TestPriorCompletesAPartialTableFromTheNearestFullMap(t *testing.T) {
+	period := func(a, b string) modeldata.Period { return modeldata.Period{From: day(a), To: day(b)} }
+	maps := []modeldata.CountryMap{
+		{Source: "far", Period: period("2019-09-01", "2019-09-30"), Published: day("2020-05-06"),
+			Shares: map[string]float64{"CN": 0.75, "US": 0.05, "SE": 0.2}},
+		{Source: "partial", Period: period("2021-04-01", "2021-04-30"), Published: day("2021-07-15"),
+			Shares: map[string]float64{"CN": 0.46, "US": 0.17, "KZ": 0.08, "RU": 0.07, "CA": 0.1}},
+		{Source: "survey", Kind: modeldata.KindSurvey, Period: period("2021-05-01", "2021-05-31"), Published: day("2021-08-01"), Coverage: 0.5,
+			Shares: map[string]float64{"US": 0.5, "NO": 0.5}},
+		{Source: "next", Period: period("2021-08-01", "2021-08-31"), Published: day("2021-10-13"),
+			Shares: map[string]float64{"US": 0.35, "KZ": 0.18, "DE": 0.05, "IE": 0.03, "CN": 0, "RU": 0.11, "CA": 0.1, "XX": 0.18}},
+	}
+	p, ok := PriorAt(maps, day("2021-04-15"))
+	if !ok || p.Source != "partial" {
+		t.Fatalf("prior %+v, want the April 2021 table", p)
+	}
+	s := p.Row.Shares
+	// unnamed 0.12; "next" names DE 0.05 and IE 0.03 outside the table, 0.18 unnamed of its own
+	want := map[string]float64{"CN": 0.46, "US": 0.17, "KZ": 0.08, "RU": 0.07, "CA": 0.1,
+		"DE": 0.12 * 0.05 / 0.26, "IE": 0.12 * 0.03 / 0.26, "XX": 0.12 * 0.18 / 0.26}
+	for c, w := range want {
+		if math.Abs(s[c]-w) > 1e-12 {
+			t.Errorf("%s: %v, want %v (shares %v)", c, s[c], w, s)
+		}
+	}
+	if len(s) != len(want) {
+		t.Errorf("shares %v: want exactly %v (SE is the farther map's, NO a survey's)", s, want)
+	}
+	if p.CompletedFrom != "next 2021-08-01..2021-08-31" || len(p.Completed) != 2 || p.Completed[0] != "DE" || p.Completed[1] != "IE" {
+		t.Errorf("completed %v from %q, want DE, IE from next 2021-08", p.Completed, p.CompletedFrom)
+	}
+	// without another whole-network map the remainder stays XX
+	p, _ = PriorAt(maps[1:3], day("2021-04-15"))
+	if math.Abs(p.Row.Shares["XX"]-0.12) > 1e-12 || p.CompletedFrom != "" {
+		t.Errorf("alone: XX %v from %q, want 0.12 and nothing completed", p.Row.Shares["XX"], p.CompletedFrom)
+	}
+}
