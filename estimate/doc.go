@@ -22,6 +22,10 @@
 //     so XX keeps only what no source places; Backtest scores the model as of past days
 //     against the references, leaving each figure's own source out (§10.4). Network, pool,
 //     region and signal numbers are those of 1.1.0 but for the seeds (the version is in them).
+//   - 2.0.1: the prior completes a map whose table names only its largest countries from the
+//     nearest other whole-network map (METHOD.md §6.8, "A partial table"): XX in January–May
+//     2021 from 11.1 % to 5.0 %. Every Monte Carlo draw differs from 2.0.0's (the version is in
+//     the seeds).
 //
 // # Choices the original design left open (1.1.0, METHOD.md §1.4)
 //

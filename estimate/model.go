@@ -19,10 +19,11 @@ import (
 //
 // 1.1.0 added country hashrate and power (METHOD.md §6–7), region block shares and the energy
 // signals on top of 1.0.0's network and pool estimates, whose numbers it left unchanged. 2.0.0
-// places the hashrate no allocation row places by the published maps (the prior, §6.8).
+// places the hashrate no allocation row places by the published maps (the prior, §6.8);
+// 2.0.1 completes a map's partial table from the nearest other map (§6.8).
 // The model data built into the binary (estimate/modeldata) is part of this version: a test
 // pins its digest, so that a change to the tables cannot ship without a new version.
-const ModelVersion = "2.0.0"
+const ModelVersion = "2.0.1"
 
 // Methods, as stored with every result.
 const (
