@@ -99,6 +99,9 @@ func ParseMigration(name, sql string) (Migration, error) {
 	if len(stmts) == 0 {
 		return Migration{}, fmt.Errorf("migration %s: no statements", name)
 	}
+	if _, err := m.Rebuilds(); err != nil {
+		return Migration{}, err
+	}
 	return m, nil
 }
 
@@ -148,4 +151,87 @@ func splitStatements(sql string) ([]string, error) {
 		return nil, fmt.Errorf("the last statement does not end with ';'")
 	}
 	return stmts, nil
+}
+
+// A table rebuild is the one form of migration that is not additive: it changes what cannot be
+// altered in place (the partitioning) and carries the data over. For a table T it is these six
+// statements, in this order (0007_yearly_partitions.sql):
+//
+//	DROP TABLE IF EXISTS T__repartition_old;
+//	DROP TABLE IF EXISTS T__repartition;
+//	CREATE TABLE T__repartition AS T ENGINE = … PARTITION BY P ORDER BY …;
+//	INSERT INTO T__repartition SELECT * FROM T;
+//	RENAME TABLE T TO T__repartition_old, T__repartition TO T;
+//	DROP TABLE T__repartition_old;
+//
+// The first two clear what an interrupted run left (the new table is filled from scratch; the
+// old one is only ever dropped after the swap, when T holds its copy). The runner skips the
+// group of a table already partitioned by P, and cluster mode creates T partitioned by P from
+// the start (sinks/clickhouse).
+var rebuildForms = []*regexp.Regexp{
+	regexp.MustCompile(`^DROP TABLE IF EXISTS ([a-z_0-9]+)__repartition_old$`),
+	regexp.MustCompile(`^DROP TABLE IF EXISTS ([a-z_0-9]+)__repartition$`),
+	regexp.MustCompile(`^CREATE TABLE ([a-z_0-9]+)__repartition AS ([a-z_0-9]+) ENGINE = (.+?) PARTITION BY (.+?) ORDER BY (.+)$`),
+	regexp.MustCompile(`^INSERT INTO ([a-z_0-9]+)__repartition SELECT \* FROM ([a-z_0-9]+)$`),
+	regexp.MustCompile(`^RENAME TABLE ([a-z_0-9]+) TO ([a-z_0-9]+)__repartition_old, ([a-z_0-9]+)__repartition TO ([a-z_0-9]+)$`),
+	regexp.MustCompile(`^DROP TABLE ([a-z_0-9]+)__repartition_old$`),
+}
+
+// Rebuild is one table rebuild of a migration.
+type Rebuild struct {
+	Table     string
+	Partition string // the PARTITION BY expression of the rebuilt table, e.g. toYear(time)
+	Engine    string // its ENGINE, e.g. ReplacingMergeTree(version)
+	OrderBy   string
+	First     int // index of its first statement in Statements()
+}
+
+// RebuildStep reports whether stmt is step k (0–5) of a table rebuild, and of which table.
+func RebuildStep(stmt string) (table string, step int, ok bool) {
+	s := strings.Join(strings.Fields(stmt), " ")
+	for k, re := range rebuildForms {
+		m := re.FindStringSubmatch(s)
+		if m == nil {
+			continue
+		}
+		names := m[2:]
+		if k == 2 {
+			names = m[2:3] // CREATE …: the AS table; the rest is the engine's text
+		}
+		for _, other := range names {
+			if other != m[1] {
+				return "", 0, false
+			}
+		}
+		return m[1], k, true
+	}
+	return "", 0, false
+}
+
+// Rebuilds returns the table rebuilds of the migration, in order. It fails when a rebuild's
+// statements are not the six of the form, in order, one after the other.
+func (m Migration) Rebuilds() ([]Rebuild, error) {
+	stmts := m.Statements()
+	var out []Rebuild
+	for i := 0; i < len(stmts); i++ {
+		table, step, ok := RebuildStep(stmts[i])
+		if !ok {
+			continue
+		}
+		if step != 0 || i+len(rebuildForms) > len(stmts) {
+			return nil, fmt.Errorf("migration %s, statement %d: a table rebuild starts with DROP TABLE IF EXISTS %s__repartition_old and has six statements", m.Name, i+1, table)
+		}
+		r := Rebuild{Table: table, First: i}
+		for k := range rebuildForms {
+			t, s, ok := RebuildStep(stmts[i+k])
+			if !ok || s != k || t != table {
+				return nil, fmt.Errorf("migration %s, statement %d: step %d of the rebuild of %s expected", m.Name, i+k+1, k+1, table)
+			}
+		}
+		c := rebuildForms[2].FindStringSubmatch(strings.Join(strings.Fields(stmts[i+2]), " "))
+		r.Engine, r.Partition, r.OrderBy = c[3], c[4], c[5]
+		out = append(out, r)
+		i += len(rebuildForms) - 1
+	}
+	return out, nil
 }

@@ -58,6 +58,13 @@ func TestEveryTableOfTheArchitectureIsCreatedIdempotently(t *testing.T) {
 	addRe := regexp.MustCompile(`^ALTER TABLE ([a-z_0-9]+) ADD COLUMN [a-z_0-9]+ `)
 	for _, m := range ms {
 		for _, s := range m.Statements() {
+			if table, _, ok := RebuildStep(s); ok {
+				// a table rebuild (0007): of a table an earlier statement created
+				if !created[table] {
+					t.Errorf("%s: rebuild of %s, which no earlier migration creates", m.Name, table)
+				}
+				continue
+			}
 			if a := addRe.FindStringSubmatch(s); a != nil {
 				if !created[a[1]] {
 					t.Errorf("%s: ALTER of %s, which no earlier migration creates", m.Name, a[1])
@@ -178,5 +185,51 @@ func TestCheckMigrationsRejectsGapsAndRepeatedNumbers(t *testing.T) {
 	}
 	if ms[0].Name != "0001_a.sql" {
 		t.Errorf("CheckMigrations did not sort: %s first", ms[0].Name)
+	}
+}
+
+// TestTableRebuildsAreWholeAndYearly: a table rebuild is accepted only as its six statements in
+// order, and 0007 rebuilds every monthly-partitioned table of 0001 and 0002 into yearly
+// partitions with the engine and sorting key it had.
+func TestTableRebuildsAreWholeAndYearly(t *testing.T) {
+	ms, err := Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rebuilt := map[string]Rebuild{}
+	for _, m := range ms {
+		rs, err := m.Rebuilds()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			rebuilt[r.Table] = r
+		}
+	}
+	monthly := regexp.MustCompile(`CREATE TABLE IF NOT EXISTS ([a-z_0-9]+) \((?s:.*)\) ENGINE = (\S+)\s+PARTITION BY toYYYYMM\((\w+)\)\s+ORDER BY (.+)$`)
+	n := 0
+	for _, m := range ms {
+		for _, s := range m.Statements() {
+			mm := monthly.FindStringSubmatch(s)
+			if mm == nil {
+				continue
+			}
+			n++
+			r, ok := rebuilt[mm[1]]
+			if !ok {
+				t.Errorf("%s: %s is partitioned by month and not rebuilt", m.Name, mm[1])
+				continue
+			}
+			if r.Partition != "toYear("+mm[3]+")" || r.Engine != mm[2] || r.OrderBy != mm[4] {
+				t.Errorf("%s rebuilt as %s PARTITION BY %s ORDER BY %s; want %s, toYear(%s), %s", mm[1], r.Engine, r.Partition, r.OrderBy, mm[2], mm[3], mm[4])
+			}
+		}
+	}
+	if n != 8 || len(rebuilt) != 8 {
+		t.Errorf("%d monthly tables, %d rebuilt; want 8 and 8", n, len(rebuilt))
+	}
+	bad := "DROP TABLE IF EXISTS t__repartition_old;\nDROP TABLE IF EXISTS t__repartition;\nINSERT INTO t__repartition SELECT * FROM t;\n"
+	if _, err := ParseMigration("0009_broken.sql", bad); err == nil {
+		t.Error("a rebuild without its CREATE, RENAME and DROP was accepted")
 	}
 }

@@ -326,3 +326,40 @@ func TestAppliedMigrationsCountsAMigrationRecordedTwiceOnce(t *testing.T) {
 		t.Fatalf("Migrate = %v, %v; want nothing to do", applied, err)
 	}
 }
+
+// TestClusterCreatesRebuiltTablesYearlyAndRefusesAMonthlyOne: cluster mode creates the tables
+// 0007 rebuilds partitioned by year on every replica, never running the rebuild; a cluster
+// database made before 0007 existed (its tables monthly) is refused before any DDL, naming the
+// table and the partitioning, rather than rebuilt beside other migrators.
+func TestClusterCreatesRebuiltTablesYearlyAndRefusesAMonthlyOne(t *testing.T) {
+	ms := embeddedMigrations(t)
+	ctx := context.Background()
+	t.Run("fresh", func(t *testing.T) {
+		dbs := openTestCluster(t)
+		if _, err := Migrate(ctx, dbs[0], ms, quietLog()); err != nil {
+			t.Fatal(err)
+		}
+		syncReplica(t, dbs[1])
+		for _, db := range dbs {
+			for _, tc := range rebuiltTables {
+				if key, _, err := partitionKey(ctx, db, tc[0]); err != nil || !samePartition(key, "toYear("+tc[1]+")") {
+					t.Errorf("%s: partitioned by %q (%v), want toYear(%s)", tc[0], key, err, tc[1])
+				}
+			}
+		}
+	})
+	t.Run("made by an older hashatlas", func(t *testing.T) {
+		dbs := openTestCluster(t)
+		if _, err := Migrate(ctx, dbs[0], ms[:6], quietLog()); err != nil {
+			t.Fatal(err)
+		}
+		dbs[0].beforeMigrationStatement = func(m string, i int) { t.Errorf("statement %d of %s ran", i+1, m) }
+		_, err := Migrate(ctx, dbs[0], ms, quietLog())
+		if err == nil || !strings.Contains(err.Error(), "blocks") || !strings.Contains(err.Error(), "toYYYYMM(time)") || !strings.Contains(err.Error(), "not additive") {
+			t.Fatalf("Migrate over monthly tables = %v, want a refusal naming blocks and its partitioning", err)
+		}
+		if key, _, _ := partitionKey(ctx, dbs[0], "blocks"); key != "toYYYYMM(time)" {
+			t.Errorf("blocks partitioned by %q after the refusal", key)
+		}
+	})
+}

@@ -26,13 +26,22 @@
 // moves on when one is down), and the replicas copy each other's parts. A single node and the
 // embedded engine run the migration files exactly as written.
 //
+// Table rebuilds (schemas.Rebuild; 0007 makes the monthly partitions yearly) are the one
+// migration form that is not additive: a copy with the new partitioning is filled, swapped in
+// by name and the old table dropped (rebuild.go). A single node or the embedded engine runs
+// them unless the table is partitioned so already (then it only drops what an interrupted run
+// left); run one migrator at a time there, with writers stopped (rows written to a table while
+// it is rebuilt go with the old copy). Cluster mode never rebuilds: it creates each such table
+// with its last rebuild's partitioning from the start, and refuses, before any DDL, a database
+// whose table still has the old one (made by an older hashatlas).
+//
 // Concurrent migrators. Several processes may migrate one database at once in cluster mode (a
 // Job, an init container and the estimator do in Kubernetes); Migrate takes no lock and needs
 // none, for three reasons that hold on ClickHouse 18.16:
 //
 //   - Every statement only adds, and is idempotent: CREATE TABLE IF NOT EXISTS, CREATE VIEW IF
 //     NOT EXISTS, ALTER TABLE … ADD COLUMN. Cluster mode refuses any other statement before it
-//     runs anything. A second CREATE is a no-op; a second ADD COLUMN, which the server refuses
+//     runs anything (a table rebuild's are not sent at all: see above). A second CREATE is a no-op; a second ADD COLUMN, which the server refuses
 //     because the column exists, counts as done.
 //   - Every statement goes through the cluster's DDL queue in ZooKeeper (a sequential node per
 //     statement: one total order), which every replica runs in that order, one statement at a

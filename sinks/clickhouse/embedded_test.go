@@ -181,3 +181,7 @@ func BenchmarkWriterEmbedded(b *testing.B) {
 func TestLatestViewShowsTheNewestVersionOnEmbedded(t *testing.T) {
 	testLatestViewShowsTheNewestVersion(t, openTestEmbedded(t))
 }
+
+func TestYearlyRepartitionOnEmbeddedCarriesEveryRowAndSurvivesAnInterruption(t *testing.T) {
+	testYearlyRepartition(t, openTestEmbedded(t))
+}

@@ -96,15 +96,22 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	for i, m := range ms {
 		send[i] = m.Statements()
 	}
+	final, err := finalPartitions(ms)
+	if err != nil {
+		return nil, err
+	}
 	if db.cluster != "" {
-		var err error
 		comments := commentsInReplicatedTables(db.version)
 		if ledger, err = clusterStatement(createMigrationsTable, db.database, db.cluster, comments); err != nil {
 			return nil, err
 		}
 		for i, m := range ms {
 			for j, stmt := range send[i] {
-				if send[i][j], err = clusterStatement(stmt, db.database, db.cluster, comments); err != nil {
+				if _, _, ok := schemas.RebuildStep(stmt); ok {
+					send[i][j] = "" // never run in cluster mode (rebuild.go)
+					continue
+				}
+				if send[i][j], err = clusterStatement(withFinalPartition(stmt, final), db.database, db.cluster, comments); err != nil {
 					return nil, fmt.Errorf("migration %s, statement %d: %w", m.Name, j+1, err)
 				}
 			}
@@ -121,6 +128,9 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 			return nil, nil // up to date: no DDL, which would wait for every replica
 		}
 		if err := checkCluster(ctx, db); err != nil {
+			return nil, err
+		}
+		if err := checkClusterPartitions(ctx, db, final); err != nil {
 			return nil, err
 		}
 		if err := db.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db.database+" ON CLUSTER "+db.cluster); err != nil {
@@ -155,7 +165,24 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 			continue
 		}
 		start := time.Now()
+		rebuilds, err := m.Rebuilds()
+		if err != nil {
+			return names, err
+		}
+		var action rebuildAction
 		for i, stmt := range m.Statements() {
+			if _, step, ok := schemas.RebuildStep(stmt); ok {
+				if step == 0 {
+					r := rebuilds[0]
+					rebuilds = rebuilds[1:]
+					if action, err = planRebuild(ctx, db, r); err != nil {
+						return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
+					}
+				}
+				if action == rebuildSkipAll || action == rebuildCleanOnly && step > 1 {
+					continue
+				}
+			}
 			if done, err := columnAdded(ctx, db, stmt); err != nil {
 				return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
 			} else if done {

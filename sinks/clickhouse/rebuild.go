@@ -1,0 +1,125 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashatlas/hashatlas/schemas"
+)
+
+// Table rebuilds (schemas.Rebuild, migration 0007): the one non-additive migration form. On a
+// single node or the embedded engine Migrate runs a table's six statements unless the table is
+// partitioned as the rebuild would make it already (then only its two DROP … IF EXISTS run,
+// clearing what an interrupted run left). Cluster mode runs only additive statements, beside
+// other migrators and without a lock, so it never rebuilds: it creates each table with the
+// partitioning of its last rebuild from the start, skips the rebuilds, and refuses to run
+// when an existing table (made by an older hashatlas) still has the old partitioning.
+
+// partitionKey returns the partition key of table as the server states it
+// (system.tables.partition_key, e.g. "toYYYYMM(time)"), and whether the table exists.
+func partitionKey(ctx context.Context, db *DB, table string) (string, bool, error) {
+	res, err := db.Query(ctx, fmt.Sprintf("SELECT partition_key FROM system.tables WHERE database = %s AND name = %s",
+		QuoteString(db.database), QuoteString(table)))
+	if err != nil {
+		return "", false, fmt.Errorf("partition key of %s: %w", table, err)
+	}
+	if len(res.Rows) == 0 {
+		return "", false, nil
+	}
+	key, _ := res.Rows[0][0].(string)
+	return key, true, nil
+}
+
+// samePartition compares two partition expressions, ignoring blanks.
+func samePartition(a, b string) bool {
+	return strings.Join(strings.Fields(a), "") == strings.Join(strings.Fields(b), "")
+}
+
+// finalPartitions returns, for each table some migration rebuilds, the partition expression of
+// its last rebuild.
+func finalPartitions(ms []schemas.Migration) (map[string]string, error) {
+	out := map[string]string{}
+	for _, m := range ms {
+		rs, err := m.Rebuilds()
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			out[r.Table] = r.Partition
+		}
+	}
+	return out, nil
+}
+
+var (
+	createTableName = regexp.MustCompile(`^CREATE TABLE IF NOT EXISTS ([a-z_0-9]+)\b`)
+	partitionClause = regexp.MustCompile(`(?s)\bPARTITION BY (.+?)(\s+ORDER BY\b)`)
+)
+
+// withFinalPartition returns a CREATE TABLE statement of a table that a later migration
+// rebuilds with the partitioning of that rebuild (cluster mode's form), else stmt.
+func withFinalPartition(stmt string, final map[string]string) string {
+	m := createTableName.FindStringSubmatch(stmt)
+	if m == nil {
+		return stmt
+	}
+	p, ok := final[m[1]]
+	if !ok {
+		return stmt
+	}
+	loc := partitionClause.FindStringSubmatchIndex(stmt)
+	if loc == nil {
+		return stmt
+	}
+	return stmt[:loc[2]] + p + stmt[loc[3]:]
+}
+
+// checkClusterPartitions refuses cluster mode's run when a table some migration rebuilds exists
+// with another partitioning than its last rebuild's: the rebuild is not additive, so cluster
+// mode cannot run it beside other migrators.
+func checkClusterPartitions(ctx context.Context, db *DB, final map[string]string) error {
+	for _, table := range slices.Sorted(maps.Keys(final)) {
+		key, exists, err := partitionKey(ctx, db, table)
+		if err != nil {
+			return err
+		}
+		if exists && !samePartition(key, final[table]) {
+			return fmt.Errorf("table %s.%s on cluster %s is partitioned by %s, and the migrations rebuild it partitioned by %s: "+
+				"a rebuild is not additive, and cluster mode runs only additive migrations beside other migrators; "+
+				"with every writer stopped, rebuild it on each replica (schemas/migrations/0007_yearly_partitions.sql shows the statements) "+
+				"or migrate into a new database", db.database, table, db.cluster, key, final[table])
+		}
+	}
+	return nil
+}
+
+// rebuildAction is what Migrate does with the statements of one table rebuild.
+type rebuildAction int
+
+const (
+	rebuildRun       rebuildAction = iota // all six statements
+	rebuildCleanOnly                      // the table has the partitioning: only the two DROP … IF EXISTS
+	rebuildSkipAll                        // cluster mode: nothing (checked before any DDL)
+)
+
+// planRebuild decides what to do with rebuild r of db's table.
+func planRebuild(ctx context.Context, db *DB, r schemas.Rebuild) (rebuildAction, error) {
+	if db.cluster != "" {
+		return rebuildSkipAll, nil
+	}
+	key, exists, err := partitionKey(ctx, db, r.Table)
+	if err != nil {
+		return 0, err
+	}
+	if !exists {
+		return 0, fmt.Errorf("table %s to rebuild does not exist", r.Table)
+	}
+	if samePartition(key, r.Partition) {
+		return rebuildCleanOnly, nil
+	}
+	return rebuildRun, nil
+}
