@@ -25,7 +25,8 @@
 //   - 2.0.1: the prior completes a map whose table names only its largest countries from the
 //     nearest other whole-network map (METHOD.md §6.8, "A partial table"): XX in January–May
 //     2021 from 11.1 % to 5.0 %. Every Monte Carlo draw differs from 2.0.0's (the version is in
-//     the seeds).
+//     the seeds). Pool hashrate intervals are the exact quantiles of the pool's Jeffreys Gamma
+//     posterior (PoolHashrates) instead of Monte Carlo draws.
 //
 // # Choices the original design left open (1.1.0, METHOD.md §1.4)
 //

@@ -20,7 +20,8 @@ import (
 // 1.1.0 added country hashrate and power (METHOD.md §6–7), region block shares and the energy
 // signals on top of 1.0.0's network and pool estimates, whose numbers it left unchanged. 2.0.0
 // places the hashrate no allocation row places by the published maps (the prior, §6.8);
-// 2.0.1 completes a map's partial table from the nearest other map (§6.8).
+// 2.0.1 completes a map's partial table from the nearest other map (§6.8) and gives pool
+// hashrates the exact quantiles of their Jeffreys posterior (§4.3).
 // The model data built into the binary (estimate/modeldata) is part of this version: a test
 // pins its digest, so that a change to the tables cannot ship without a new version.
 const ModelVersion = "2.0.1"
@@ -138,8 +139,7 @@ func (m Model) Compute(st WindowStats) (NetworkResult, []PoolResult, error) {
 		Window: st.Window, Final: st.Final, Blocks: st.Blocks, Seconds: st.Seconds, Hashrate: net,
 		ExpectedBlocks: expected, Luck: luck, Method: MethodFixedWindow, ModelVersion: m.Version, InputsDigest: st.Digest,
 	}
-	seed := Seed(string(st.Window.Kind), st.Window.Start.Format(time.RFC3339), m.Version, st.Digest)
-	pools, err := PoolHashrates(st.Work, st.Seconds, st.Pools, m.Draws, seed)
+	pools, err := PoolHashrates(st.Work, st.Seconds, st.Pools)
 	if err != nil {
 		return NetworkResult{}, nil, fmt.Errorf("window %s: %w", st.Window, err)
 	}

@@ -7,10 +7,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+
+	"gonum.org/v1/gonum/mathext"
 )
 
-// scratch holds sample buffers between PoolHashrates calls (they are large and short-lived).
-var scratch = sync.Pool{New: func() any { return new([]float64) }}
 
 // DefaultDraws is the number of Monte Carlo draws behind an interval (METHOD.md §4.3, §6.2).
 const DefaultDraws = 2000
@@ -120,11 +120,12 @@ func dirichletWith(dst []float64, gs []gammaSampler, rng *rand.Rand) {
 }
 
 // PoolHashrates computes every pool's share and hashrate in a window of the given length
-// holding blocks of total work (hashes): shares by Clopper–Pearson, hashrates as p̂_k · Ĥ with
-// the interval of p_k · H over `draws` Monte Carlo draws of H ~ (W/b)·Gamma(b+0.5, T) and
-// p ~ Dirichlet(b_k + 0.5). counts must hold every block of the window once (unknown included).
-// The result is in the order of counts and deterministic for a given seed.
-func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed uint64) ([]PoolHashrateResult, error) {
+// holding blocks of total work (hashes) (METHOD.md §4.3): shares by Clopper–Pearson, hashrates
+// as p̂_k · Ĥ = (W/b)·b_k/T with the exact interval of the pool's own Poisson rate under the
+// Jeffreys prior, (W/b)/T · Gamma(b_k + 0.5) quantiles — the network's construction (step 1 of
+// §6.2) applied to the pool's blocks. counts must hold every block of the window once (unknown
+// included). The result is in the order of counts.
+func PoolHashrates(work, seconds float64, counts []PoolCount) ([]PoolHashrateResult, error) {
 	b := 0
 	for _, c := range counts {
 		if c.Blocks < 0 {
@@ -135,49 +136,39 @@ func PoolHashrates(work, seconds float64, counts []PoolCount, draws int, seed ui
 	if b == 0 {
 		return nil, fmt.Errorf("no blocks in the window")
 	}
-	if draws < 10 {
-		return nil, fmt.Errorf("%d draws: need at least 10", draws)
+	if seconds <= 0 {
+		return nil, fmt.Errorf("window of %g s: must be positive", seconds)
 	}
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	buf := scratch.Get().(*[]float64)
-	defer scratch.Put(buf)
-	if cap(*buf) < (len(counts)+1)*draws {
-		*buf = make([]float64, (len(counts)+1)*draws)
-	}
-	h := (*buf)[len(counts)*draws : (len(counts)+1)*draws]
-	NetworkDraws(h, work, b, seconds, rng)
-	gs := make([]gammaSampler, len(counts))
-	for i, c := range counts {
-		gs[i] = newGammaSampler(float64(c.Blocks) + 0.5)
-	}
-	flat := (*buf)[:len(counts)*draws]
-	samples := make([][]float64, len(counts))
-	for i := range samples {
-		samples[i] = flat[i*draws : (i+1)*draws]
-	}
-	p := make([]float64, len(counts))
-	for d := 0; d < draws; d++ {
-		dirichletWith(p, gs, rng)
-		for i := range counts {
-			samples[i][d] = p[i] * h[d]
-		}
-	}
-	netHat := work / seconds
-	var sc tailScratch
+	perBlock := work / float64(b) / seconds
 	out := make([]PoolHashrateResult, len(counts))
 	for i, c := range counts {
 		share, err := Share(c.Blocks, b)
 		if err != nil {
 			return nil, err
 		}
-		lo, hi := quantiles2(samples[i], 0.025, 0.975, &sc)
-		val := share.Value * netHat
-		// The point estimate is p̂·Ĥ; keep it inside its interval when a pool has very few blocks
-		// and the draws' quantiles sit on one side of it.
-		lo, hi = min(lo, val), max(hi, val)
+		q := jeffreysQuantiles(c.Blocks)
+		val := perBlock * float64(c.Blocks)
+		// A pool with no block has the point value 0, below the rate's lower quantile.
+		lo, hi := min(perBlock*q[0], val), max(perBlock*q[1], val)
 		out[i] = PoolHashrateResult{Pool: c.Pool, Blocks: c.Blocks, Share: share, Hashrate: Interval{Value: val, Lower: lo, Upper: hi}}
 	}
 	return out, nil
+}
+
+// jeffreysCache holds jeffreysQuantiles by block count: windows share block counts, and the
+// inverse incomplete gamma function costs microseconds.
+var jeffreysCache sync.Map // int → [2]float64
+
+// jeffreysQuantiles returns the 2.5 % and 97.5 % quantiles of Gamma(k + 0.5, 1), the Jeffreys
+// posterior of a Poisson mean after k events.
+func jeffreysQuantiles(k int) [2]float64 {
+	if q, ok := jeffreysCache.Load(k); ok {
+		return q.([2]float64)
+	}
+	a := float64(k) + 0.5
+	q := [2]float64{mathext.GammaIncRegInv(a, 0.025), mathext.GammaIncRegInv(a, 0.975)}
+	jeffreysCache.Store(k, q)
+	return q
 }
 
 // Quantile is the q-quantile of xs by linear interpolation between order statistics (type 7,
