@@ -11,7 +11,6 @@ import (
 	"gonum.org/v1/gonum/mathext"
 )
 
-
 // DefaultDraws is the number of Monte Carlo draws behind an interval (METHOD.md §4.3, §6.2).
 const DefaultDraws = 2000
 
