@@ -34,10 +34,6 @@ import (
 // Each writes into a fresh database; it reports both rates and hashatlas's as a fraction of the
 // ceiling's (ratio), and fails if either table misses a block.
 func BenchmarkRawIngestion(b *testing.B) {
-	dir := dataDir()
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join("..", "..", dir)
-	}
 	broker, err := kafka.StartEmbedded(0, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -45,10 +41,7 @@ func BenchmarkRawIngestion(b *testing.B) {
 	defer broker.Close()
 	kCfg := kafka.DefaultConfig()
 	kCfg.Brokers = []string{broker.Addr()}
-	if code, _, stderr := runCmd(b, nil, "collect", "file", "--once", "--kafka.brokers="+broker.Addr(),
-		"--blocks="+filepath.Join(dir, "blocks_2021_2026.csv.gz"), "--difficulty="+filepath.Join(dir, "difficulty_epochs.csv"), "--log.level=warn"); code != exitOK {
-		b.Fatalf("collect: exit %d: %s", code, stderr)
-	}
+	collectSharedHistory(b, broker.Addr())
 	ctx := context.Background()
 	const blocks = 282174
 	var ceilSecs, ourSecs float64
@@ -81,6 +74,20 @@ func BenchmarkRawIngestion(b *testing.B) {
 	b.ReportMetric(ceil, "ceiling-rows/s")
 	b.ReportMetric(ours, "hashatlas-rows/s")
 	b.ReportMetric(ours/ceil, "ratio")
+}
+
+// collectSharedHistory publishes the shared history's blocks and difficulty epochs to the
+// broker at addr (`collect file --once`).
+func collectSharedHistory(tb testing.TB, addr string) {
+	tb.Helper()
+	dir := dataDir()
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join("..", "..", dir)
+	}
+	if code, _, stderr := runCmd(tb, nil, "collect", "file", "--once", "--kafka.brokers="+addr,
+		"--blocks="+filepath.Join(dir, "blocks_2021_2026.csv.gz"), "--difficulty="+filepath.Join(dir, "difficulty_epochs.csv"), "--log.level=warn"); code != exitOK {
+		tb.Fatalf("collect: exit %d: %s", code, stderr)
+	}
 }
 
 // newBenchDB opens a fresh, migrated database on the test server, dropped when b ends.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -11,15 +10,8 @@ import (
 // run wrote everything, with nothing new: it reports the first run's seconds and, per restart,
 // seconds, rows inserted and estimates published (0 and 0 when nothing changed).
 func BenchmarkRestartFullHistory(b *testing.B) {
-	dir := dataDir()
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join("..", "..", dir)
-	}
 	r := newFaultRig(b, "bench")
-	if code, _, stderr := runCmd(b, nil, "collect", "file", "--once", "--kafka.brokers="+r.kCfg.Brokers[0],
-		"--blocks="+filepath.Join(dir, "blocks_2021_2026.csv.gz"), "--difficulty="+filepath.Join(dir, "difficulty_epochs.csv"), "--log.level=warn"); code != exitOK {
-		b.Fatalf("collect: exit %d: %s", code, stderr)
-	}
+	collectSharedHistory(b, r.kCfg.Brokers[0])
 	args := append(r.args("estimate", "--until-idle"), "--estimate.draws=2000")
 	start := time.Now()
 	if code, _, stderr := runCmd(b, nil, args...); code != exitOK {
