@@ -24,16 +24,18 @@
 // comments: 18.x cannot create a Replicated table whose columns have comments. Rows are written
 // and read through whichever replica Config.Addr reaches (list every replica, so that a client
 // moves on when one is down), and the replicas copy each other's parts. A single node and the
-// embedded engine run the migration files exactly as written.
+// embedded engine run the migration files as written, but for the partitioning of tables a later
+// migration rebuilds (next).
 //
 // Table rebuilds (schemas.Rebuild; 0007 makes the monthly partitions yearly) are the one
 // migration form that is not additive: a copy with the new partitioning is filled, swapped in
 // by name and the old table dropped (rebuild.go). A single node or the embedded engine runs
 // them unless the table is partitioned so already (then it only drops what an interrupted run
 // left); run one migrator at a time there, with writers stopped (rows written to a table while
-// it is rebuilt go with the old copy). Cluster mode never rebuilds: it creates each such table
-// with its last rebuild's partitioning from the start, and refuses, before any DDL, a database
-// whose table still has the old one (made by an older hashatlas).
+// it is rebuilt go with the old copy). Every mode creates such a table with its last rebuild's
+// partitioning from the start, so a new database has nothing to rebuild. Cluster mode never
+// rebuilds: it refuses, before any DDL, a database whose table still has the old partitioning
+// (made by an older hashatlas).
 //
 // Concurrent migrators. Several processes may migrate one database at once in cluster mode (a
 // Job, an init container and the estimator do in Kubernetes); Migrate takes no lock and needs

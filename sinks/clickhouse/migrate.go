@@ -100,6 +100,15 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 	if err != nil {
 		return nil, err
 	}
+	for i := range send {
+		for j, stmt := range send[i] {
+			// a table a later migration rebuilds is created with its final partitioning (the
+			// rebuild then finds nothing to do): the end state of running the files in order
+			if _, _, ok := schemas.RebuildStep(stmt); !ok {
+				send[i][j] = withFinalPartition(stmt, final)
+			}
+		}
+	}
 	if db.cluster != "" {
 		comments := commentsInReplicatedTables(db.version)
 		if ledger, err = clusterStatement(createMigrationsTable, db.database, db.cluster, comments); err != nil {
@@ -111,7 +120,7 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 					send[i][j] = "" // never run in cluster mode (rebuild.go)
 					continue
 				}
-				if send[i][j], err = clusterStatement(withFinalPartition(stmt, final), db.database, db.cluster, comments); err != nil {
+				if send[i][j], err = clusterStatement(stmt, db.database, db.cluster, comments); err != nil {
 					return nil, fmt.Errorf("migration %s, statement %d: %w", m.Name, j+1, err)
 				}
 			}

@@ -11,13 +11,14 @@ import (
 	"github.com/hashatlas/hashatlas/schemas"
 )
 
-// Table rebuilds (schemas.Rebuild, migration 0007): the one non-additive migration form. On a
-// single node or the embedded engine Migrate runs a table's six statements unless the table is
-// partitioned as the rebuild would make it already (then only its two DROP … IF EXISTS run,
-// clearing what an interrupted run left). Cluster mode runs only additive statements, beside
-// other migrators and without a lock, so it never rebuilds: it creates each table with the
-// partitioning of its last rebuild from the start, skips the rebuilds, and refuses to run
-// when an existing table (made by an older hashatlas) still has the old partitioning.
+// Table rebuilds (schemas.Rebuild, migration 0007): the one non-additive migration form. Every
+// mode creates a table with the partitioning of its last rebuild from the start
+// (withFinalPartition), so only a table made by an older hashatlas needs one. On a single node
+// or the embedded engine Migrate runs a table's six statements unless the table is partitioned
+// as the rebuild would make it already (then only its two DROP … IF EXISTS run, clearing what
+// an interrupted run left). Cluster mode runs only additive statements, beside other migrators
+// and without a lock, so it never rebuilds: it skips the rebuilds, and refuses to run when an
+// existing table still has the old partitioning.
 
 // partitionKey returns the partition key of table as the server states it
 // (system.tables.partition_key, e.g. "toYYYYMM(time)"), and whether the table exists.
@@ -61,7 +62,7 @@ var (
 )
 
 // withFinalPartition returns a CREATE TABLE statement of a table that a later migration
-// rebuilds with the partitioning of that rebuild (cluster mode's form), else stmt.
+// rebuilds with the partitioning of that rebuild, else stmt.
 func withFinalPartition(stmt string, final map[string]string) string {
 	m := createTableName.FindStringSubmatch(stmt)
 	if m == nil {

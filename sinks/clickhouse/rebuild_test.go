@@ -146,3 +146,34 @@ func TestRebuildOfATableAlreadyYearlyOnlyClearsLeftovers(t *testing.T) {
 		t.Error("the leftover old copy of blocks was not dropped")
 	}
 }
+
+// TestAFreshDatabaseIsCreatedYearlyWithNothingToRebuild: on a new database every table a
+// rebuild would repartition is created partitioned by year, so 0007 sends only its two DROP …
+// IF EXISTS per table and copies nothing.
+func TestAFreshDatabaseIsCreatedYearlyWithNothingToRebuild(t *testing.T) {
+	ctx := context.Background()
+	db := openTestServer(t)
+	ms := embeddedMigrations(t)
+	var sent []string
+	db.beforeMigrationStatement = func(m string, i int) {
+		if m == ms[6].Name {
+			sent = append(sent, ms[6].Statements()[i])
+		}
+	}
+	if _, err := Migrate(ctx, db, ms, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sent {
+		if !strings.HasPrefix(s, "DROP TABLE IF EXISTS ") {
+			t.Errorf("a fresh database ran %q", s)
+		}
+	}
+	if len(sent) != 2*len(rebuiltTables) {
+		t.Errorf("sent %d statements of 0007, want %d", len(sent), 2*len(rebuiltTables))
+	}
+	for _, tc := range rebuiltTables {
+		if key, _, err := partitionKey(ctx, db, tc[0]); err != nil || !samePartition(key, "toYear("+tc[1]+")") {
+			t.Errorf("%s: partitioned by %q (%v)", tc[0], key, err)
+		}
+	}
+}
