@@ -218,6 +218,8 @@ func quantiles2(xs []float64, q1, q2 float64, sc *tailScratch) (float64, float64
 	i1, i2 := int(p1), int(p2)
 	j1, j2 := min(i1+1, n-1), min(i2+1, n-1)
 	var low, high []float64
+	var loFixed, hiFixed bool
+	var loVal, hiVal float64
 	if n >= 512 {
 		pilot := sc.pilot[:0]
 		for i := 0; i < n; i += 8 {
@@ -231,18 +233,34 @@ func quantiles2(xs []float64, q1, q2 float64, sc *tailScratch) (float64, float64
 			multiSelect(pilot, 0, m-1, []int{rlo, rhi})
 			lo, hi := pilot[rlo], pilot[rhi]
 			low, high = sc.low[:0], sc.high[:0]
+			ltLo, gtHi := 0, 0 // draws strictly below lo, strictly above hi
 			for _, x := range xs {
 				if x <= lo {
 					low = append(low, x)
+					if x < lo {
+						ltLo++
+					}
 				} else if x >= hi {
 					high = append(high, x)
+					if x > hi {
+						gtHi++
+					}
 				}
 			}
+			// When the ranks of a quantile fall among draws equal to lo (or hi) — a share that
+			// is exactly 0 in most draws, say — both order statistics are that value: no
+			// selection is needed. Ranks ltLo … len(low)−1 hold lo; ranks
+			// n−len(high) … n−1−gtHi hold hi (when hi > lo: else the draws equal to hi are in low).
+			loFixed = ltLo <= i1 && j1 < len(low)
+			hiFixed = hi > lo && n-len(high) <= i2 && j2 <= n-1-gtHi
+			loVal, hiVal = lo, hi
 		}
 	}
 	sc.low, sc.high = low, high
 	var a1, b1, a2, b2 float64
-	if len(low) >= j1+1 {
+	if loFixed {
+		a1, b1 = loVal, loVal
+	} else if len(low) >= j1+1 {
 		// low holds the len(low) smallest elements: global ranks are the same ranks in it.
 		multiSelect(low, 0, len(low)-1, []int{i1, j1})
 		a1, b1 = low[i1], low[j1]
@@ -250,7 +268,9 @@ func quantiles2(xs []float64, q1, q2 float64, sc *tailScratch) (float64, float64
 		multiSelect(xs, 0, n-1, []int{i1, j1})
 		a1, b1 = xs[i1], xs[j1]
 	}
-	if off := n - len(high); len(high) > 0 && i2 >= off {
+	if hiFixed {
+		a2, b2 = hiVal, hiVal
+	} else if off := n - len(high); len(high) > 0 && i2 >= off {
 		// high holds the len(high) largest elements: global rank r is rank r−off in it.
 		multiSelect(high, 0, len(high)-1, []int{i2 - off, j2 - off})
 		a2, b2 = high[i2-off], high[j2-off]
