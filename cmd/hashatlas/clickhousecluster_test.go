@@ -138,30 +138,16 @@ func TestClusterReplayWithAReplicaKilledConvergesToTheSingleNodeRows(t *testing.
 	}
 	single := time.Since(start)
 
-	type result struct {
-		code        int
-		out, errOut string
-	}
-	done := make(chan result, 1)
 	start = time.Now()
-	go func() {
-		args := []string{"replay", "--log.level=warn", "--kafka.embedded", "--kafka.embedded-port=0", fewDraws,
-			"--clickhouse.addr=" + strings.Join(c.addrs, ","), "--clickhouse.cluster=" + c.name, "--clickhouse.database=" + dbCluster,
-			"--blocks=" + filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty=" + filepath.Join(data, "difficulty_epochs.csv")}
-		code, out, errOut := runCmd(t, nil, args...)
-		done <- result{code, out, errOut}
-	}()
+	done := runCmdAsync(t, "replay", "--log.level=warn", "--kafka.embedded", "--kafka.embedded-port=0", fewDraws,
+		"--clickhouse.addr="+strings.Join(c.addrs, ","), "--clickhouse.cluster="+c.name, "--clickhouse.database="+dbCluster,
+		"--blocks="+filepath.Join(data, "blocks_2021_2026.csv.gz"), "--difficulty="+filepath.Join(data, "difficulty_epochs.csv"))
 	replica2 := c.open(t, 1, dbCluster)
 	const total = 282174
-	var copied uint64
-	for copied < total/3 {
-		select {
-		case r := <-done:
-			t.Fatalf("the replay ended (exit %d) before replica 2 held a third of the blocks (%d): %s", r.code, copied, r.errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		copied, _ = uint64Of(replica2, "SELECT count() FROM "+dbCluster+".blocks")
-	}
+	copied := waitForProgress(t, done, total/3, "replica 2 held a third of the blocks", func() int64 {
+		n, _ := uint64Of(replica2, "SELECT count() FROM "+dbCluster+".blocks")
+		return int64(n)
+	})
 	c.script(t, "kill", "1")
 	killed := time.Since(start)
 	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(100 * time.Millisecond) {

@@ -96,19 +96,10 @@ func (r *faultRig) args(cmd ...string) []string {
 // estimateUntilIdle runs `hashatlas estimate --until-idle` and fails the test unless it exits 0.
 func (r *faultRig) estimateUntilIdle() {
 	r.t.Helper()
-	type result struct {
-		code   int
-		stderr string
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, _, stderr := runCmd(r.t, nil, r.args("estimate", "--until-idle")...)
-		done <- result{code, stderr}
-	}()
 	select {
-	case res := <-done:
+	case res := <-runCmdAsync(r.t, r.args("estimate", "--until-idle")...):
 		if res.code != exitOK {
-			r.t.Fatalf("estimate --until-idle: exit %d: %s", res.code, res.stderr)
+			r.t.Fatalf("estimate --until-idle: exit %d: %s", res.code, res.errOut)
 		}
 	case <-time.After(90 * time.Second):
 		r.t.Fatal("estimate --until-idle did not finish within 90 s: a message stopped it")

@@ -90,35 +90,21 @@ func collectSharedHistory(tb testing.TB, addr string) {
 	}
 }
 
-// newBenchDB opens a fresh, migrated database on the test server, dropped when b ends.
+// newBenchDB migrates a fresh database on the test server, dropped when b ends.
 func newBenchDB(b *testing.B) clickhouse.Config {
 	cfg := clickhouse.DefaultConfig()
 	cfg.Addr, cfg.Database = testClickHouseAddr(), fmt.Sprintf("hashatlas_bench_ingest_%d", rand.Uint64()%1_000_000_000)
 	dropDatabaseAtEnd(b, cfg.Database)
-	db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
 	migrations, _ := schemas.Migrations()
-	if _, err := clickhouse.Migrate(context.Background(), db, migrations, nil); err != nil {
+	if _, err := clickhouse.Migrate(context.Background(), openTestDB(b, cfg.Database), migrations, nil); err != nil {
 		b.Fatal(err)
 	}
 	return cfg
 }
 
 func checkBlockCount(b *testing.B, cfg clickhouse.Config, want int) {
-	db, err := clickhouse.Open(context.Background(), cfg, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	res, err := db.Query(context.Background(), "SELECT count() FROM blocks FINAL")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if got := res.Rows[0][0].(uint64); got != uint64(want) {
-		b.Fatalf("%s: %d blocks in the table, want %d", cfg.Database, got, want)
+	if got, ok := uint64Of(openTestDB(b, cfg.Database), "SELECT count() FROM blocks FINAL"); !ok || got != uint64(want) {
+		b.Fatalf("%s: %d blocks in the table (read: %v), want %d", cfg.Database, got, ok, want)
 	}
 }
 

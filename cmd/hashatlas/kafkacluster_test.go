@@ -88,38 +88,23 @@ func TestKafkaClusterBrokerKilledMidReplayLosesNothingAndRejoinsTheISR(t *testin
 	dropDatabaseAtEnd(t, dbReference)
 	const total, said = 282174, "replayed 282174 blocks up to height 946236"
 
-	type result struct {
-		code        int
-		out, errOut string
-	}
 	started := time.Now()
-	done, refDone := make(chan result, 1), make(chan result, 1)
-	go func() {
-		code, out, errOut := runCmd(t, nil, append(replayArgs(data, dbKilled, "--kafka.brokers="+addrs,
-			fmt.Sprintf("--kafka.replication-factor=%d", clusterReplication)), fewDraws)...)
-		done <- result{code, out, errOut}
-	}()
+	done := runCmdAsync(t, append(replayArgs(data, dbKilled, "--kafka.brokers="+addrs,
+		fmt.Sprintf("--kafka.replication-factor=%d", clusterReplication)), fewDraws)...)
 	// The undisturbed reference runs meanwhile, through a fresh embedded broker: the replay
 	// through the cluster spends much of its time waiting for acknowledgements.
-	go func() {
-		code, out, errOut := runCmd(t, nil, append(replayArgs(data, dbReference, "--kafka.embedded", "--kafka.embedded-port=0"), fewDraws)...)
-		refDone <- result{code, out, errOut}
-	}()
+	refDone := runCmdAsync(t, append(replayArgs(data, dbReference, "--kafka.embedded", "--kafka.embedded-port=0"), fewDraws)...)
 	tr, err := kafka.NewTopicReader(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var onTopic int64
-	for onTopic < total/3 {
-		select {
-		case r := <-done:
-			t.Fatalf("the replay ended (exit %d) before a third of the blocks were published: %s", r.code, r.errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if onTopic, err = tr.EndTotal(ctx, []string{schemas.TopicBlocks}); err != nil {
+	onTopic := waitForProgress(t, done, total/3, "a third of the blocks were published", func() int64 {
+		n, err := tr.EndTotal(ctx, []string{schemas.TopicBlocks})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
+		return n
+	})
 	victim := busiestLeader(t, ctx, cfg)
 	clusterScript(t, cfg, "kill", fmt.Sprint(victim))
 	killedAt := time.Since(started)

@@ -205,3 +205,35 @@ func estimateUntilIdle(t *testing.T, kafkaArg string, chArgs []string) {
 		t.Fatalf("estimate: exit %d: %s", code, stderr)
 	}
 }
+
+// cmdResult is how a command run in the background (runCmdAsync) ended.
+type cmdResult struct {
+	code        int
+	out, errOut string
+}
+
+// runCmdAsync runs the command in the background and delivers how it ended.
+func runCmdAsync(t testing.TB, args ...string) <-chan cmdResult {
+	done := make(chan cmdResult, 1)
+	go func() {
+		code, out, errOut := runCmd(t, nil, args...)
+		done <- cmdResult{code, out, errOut}
+	}()
+	return done
+}
+
+// waitForProgress polls progress every 20 ms until it reaches want, and fails the test if the
+// command of done ends first (what names the progress in the message).
+func waitForProgress(t testing.TB, done <-chan cmdResult, want int64, what string, progress func() int64) int64 {
+	t.Helper()
+	var got int64
+	for got < want {
+		select {
+		case r := <-done:
+			t.Fatalf("the replay ended (exit %d) before %s (%d): %s", r.code, what, got, r.errOut)
+		case <-time.After(20 * time.Millisecond):
+		}
+		got = progress()
+	}
+	return got
+}

@@ -226,32 +226,20 @@ func TestKafkaReplayWithABrokerRestartMatchesAnUninterruptedEmbeddedReplay(t *te
 		history = append(history, "--blocks="+firstBlocks(t, int(total)))
 	}
 
-	type result struct {
-		code        int
-		out, errOut string
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, out, errOut := runCmd(t, nil, append(replayArgs(data, dbRestarted, b.arg()), history...)...)
-		done <- result{code, out, errOut}
-	}()
+	done := runCmdAsync(t, append(replayArgs(data, dbRestarted, b.arg()), history...)...)
 	tr, err := kafka.NewTopicReader(b.cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var onTopic int64
-	for onTopic < total/3 {
-		select {
-		case r := <-done:
-			t.Fatalf("the replay ended (exit %d) before a third of the blocks were published: %s", r.code, r.errOut)
-		case <-time.After(20 * time.Millisecond):
-		}
-		if onTopic, err = tr.EndTotal(ctx, []string{schemas.TopicBlocks}); err != nil {
+	onTopic := waitForProgress(t, done, total/3, "a third of the blocks were published", func() int64 {
+		n, err := tr.EndTotal(ctx, []string{schemas.TopicBlocks})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
+		return n
+	})
 	down := b.restart(t)
 	r := <-done
 	if r.code != exitOK {
