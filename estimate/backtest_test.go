@@ -31,6 +31,30 @@ func historyChainT(t *testing.T) *estimate.Chain {
 
 func pct(v float64) string { return fmt.Sprintf("%.1f", 100*v) }
 
+// january2022 are the scored points of Cambridge's January 2022 map, largest reference first.
+func january2022(points []estimate.BacktestPoint) []estimate.BacktestPoint {
+	var jan []estimate.BacktestPoint
+	for _, p := range points {
+		if p.Source == "ccaf-map-2022-05" && p.Period.From.Equal(time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)) && p.Skipped == "" {
+			jan = append(jan, p)
+		}
+	}
+	sort.SliceStable(jan, func(i, j int) bool { return jan[i].Reference > jan[j].Reference })
+	return jan
+}
+
+// maeInside is the mean absolute error of ps and how many of them are inside their interval.
+func maeInside(ps []estimate.BacktestPoint) (float64, int) {
+	sum, in := 0.0, 0
+	for _, p := range ps {
+		sum += math.Abs(p.Error) / float64(len(ps))
+		if p.Inside {
+			in++
+		}
+	}
+	return sum, in
+}
+
 // backtestMarkdown renders the backtest of points as METHOD.md §10.4 shows it.
 func backtestMarkdown(points []estimate.BacktestPoint) string {
 	var b strings.Builder
@@ -41,25 +65,9 @@ func backtestMarkdown(points []estimate.BacktestPoint) string {
 	}
 	// The figure the issue set a bar on: Cambridge's last map, of January 2022, over all its
 	// countries and over its five largest.
-	var jan []estimate.BacktestPoint
-	for _, p := range points {
-		if p.Source == "ccaf-map-2022-05" && p.Period.From.Equal(time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)) {
-			jan = append(jan, p)
-		}
-	}
-	sort.SliceStable(jan, func(i, j int) bool { return jan[i].Reference > jan[j].Reference })
-	mae := func(ps []estimate.BacktestPoint) (float64, int) {
-		sum, in := 0.0, 0
-		for _, p := range ps {
-			sum += math.Abs(p.Error) / float64(len(ps))
-			if p.Inside {
-				in++
-			}
-		}
-		return sum, in
-	}
-	all, inAll := mae(jan)
-	top, inTop := mae(jan[:min(5, len(jan))])
+	jan := january2022(points)
+	all, inAll := maeInside(jan)
+	top, inTop := maeInside(jan[:min(5, len(jan))])
 	fmt.Fprintf(&b, "\nCambridge's January 2022 map (`ccaf-map-2022-05`, 2022-01), scored as of 2022-01-31 with the maps published by then: MAE %s points over its %d countries (%d inside their interval), %s points over its five largest (%d inside).\n",
 		pct(all), len(jan), inAll, pct(top), inTop)
 	clean := 0
@@ -117,21 +125,11 @@ func TestBacktestTableIsTheCodes(t *testing.T) {
 	}
 	// the bars of issue 15: MAE at most 6 points over the January 2022 map's five largest
 	// countries, and at least 80 % of all scored points inside their 95 % intervals
-	var jan []estimate.BacktestPoint
-	for _, p := range points {
-		if p.Source == "ccaf-map-2022-05" && p.Period.From.Equal(time.Date(2022, 1, 1, 0, 0, 0, 0, time.UTC)) && p.Skipped == "" {
-			jan = append(jan, p)
-		}
-	}
-	sort.SliceStable(jan, func(i, j int) bool { return jan[i].Reference > jan[j].Reference })
+	jan := january2022(points)
 	if len(jan) < 5 {
 		t.Fatalf("January 2022 map: %d points scored, want at least 5", len(jan))
 	}
-	topMAE := 0.0
-	for _, p := range jan[:5] {
-		topMAE += math.Abs(p.Error) / 5
-	}
-	if topMAE > 0.06 {
+	if topMAE, _ := maeInside(jan[:5]); topMAE > 0.06 {
 		t.Errorf("January 2022 map: MAE %.1f points over its five largest countries, want at most 6", 100*topMAE)
 	}
 	sums := estimate.SummarizeBacktest(points)
