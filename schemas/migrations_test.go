@@ -59,7 +59,7 @@ func TestEveryTableOfTheArchitectureIsCreatedIdempotently(t *testing.T) {
 	for _, m := range ms {
 		for _, s := range m.Statements() {
 			if table, _, ok := RebuildStep(s); ok {
-				// a table rebuild (0007): of a table an earlier statement created
+				// a table rebuild (0007, 0008): of a table an earlier statement created
 				if !created[table] {
 					t.Errorf("%s: rebuild of %s, which no earlier migration creates", m.Name, table)
 				}
@@ -188,45 +188,56 @@ func TestCheckMigrationsRejectsGapsAndRepeatedNumbers(t *testing.T) {
 	}
 }
 
-// TestTableRebuildsAreWholeAndYearly: a table rebuild is accepted only as its six statements in
-// order, and 0007 rebuilds every monthly-partitioned table of 0001 and 0002 into yearly
-// partitions with the engine and sorting key it had.
-func TestTableRebuildsAreWholeAndYearly(t *testing.T) {
+// TestTableRebuildsAreWholeAndUnpartitioned: a table rebuild is accepted only as its six
+// statements in order; every table of 0001–0006 created with a partition key is rebuilt, last,
+// without one (0008) with the engine and sorting key it had; 0007's yearly rebuilds of the
+// monthly tables stay as they were released.
+func TestTableRebuildsAreWholeAndUnpartitioned(t *testing.T) {
 	ms, err := Migrations()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rebuilt := map[string]Rebuild{}
+	last := map[string]Rebuild{}
+	yearly := map[string]Rebuild{} // 0007's
 	for _, m := range ms {
 		rs, err := m.Rebuilds()
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range rs {
-			rebuilt[r.Table] = r
+			last[r.Table] = r
+			if m.Version == 7 {
+				yearly[r.Table] = r
+			}
 		}
 	}
-	monthly := regexp.MustCompile(`CREATE TABLE IF NOT EXISTS ([a-z_0-9]+) \((?s:.*)\) ENGINE = (\S+)\s+PARTITION BY toYYYYMM\((\w+)\)\s+ORDER BY (.+)$`)
-	n := 0
+	partitioned := regexp.MustCompile(`CREATE TABLE IF NOT EXISTS ([a-z_0-9]+) \((?s:.*)\) ENGINE = (\S+)\s+PARTITION BY (toYYYYMM|toYear)\((\w+)\)\s+ORDER BY (.+)$`)
+	n, monthly := 0, 0
 	for _, m := range ms {
 		for _, s := range m.Statements() {
-			mm := monthly.FindStringSubmatch(s)
+			mm := partitioned.FindStringSubmatch(s)
 			if mm == nil {
 				continue
 			}
 			n++
-			r, ok := rebuilt[mm[1]]
+			r, ok := last[mm[1]]
 			if !ok {
-				t.Errorf("%s: %s is partitioned by month and not rebuilt", m.Name, mm[1])
+				t.Errorf("%s: %s is partitioned and not rebuilt", m.Name, mm[1])
 				continue
 			}
-			if r.Partition != "toYear("+mm[3]+")" || r.Engine != mm[2] || r.OrderBy != mm[4] {
-				t.Errorf("%s rebuilt as %s PARTITION BY %s ORDER BY %s; want %s, toYear(%s), %s", mm[1], r.Engine, r.Partition, r.OrderBy, mm[2], mm[3], mm[4])
+			if r.Partition != "tuple()" || r.Engine != mm[2] || r.OrderBy != mm[5] {
+				t.Errorf("%s rebuilt last as %s PARTITION BY %s ORDER BY %s; want %s, tuple(), %s", mm[1], r.Engine, r.Partition, r.OrderBy, mm[2], mm[5])
+			}
+			if mm[3] == "toYYYYMM" {
+				monthly++
+				if y, ok := yearly[mm[1]]; !ok || y.Partition != "toYear("+mm[4]+")" {
+					t.Errorf("0007 rebuilds %s as %+v, want toYear(%s)", mm[1], y, mm[4])
+				}
 			}
 		}
 	}
-	if n != 8 || len(rebuilt) != 8 {
-		t.Errorf("%d monthly tables, %d rebuilt; want 8 and 8", n, len(rebuilt))
+	if n != 9 || monthly != 8 || len(last) != 9 || len(yearly) != 8 {
+		t.Errorf("%d partitioned tables (%d monthly), %d rebuilt (%d by 0007); want 9 (8), 9 (8)", n, monthly, len(last), len(yearly))
 	}
 	bad := "DROP TABLE IF EXISTS t__repartition_old;\nDROP TABLE IF EXISTS t__repartition;\nINSERT INTO t__repartition SELECT * FROM t;\n"
 	if _, err := ParseMigration("0009_broken.sql", bad); err == nil {

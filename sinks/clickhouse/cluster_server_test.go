@@ -327,11 +327,12 @@ func TestAppliedMigrationsCountsAMigrationRecordedTwiceOnce(t *testing.T) {
 	}
 }
 
-// TestClusterCreatesRebuiltTablesYearlyAndRefusesAMonthlyOne: cluster mode creates the tables
-// 0007 rebuilds partitioned by year on every replica, never running the rebuild; a cluster
-// database made before 0007 existed (its tables monthly) is refused before any DDL, naming the
-// table and the partitioning, rather than rebuilt beside other migrators.
-func TestClusterCreatesRebuiltTablesYearlyAndRefusesAMonthlyOne(t *testing.T) {
+// TestClusterCreatesRebuiltTablesUnpartitionedAndRefusesAnOlderOne: cluster mode creates the
+// tables 0008 rebuilds without partitions on every replica, never running a rebuild; a cluster
+// database made by an older hashatlas (its tables monthly, before 0007, or yearly, before 0008)
+// is refused before any DDL, naming the table, its partitioning and the migration, rather than
+// rebuilt beside other migrators.
+func TestClusterCreatesRebuiltTablesUnpartitionedAndRefusesAnOlderOne(t *testing.T) {
 	ms := embeddedMigrations(t)
 	ctx := context.Background()
 	t.Run("fresh", func(t *testing.T) {
@@ -342,24 +343,30 @@ func TestClusterCreatesRebuiltTablesYearlyAndRefusesAMonthlyOne(t *testing.T) {
 		syncReplica(t, dbs[1])
 		for _, db := range dbs {
 			for _, tc := range rebuiltTables {
-				if key, _, err := partitionKey(ctx, db, tc[0]); err != nil || !samePartition(key, "toYear("+tc[1]+")") {
-					t.Errorf("%s: partitioned by %q (%v), want toYear(%s)", tc[0], key, err, tc[1])
+				if key, _, err := partitionKey(ctx, db, tc[0]); err != nil || !unpartitioned(key) {
+					t.Errorf("%s: partitioned by %q (%v), want no partition key", tc[0], key, err)
 				}
 			}
 		}
 	})
-	t.Run("made by an older hashatlas", func(t *testing.T) {
-		dbs := openTestCluster(t)
-		if _, err := Migrate(ctx, dbs[0], ms[:6], quietLog()); err != nil {
-			t.Fatal(err)
-		}
-		dbs[0].beforeMigrationStatement = func(m string, i int) { t.Errorf("statement %d of %s ran", i+1, m) }
-		_, err := Migrate(ctx, dbs[0], ms, quietLog())
-		if err == nil || !strings.Contains(err.Error(), "blocks") || !strings.Contains(err.Error(), "toYYYYMM(time)") || !strings.Contains(err.Error(), "not additive") {
-			t.Fatalf("Migrate over monthly tables = %v, want a refusal naming blocks and its partitioning", err)
-		}
-		if key, _, _ := partitionKey(ctx, dbs[0], "blocks"); key != "toYYYYMM(time)" {
-			t.Errorf("blocks partitioned by %q after the refusal", key)
-		}
-	})
+	for _, older := range []struct {
+		name, key string
+		n         int
+	}{{"monthly, before 0007", "toYYYYMM(time)", 6}, {"yearly, before 0008", "toYear(time)", 7}} {
+		t.Run("made by an older hashatlas: "+older.name, func(t *testing.T) {
+			dbs := openTestCluster(t)
+			if _, err := Migrate(ctx, dbs[0], ms[:older.n], quietLog()); err != nil {
+				t.Fatal(err)
+			}
+			dbs[0].beforeMigrationStatement = func(m string, i int) { t.Errorf("statement %d of %s ran", i+1, m) }
+			_, err := Migrate(ctx, dbs[0], ms, quietLog())
+			if err == nil || !strings.Contains(err.Error(), "blocks") || !strings.Contains(err.Error(), older.key) ||
+				!strings.Contains(err.Error(), "not additive") || !strings.Contains(err.Error(), ms[7].Name) {
+				t.Fatalf("Migrate over %s tables = %v, want a refusal naming blocks, its partitioning and %s", older.name, err, ms[7].Name)
+			}
+			if key, _, _ := partitionKey(ctx, dbs[0], "blocks"); key != older.key {
+				t.Errorf("blocks partitioned by %q after the refusal", key)
+			}
+		})
+	}
 }

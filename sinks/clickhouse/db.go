@@ -27,10 +27,11 @@
 // embedded engine run the migration files as written, but for the partitioning of tables a later
 // migration rebuilds (next).
 //
-// Table rebuilds (schemas.Rebuild; 0007 makes the monthly partitions yearly) are the one
-// migration form that is not additive: a copy with the new partitioning is filled, swapped in
-// by name and the old table dropped (rebuild.go). A single node or the embedded engine runs
-// them unless the table is partitioned so already (then it only drops what an interrupted run
+// Table rebuilds (schemas.Rebuild; 0007 made the monthly partitions yearly, 0008 drops the
+// partition key) are the one migration form that is not additive: a copy with the new
+// partitioning is filled, swapped in by name and the old table dropped (rebuild.go). A single
+// node or the embedded engine runs a table's last rebuild unless the table is partitioned so
+// already (otherwise, and for its earlier rebuilds, it only drops what an interrupted run
 // left); run one migrator at a time there, with writers stopped (rows written to a table while
 // it is rebuilt go with the old copy). Every mode creates such a table with its last rebuild's
 // partitioning from the start, so a new database has nothing to rebuild. Cluster mode never

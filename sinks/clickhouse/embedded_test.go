@@ -182,6 +182,6 @@ func TestLatestViewShowsTheNewestVersionOnEmbedded(t *testing.T) {
 	testLatestViewShowsTheNewestVersion(t, openTestEmbedded(t))
 }
 
-func TestYearlyRepartitionOnEmbeddedCarriesEveryRowAndSurvivesAnInterruption(t *testing.T) {
-	testYearlyRepartition(t, openTestEmbedded(t))
+func TestRepartitionOnEmbeddedCarriesEveryRowAndSurvivesAnInterruption(t *testing.T) {
+	testRepartition(t, openTestEmbedded(t))
 }

@@ -184,7 +184,7 @@ func Migrate(ctx context.Context, db *DB, migrations []schemas.Migration, log lo
 				if step == 0 {
 					r := rebuilds[0]
 					rebuilds = rebuilds[1:]
-					if action, err = planRebuild(ctx, db, r); err != nil {
+					if action, err = planRebuild(ctx, db, r, final[r.Table]); err != nil {
 						return names, fmt.Errorf("apply migration %s, statement %d: %w", m.Name, i+1, err)
 					}
 				}

@@ -50,10 +50,11 @@ func serverOptions(cfg Config, database, password string) *ch.Options {
 }
 
 // partitionsSetting is the limit modern ClickHouse puts on the partitions one INSERT may touch
-// (100 by default). The tables are partitioned by month, and one flush of the estimator writes
-// every window it recomputed: a replay from the genesis block touches 200 months and more, and a
-// batch the store cannot take would stop the estimator for good. So it is lifted (0: no limit)
-// on every engine that has it.
+// (100 by default). Since migration 0008 hashatlas's own tables have no partition key, but a
+// table of an older release not yet migrated (monthly partitions) would take one flush of the
+// estimator, which writes every window it recomputed, as 200 partitions and more from the
+// genesis block, and a batch the store cannot take would stop the estimator for good. So it is
+// lifted (0: no limit) on every engine that has it.
 const partitionsSetting = "max_partitions_per_insert_block"
 
 // openServer connects, creates the database when missing, and reconnects with it as the
