@@ -1,7 +1,6 @@
 package estimate
 
 import (
-	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -34,13 +33,13 @@ type BlockObs struct {
 // in, and which windows changed since the last Compute. It is not safe for concurrent use.
 //
 // It holds every block of the history (282,174 for 2021–2026) once by height and once per
-// window kind, so it keeps that small: the strings of a block are its own (a decoded message's
-// strings may share the memory of its whole record, which would stay alive with them), pool
-// slugs are interned, and a window's members are pointer-free 32-byte records that the garbage
-// collector does not scan.
+// window kind, so it keeps that small: a block is a pointer-free 24-byte record (blockstore.go)
+// with its pool slug interned and its hash, if any, its own string (a decoded message's strings
+// may share the memory of its whole record, which would stay alive with them), and a window
+// lists its blocks by height, 8 bytes each; the garbage collector scans neither.
 type Chain struct {
-	blocks    map[int64]BlockObs
-	members   map[Window][]member // the blocks of each window, in no particular order
+	blocks    blockStore
+	members   map[Window][]int64 // the heights of each window's blocks, in no particular order
 	poolIDs   map[string]int32    // interned pool slugs: index in poolNames
 	poolNames []string
 	dirty     map[Window]struct{}
@@ -50,19 +49,11 @@ type Chain struct {
 	tip       int64
 }
 
-// member is what a window needs of one of its blocks (Stats).
-type member struct {
-	height int64
-	unix   int64 // header time, Unix seconds
-	work   float64
-	pool   int32 // index in Chain.poolNames
-}
-
 // NewChain returns an empty state.
 func NewChain() *Chain {
 	return &Chain{
-		blocks:  map[int64]BlockObs{},
-		members: map[Window][]member{},
+		blocks:  newBlockStore(),
+		members: map[Window][]int64{},
 		poolIDs: map[string]int32{},
 		dirty:   map[Window]struct{}{},
 		final:   map[Window]bool{},
@@ -84,12 +75,15 @@ func (c *Chain) internPool(pool string) (int32, string) {
 
 // Block returns the block held at height.
 func (c *Chain) Block(height int64) (BlockObs, bool) {
-	b, ok := c.blocks[height]
-	return b, ok
+	r, ok := c.blocks.get(height)
+	if !ok {
+		return BlockObs{}, false
+	}
+	return BlockObs{Height: height, Time: r.time(), Work: r.work, Pool: c.poolNames[r.pool], Hash: c.blocks.hashes[height]}, true
 }
 
 // Len is the number of blocks held.
-func (c *Chain) Len() int { return len(c.blocks) }
+func (c *Chain) Len() int { return c.blocks.n }
 
 // Tip is the highest height held (-1 when empty).
 func (c *Chain) Tip() int64 { return c.tip }
@@ -102,22 +96,17 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 		return false, fmt.Errorf("block %d: work %g must be positive and finite", b.Height, b.Work)
 	}
 	b.Time = b.Time.UTC()
-	if old, ok := c.blocks[b.Height]; ok {
-		if old == b {
+	if old, ok := c.Block(b.Height); ok {
+		if old.Time.Equal(b.Time) && old.Work == b.Work && old.Pool == b.Pool && old.Hash == b.Hash {
 			return false, nil
 		}
 		c.remove(old)
 	}
-	pool, slug := c.internPool(b.Pool)
-	b.Pool = slug
-	if b.Hash != "" {
-		b.Hash = strings.Clone(b.Hash)
-	}
-	c.blocks[b.Height] = b
-	m := member{height: b.Height, unix: b.Time.Unix(), work: b.Work, pool: pool}
+	pool, _ := c.internPool(b.Pool)
+	c.blocks.put(b.Height, blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}, strings.Clone(b.Hash))
 	for _, k := range WindowKinds {
 		w := WindowOf(k, b.Time)
-		c.members[w] = append(c.members[w], m)
+		c.members[w] = append(c.members[w], b.Height)
 		c.dirty[w] = struct{}{}
 	}
 	if c.first.IsZero() || b.Time.Before(c.first) {
@@ -137,7 +126,7 @@ func (c *Chain) remove(b BlockObs) {
 		w := WindowOf(k, b.Time)
 		m := c.members[w]
 		for i := range m {
-			if m[i].height == b.Height {
+			if m[i] == b.Height {
 				m[i] = m[len(m)-1]
 				c.members[w] = m[:len(m)-1]
 				break
@@ -145,7 +134,7 @@ func (c *Chain) remove(b BlockObs) {
 		}
 		c.dirty[w] = struct{}{}
 	}
-	delete(c.blocks, b.Height)
+	c.blocks.del(b.Height)
 }
 
 // MarkAll marks every window for recompute, as after a model change.
@@ -227,8 +216,6 @@ func parallelFor(n int, fn func(i int)) {
 	wg.Wait()
 }
 
-func byHeight(a, b member) int { return cmp.Compare(a.height, b.height) }
-
 func kindOrder(k WindowKind) int {
 	for i, x := range WindowKinds {
 		if x == k {
@@ -245,19 +232,25 @@ func (c *Chain) Stats(w Window) WindowStats {
 	// Sorting the window's own slice in place keeps later calls cheap (it stays sorted but for
 	// blocks added since); windows do not share slices, so Stats of distinct windows may run
 	// concurrently, but not concurrently with Add.
-	blocks := c.members[w]
-	if !slices.IsSortedFunc(blocks, byHeight) {
-		slices.SortFunc(blocks, byHeight)
+	heights := c.members[w]
+	if !slices.IsSorted(heights) {
+		slices.Sort(heights)
 	}
-	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(blocks)}
+	st := WindowStats{Window: w, Final: c.IsFinal(w), Blocks: len(heights)}
 	pools := map[int32]int{}
 	hash := sha256.New()
 	var buf [24]byte
-	for _, b := range blocks {
+	var page *blockPage
+	pageOf := int64(-1)
+	for _, h := range heights {
+		if h>>pageBits != pageOf { // consecutive heights share a page
+			pageOf, page = h>>pageBits, c.blocks.pages[h>>pageBits]
+		}
+		b := page.recs[h&(1<<pageBits-1)]
 		st.Work += b.work
 		pools[b.pool]++
-		binary.LittleEndian.PutUint64(buf[0:], uint64(b.height))
-		binary.LittleEndian.PutUint64(buf[8:], uint64(b.unix))
+		binary.LittleEndian.PutUint64(buf[0:], uint64(h))
+		binary.LittleEndian.PutUint64(buf[8:], uint64(b.sec))
 		binary.LittleEndian.PutUint64(buf[16:], math.Float64bits(b.work))
 		hash.Write(buf[:])
 		hash.Write([]byte(c.poolNames[b.pool]))
@@ -297,16 +290,19 @@ func (c *Chain) Recent(n int) (intervals, work []float64, from, to time.Time, er
 		return nil, nil, time.Time{}, time.Time{}, fmt.Errorf("need at least 2 intervals and a tip")
 	}
 	for h := c.tip - int64(n); h <= c.tip; h++ {
-		if _, ok := c.blocks[h]; !ok {
+		if _, ok := c.blocks.get(h); !ok {
 			return nil, nil, time.Time{}, time.Time{}, fmt.Errorf("block %d missing for the last %d intervals", h, n)
 		}
 	}
 	for h := c.tip - int64(n) + 1; h <= c.tip; h++ {
-		b, prev := c.blocks[h], c.blocks[h-1]
-		intervals = append(intervals, b.Time.Sub(prev.Time).Seconds())
-		work = append(work, b.Work)
+		b, _ := c.blocks.get(h)
+		prev, _ := c.blocks.get(h - 1)
+		intervals = append(intervals, b.time().Sub(prev.time()).Seconds())
+		work = append(work, b.work)
 	}
-	return intervals, work, c.blocks[c.tip-int64(n)].Time, c.blocks[c.tip].Time, nil
+	first, _ := c.blocks.get(c.tip - int64(n))
+	last, _ := c.blocks.get(c.tip)
+	return intervals, work, first.time(), last.time(), nil
 }
 
 // StatsIn aggregates every window (day, week, month) holding blocks whose start falls in

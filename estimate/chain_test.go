@@ -3,6 +3,7 @@ package estimate
 import (
 	"fmt"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -92,5 +93,54 @@ func TestGridStateDoesNotKeepDecodedRecordsAlive(t *testing.T) {
 		if region != "ERCO" || r.country != "US" || within(region, data) || within(r.country, data) {
 			t.Fatalf("region %q (country %q) held from the decoded record", region, r.country)
 		}
+	}
+}
+
+// TestChainHoldsBlocksExactlyAndAStrayHeightAlone: the chain's compact store (blockstore.go)
+// gives back every block as it was added — sub-second header time, work, pool, hash — at heights
+// far apart (0, the history's, the schema's maximum) without holding the range between them; a
+// replaced block leaves its old windows, and a re-delivered one changes nothing.
+func TestChainHoldsBlocksExactlyAndAStrayHeightAlone(t *testing.T) {
+	c := NewChain()
+	in := []BlockObs{
+		{Height: 0, Time: t0.Add(1500 * time.Millisecond), Work: 1, Pool: "unknown"},
+		{Height: 946236, Time: t0.Add(time.Hour), Work: 1.25e23, Pool: "foundryusa", Hash: fmt.Sprintf("%064x", 7)},
+		{Height: 946237, Time: t0.Add(2 * time.Hour), Work: 1.5e23, Pool: "antpool"},
+		{Height: schemas.MaxHeight, Time: t0.Add(3 * time.Hour), Work: 2, Pool: "foundryusa"},
+	}
+	for _, b := range in {
+		if changed, err := c.Add(b); err != nil || !changed {
+			t.Fatalf("Add(%d) = %v, %v", b.Height, changed, err)
+		}
+	}
+	if c.Len() != len(in) || len(c.blocks.pages) != 3 {
+		t.Fatalf("%d blocks in %d pages; want %d in 3", c.Len(), len(c.blocks.pages), len(in))
+	}
+	for _, b := range in {
+		got, ok := c.Block(b.Height)
+		if !ok || got != b {
+			t.Errorf("Block(%d) = %+v, %v; want %+v", b.Height, got, ok, b)
+		}
+	}
+	if _, ok := c.Block(946238); ok {
+		t.Error("a height never added is held")
+	}
+	if changed, _ := c.Add(in[1]); changed {
+		t.Error("re-delivering a block changed the chain")
+	}
+	c.Changed()
+	moved := in[2]
+	moved.Time = t0.Add(26 * time.Hour) // the next day
+	if changed, _ := c.Add(moved); !changed {
+		t.Fatal("replacing a block changed nothing")
+	}
+	if st := c.Stats(WindowOf(Day, t0)); st.Blocks != 3 {
+		t.Errorf("the old day holds %d blocks, want 3 (the replaced one left)", st.Blocks)
+	}
+	if st := c.Stats(WindowOf(Day, moved.Time)); st.Blocks != 1 || st.Pools[0].Pool != "antpool" {
+		t.Errorf("the new day: %+v", st)
+	}
+	if c.Len() != len(in) {
+		t.Errorf("%d blocks after a replacement, want %d", c.Len(), len(in))
 	}
 }

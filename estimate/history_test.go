@@ -174,6 +174,46 @@ func historyChain(b *testing.B) *estimate.Chain {
 	return chain
 }
 
+// BenchmarkChainBytesPerBlock measures what the estimator's state costs per block held: the
+// live heap of a chain of every block of 2021–2026 (and each window's aggregation done once, as
+// the first compute does), after a collection, divided by its blocks. The raw ceiling beside it
+// is the same blocks as the model's BlockObs values in a slice (what a naive state starts from).
+func BenchmarkChainBytesPerBlock(b *testing.B) {
+	hist := loadHistory(b)
+	live := func(build func() any) float64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		keep := build()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(keep)
+		return float64(after.HeapAlloc-before.HeapAlloc) / float64(len(hist))
+	}
+	var chainB, rawB float64
+	for i := 0; i < b.N; i++ {
+		chainB = live(func() any {
+			chain := estimate.NewChain()
+			for _, hb := range hist {
+				if _, err := chain.Add(hb.obs); err != nil {
+					b.Fatal(err)
+				}
+			}
+			chain.Changed()
+			return chain
+		})
+		rawB = live(func() any {
+			raw := make([]estimate.BlockObs, len(hist))
+			for j, hb := range hist {
+				raw[j] = hb.obs
+			}
+			return raw
+		})
+	}
+	b.ReportMetric(chainB, "chain-B/block")
+	b.ReportMetric(rawB, "BlockObs-slice-B/block")
+}
+
 // BenchmarkRecomputeAllWindows measures recomputing every day, week and month window of
 // 2021–2026 from blocks already in memory: everything a window has (network, pools with 2,000
 // Monte Carlo draws each, countries, power and regions), as ComputeAll does on every CPU.
