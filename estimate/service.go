@@ -334,7 +334,20 @@ func (s *Service) compute() (Results, error) {
 		return fail(err)
 	}
 	s.raw, s.orphans = nil, nil
+	// Sized first: a replay's results are a quarter of a million rows, and growing them by
+	// appending would hold up to twice that at the peak of its memory.
+	var nw, np, nc, nr int
 	for _, wr := range all {
+		if wr.Network.Blocks != 0 {
+			nw, np, nc, nr = nw+1, np+len(wr.Pools), nc+len(wr.Countries), nr+len(wr.Regions)
+		}
+	}
+	r.Network = slices.Grow(r.Network, nw)
+	r.Pools = slices.Grow(r.Pools, np)
+	r.Countries = slices.Grow(r.Countries, nc)
+	r.Regions = slices.Grow(r.Regions, nr)
+	for i, wr := range all {
+		all[i] = WindowResults{} // its rows are copied: let them go
 		if wr.Network.Blocks == 0 {
 			continue // every block of the window moved away (a reorg): nothing to estimate
 		}
