@@ -93,13 +93,19 @@ func NewEstimateStore(ctx context.Context, db *DB, cfg WriterConfig, log logrus.
 }
 
 // WriteResults adds every row of r and flushes all tables. A nil error means every row is
-// acknowledged by the database.
+// acknowledged by the database. The tables are written one after the other, each flushed
+// before the next one's rows are added, in the order of s.all (network_hashrate last): a
+// replay's results are a quarter of a million rows, and buffering every table's at once would
+// hold them all twice (the results, and the buffers) at the peak of its memory.
 func (s *EstimateStore) WriteResults(ctx context.Context, r estimate.Results) error {
-	if err := s.add(ctx, r); err != nil {
-		s.discard(ctx)
-		return err
-	}
+	adds := s.adders(r)
 	for _, w := range s.all {
+		if add := adds[w]; add != nil {
+			if err := add(ctx); err != nil {
+				s.discard(ctx)
+				return err
+			}
+		}
 		if err := w.Flush(ctx); err != nil {
 			s.discard(ctx)
 			return err
@@ -116,102 +122,146 @@ func (s *EstimateStore) discard(ctx context.Context) {
 	}
 }
 
-func (s *EstimateStore) add(ctx context.Context, r estimate.Results) error {
+// adders returns, per writer, what adds r's rows to it (nil: r has none for it).
+func (s *EstimateStore) adders(r estimate.Results) map[*Writer]func(context.Context) error {
 	version := uint64(r.ComputedAt.UnixNano())
-	for _, m := range r.Raw {
-		var err error
-		switch v := m.(type) {
-		case schemas.Block:
-			err = s.addBlock(ctx, v, version)
-		case *schemas.Block:
-			err = s.addBlock(ctx, *v, version)
-		case schemas.DifficultyEpoch:
-			err = s.addEpoch(ctx, v, version)
-		case *schemas.DifficultyEpoch:
-			err = s.addEpoch(ctx, *v, version)
-		case schemas.PoolStats:
-			err = s.addPoolStats(ctx, v, version)
-		case *schemas.PoolStats:
-			err = s.addPoolStats(ctx, *v, version)
-		case schemas.GridObservation:
-			err = s.addGrid(ctx, v, version)
-		case *schemas.GridObservation:
-			err = s.addGrid(ctx, *v, version)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	for _, o := range r.Orphans {
-		if err := s.orphans.Add(ctx, o.Height, o.Hash, o.ReplacedBy, o.DetectedAt, version); err != nil {
-			return err
-		}
-	}
-	for _, n := range r.Network {
-		luck := n.LuckInterval()
-		err := s.network.Add(ctx, string(n.Window.Kind), n.Window.Start, n.Window.End,
-			n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper, luck.Value, luck.Lower, luck.Upper, n.ExpectedBlocks,
-			n.Final, n.Blocks, n.ModelVersion, n.Method, n.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	out := map[*Writer]func(context.Context) error{}
+	if len(r.Raw) > 0 {
+		// every raw kind at once, at the turn of blocks: one message may feed any of four
+		// tables, each flushed at its own turn
+		out[s.blocks] = func(ctx context.Context) error {
+			for _, m := range r.Raw {
+				var err error
+				switch v := m.(type) {
+				case schemas.Block:
+					err = s.addBlock(ctx, v, version)
+				case *schemas.Block:
+					err = s.addBlock(ctx, *v, version)
+				case schemas.DifficultyEpoch:
+					err = s.addEpoch(ctx, v, version)
+				case *schemas.DifficultyEpoch:
+					err = s.addEpoch(ctx, *v, version)
+				case schemas.PoolStats:
+					err = s.addPoolStats(ctx, v, version)
+				case *schemas.PoolStats:
+					err = s.addPoolStats(ctx, *v, version)
+				case schemas.GridObservation:
+					err = s.addGrid(ctx, v, version)
+				case *schemas.GridObservation:
+					err = s.addGrid(ctx, *v, version)
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	if rec := r.Recent; rec != nil {
-		expected := rec.To.Sub(rec.From).Seconds() / estimate.BlockSeconds
-		luck, lo, hi := 0.0, 0.0, 0.0
-		if expected > 0 {
-			luck = float64(rec.N) / expected
-			scale := luck / rec.Hashrate.Value
-			lo, hi = rec.Hashrate.Lower*scale, rec.Hashrate.Upper*scale
-		}
-		err := s.network.Add(ctx, schemas.WindowLastN, rec.From, rec.To,
-			rec.Hashrate.Value, rec.Hashrate.Lower, rec.Hashrate.Upper, luck, lo, hi, expected,
-			false, rec.N+1, rec.ModelVersion, rec.Method, rec.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.Orphans) > 0 {
+		out[s.orphans] = func(ctx context.Context) error {
+			for _, o := range r.Orphans {
+				if err := s.orphans.Add(ctx, o.Height, o.Hash, o.ReplacedBy, o.DetectedAt, version); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	for _, p := range r.Pools {
-		err := s.pools.Add(ctx, string(p.Window.Kind), p.Window.Start, p.Window.End, p.Pool,
-			p.Share.Value, p.Share.Lower, p.Share.Upper, p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper,
-			p.Final, p.Blocks, p.ModelVersion, p.Method, p.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.Pools) > 0 {
+		out[s.pools] = func(ctx context.Context) error {
+			for _, p := range r.Pools {
+				err := s.pools.Add(ctx, string(p.Window.Kind), p.Window.Start, p.Window.End, p.Pool,
+					p.Share.Value, p.Share.Lower, p.Share.Upper, p.Hashrate.Value, p.Hashrate.Lower, p.Hashrate.Upper,
+					p.Final, p.Blocks, p.ModelVersion, p.Method, p.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	for _, c := range r.Countries {
-		err := s.countries.Add(ctx, string(c.Window.Kind), c.Window.Start, c.Window.End, c.Country,
-			c.Hashrate.Value, c.Hashrate.Lower, c.Hashrate.Upper, c.Share.Value, c.Share.Lower, c.Share.Upper,
-			c.Power.GWLow, c.Power.GWBest, c.Power.GWHigh, c.Power.TWhLow, c.Power.TWhBest, c.Power.TWhHigh,
-			c.Final, c.Blocks, c.ModelVersion, c.Method, c.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.Countries) > 0 {
+		out[s.countries] = func(ctx context.Context) error {
+			for _, c := range r.Countries {
+				err := s.countries.Add(ctx, string(c.Window.Kind), c.Window.Start, c.Window.End, c.Country,
+					c.Hashrate.Value, c.Hashrate.Lower, c.Hashrate.Upper, c.Share.Value, c.Share.Lower, c.Share.Upper,
+					c.Power.GWLow, c.Power.GWBest, c.Power.GWHigh, c.Power.TWhLow, c.Power.TWhBest, c.Power.TWhHigh,
+					c.Final, c.Blocks, c.ModelVersion, c.Method, c.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	for _, g := range r.Regions {
-		err := s.regions.Add(ctx, string(g.Window.Kind), g.Window.Start, g.Window.End, g.Region,
-			g.Share.Value, g.Share.Lower, g.Share.Upper, g.Final, g.Blocks, g.ModelVersion, g.Method, g.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.Regions) > 0 {
+		out[s.regions] = func(ctx context.Context) error {
+			for _, g := range r.Regions {
+				err := s.regions.Add(ctx, string(g.Window.Kind), g.Window.Start, g.Window.End, g.Region,
+					g.Share.Value, g.Share.Lower, g.Share.Upper, g.Final, g.Blocks, g.ModelVersion, g.Method, g.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	for _, d := range r.ChainStress {
-		err := s.stress.Add(ctx, d.Window.Start, d.Region, d.Reference, d.Blocks, d.RefBlocks, d.RefExpected, d.BaselineShare,
-			d.Dispersion, d.Drop.Value, d.Drop.Lower, d.Drop.Upper, d.PValue, d.QValue, d.Shortfall.Value, d.Shortfall.Lower,
-			d.Shortfall.Upper, d.ShortfallGW.Value, d.Final, d.ModelVersion, d.Method, d.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.ChainStress) > 0 {
+		out[s.stress] = func(ctx context.Context) error {
+			for _, d := range r.ChainStress {
+				err := s.stress.Add(ctx, d.Window.Start, d.Region, d.Reference, d.Blocks, d.RefBlocks, d.RefExpected, d.BaselineShare,
+					d.Dispersion, d.Drop.Value, d.Drop.Lower, d.Drop.Upper, d.PValue, d.QValue, d.Shortfall.Value, d.Shortfall.Lower,
+					d.Shortfall.Upper, d.ShortfallGW.Value, d.Final, d.ModelVersion, d.Method, d.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	for _, sg := range r.Signals {
-		err := s.signals.Add(ctx, string(sg.Window.Kind), sg.Window.Start, sg.Window.End, sg.Signal, sg.Pool, sg.Region, sg.Country,
-			sg.Beta.Value, sg.Beta.Lower, sg.Beta.Upper, sg.PValue, sg.Events, sg.Shed.Value, sg.ShedPower.Value,
-			sg.Final, sg.Blocks, sg.ModelVersion, sg.Method, sg.InputsDigest, r.ComputedAt, version)
-		if err != nil {
-			return err
+	if len(r.Signals) > 0 {
+		out[s.signals] = func(ctx context.Context) error {
+			for _, sg := range r.Signals {
+				err := s.signals.Add(ctx, string(sg.Window.Kind), sg.Window.Start, sg.Window.End, sg.Signal, sg.Pool, sg.Region, sg.Country,
+					sg.Beta.Value, sg.Beta.Lower, sg.Beta.Upper, sg.PValue, sg.Events, sg.Shed.Value, sg.ShedPower.Value,
+					sg.Final, sg.Blocks, sg.ModelVersion, sg.Method, sg.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 	}
-	return nil
+	if len(r.Network) > 0 || r.Recent != nil {
+		out[s.network] = func(ctx context.Context) error {
+			for _, n := range r.Network {
+				luck := n.LuckInterval()
+				err := s.network.Add(ctx, string(n.Window.Kind), n.Window.Start, n.Window.End,
+					n.Hashrate.Value, n.Hashrate.Lower, n.Hashrate.Upper, luck.Value, luck.Lower, luck.Upper, n.ExpectedBlocks,
+					n.Final, n.Blocks, n.ModelVersion, n.Method, n.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			if rec := r.Recent; rec != nil {
+				expected := rec.To.Sub(rec.From).Seconds() / estimate.BlockSeconds
+				luck, lo, hi := 0.0, 0.0, 0.0
+				if expected > 0 {
+					luck = float64(rec.N) / expected
+					scale := luck / rec.Hashrate.Value
+					lo, hi = rec.Hashrate.Lower*scale, rec.Hashrate.Upper*scale
+				}
+				err := s.network.Add(ctx, schemas.WindowLastN, rec.From, rec.To,
+					rec.Hashrate.Value, rec.Hashrate.Lower, rec.Hashrate.Upper, luck, lo, hi, expected,
+					false, rec.N+1, rec.ModelVersion, rec.Method, rec.InputsDigest, r.ComputedAt, version)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	return out
 }
 
 // addPoolStats stores a pool-statistics observation; a figure the source did not report is

@@ -260,6 +260,11 @@ func (w *Writer) beginLocked() *flight {
 	return f
 }
 
+// spareRows is the largest batch whose buffers are kept for the next one (16,384 rows: every
+// batch of a live estimator); a bigger one's, from a replay or a catch-up, are left to the
+// garbage collector once sent.
+const spareRows = 1 << 14
+
 // finish ends a flight: on error its batch goes back in front of the buffer.
 func (w *Writer) finish(f *flight, err error) {
 	w.mu.Lock()
@@ -269,9 +274,11 @@ func (w *Writer) finish(f *flight, err error) {
 		w.buf.reset()
 		w.spare = w.buf
 		w.buf = f.batch
-	} else {
+	} else if f.batch.len() <= spareRows {
 		f.batch.reset()
 		w.spare = f.batch
+	} else {
+		w.spare = nil // a big batch's buffers go: kept, a replay's would stay for the process's life
 	}
 	w.lastErr = err
 	w.m.buffered.Set(float64(w.buf.len()))

@@ -449,3 +449,33 @@ func TestWriterMetricsCountRowsWritten(t *testing.T) {
 		t.Fatalf("flush duration series: %d, %v", n, err)
 	}
 }
+
+// TestWriterKeepsTheBuffersOfSmallBatchesOnly: after a batch of more than spareRows rows is sent
+// its buffers are let go (a replay's would otherwise stay for the life of the process); a small
+// batch's are kept for the next one.
+func TestWriterKeepsTheBuffersOfSmallBatchesOnly(t *testing.T) {
+	w, fb := newFakeWriter(t, WriterConfig{BatchRows: 1 << 20, FlushInterval: time.Hour}, nil)
+	defer w.Close(context.Background())
+	ctx := context.Background()
+	fill := func(n int) {
+		for i := range n {
+			if err := w.Add(ctx, uint64(i), "n", t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fill(spareRows + 1)
+	if w.spare != nil {
+		t.Errorf("the buffers of a batch of %d rows were kept", spareRows+1)
+	}
+	fill(10)
+	if w.spare == nil || w.spare.len() != 0 {
+		t.Error("the buffers of a batch of 10 rows were not kept for the next one")
+	}
+	if rows, _ := fb.written(); len(rows) != spareRows+11 {
+		t.Errorf("%d rows written, want %d", len(rows), spareRows+11)
+	}
+}
