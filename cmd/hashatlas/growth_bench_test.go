@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkHistoryGrowth measures how the estimator's first run and its restart grow with the
+// history: simulated worlds (seed 1) of 4, 8 and 16 years ending 2026-01-01 — 1×, 2× and 4× — on
+// the embedded broker, into the ClickHouse server, `estimate --until-idle` with 2,000 draws.
+// Per world it takes the first run's wall time, the peak of its heap (the process's heap
+// objects above what they were before the run: the broker's copy of the topics is made before,
+// by simulate), and a restart's wall time. It reports the least-squares slopes per block of
+// wall and heap over the three worlds, and the restart at 4× over the restart at 1×.
+//
+// 8× (32 years) is not measured: it would start before the genesis block, and simulated
+// blocks obey the same time bounds as real ones (they are validated like them).
+func BenchmarkHistoryGrowth(b *testing.B) {
+	var blocks, wall, heap, restart []float64
+	for range b.N {
+		blocks, wall, heap, restart = nil, nil, nil, nil
+		for _, years := range []int{4, 8, 16} {
+			r := newFaultRig(b, fmt.Sprintf("growth%d", years))
+			code, out, stderr := runCmd(b, nil, "simulate", "--kafka.brokers="+r.kCfg.Brokers[0], "--sim.seed=1",
+				fmt.Sprintf("--sim.from=%d-01-01", 2026-years), "--sim.to=2026-01-01", "--log.level=warn")
+			if code != exitOK {
+				b.Fatalf("simulate %d years: exit %d: %s", years, code, stderr)
+			}
+			var n int
+			if _, err := fmt.Sscanf(out[strings.Index(out, "published"):], "published %d blocks", &n); err != nil {
+				b.Fatalf("simulate summary %q: %v", out, err)
+			}
+			args := append(r.args("estimate", "--until-idle"), "--estimate.draws=2000")
+			run := func() time.Duration {
+				start := time.Now()
+				if code, _, stderr := runCmd(b, nil, args...); code != exitOK {
+					b.Fatalf("estimate over %d years: exit %d: %s", years, code, stderr)
+				}
+				return time.Since(start)
+			}
+			runtime.GC()
+			base := heapObjects()
+			stop := make(chan struct{})
+			var peak atomic.Uint64
+			go func() {
+				for {
+					if h := heapObjects(); h > peak.Load() {
+						peak.Store(h)
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+				}
+			}()
+			first := run()
+			close(stop)
+			again := run()
+			if got := r.count("SELECT height FROM blocks FINAL"); got != uint64(n) {
+				b.Fatalf("%d years: %d blocks stored, want %d", years, got, n)
+			}
+			blocks = append(blocks, float64(n))
+			wall = append(wall, first.Seconds())
+			heap = append(heap, float64(peak.Load())-float64(base))
+			restart = append(restart, again.Seconds())
+			b.Logf("%2d years: %d blocks, first run %.1f s, heap peak +%.0f MB, restart %.2f s", years, n, first.Seconds(), heap[len(heap)-1]/1e6, again.Seconds())
+		}
+	}
+	b.ReportMetric(slope(blocks, wall)*1e6, "wall-µs/block")
+	b.ReportMetric(slope(blocks, heap), "heap-B/block")
+	b.ReportMetric(restart[2]/restart[0], "restart-4x/1x")
+	b.ReportMetric(blocks[2]/blocks[0], "blocks-4x/1x")
+}
+
+// heapObjects is the bytes of heap objects, live or not yet swept.
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+// slope is the least-squares slope of y over x.
+func slope(x, y []float64) float64 {
+	var mx, my float64
+	for i := range x {
+		mx += x[i]
+		my += y[i]
+	}
+	mx /= float64(len(x))
+	my /= float64(len(x))
+	var sxy, sxx float64
+	for i := range x {
+		sxy += (x[i] - mx) * (y[i] - my)
+		sxx += (x[i] - mx) * (x[i] - mx)
+	}
+	return sxy / sxx
+}
