@@ -2,8 +2,10 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashatlas/hashatlas/ingest"
@@ -87,18 +89,50 @@ func (c *Collector) Collect(ctx context.Context) error {
 	published, reached := 0, after
 	first := true
 	var cache bitsFacts
+	// One goroutine publishes the batches, in order, while the next one is read: reading and
+	// parsing the file and encoding and sending a batch each take about half of a pass, and
+	// need not wait for each other. The channel is unbuffered, so one batch is sent while one
+	// is filled. After a failed publish the reading stops and nothing later is published.
+	type sendBatch struct {
+		msgs      []schemas.Message
+		published int
+		reached   int64
+	}
+	batches, pubDone := make(chan sendBatch), make(chan error, 1)
+	var pubFailed atomic.Bool
+	go func() {
+		var err error
+		for b := range batches {
+			if err != nil {
+				continue
+			}
+			if perr := c.pub.Publish(ctx, b.msgs...); perr != nil {
+				err = fmt.Errorf("publish blocks up to height %d: %w", b.reached, perr)
+				pubFailed.Store(true)
+				continue
+			}
+			if c.cfg.Progress != nil {
+				c.cfg.Progress(b.published, b.reached)
+			}
+		}
+		pubDone <- err
+	}()
+	errPublish := errors.New("a publish failed")
 	flush := func() error {
+		if pubFailed.Load() {
+			return errPublish
+		}
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := c.pub.Publish(ctx, batch...); err != nil {
-			return fmt.Errorf("publish blocks up to height %d: %w", reached, err)
-		}
-		batch = batch[:0]
-		if c.cfg.Progress != nil {
-			c.cfg.Progress(published, reached)
-		}
+		batches <- sendBatch{batch, published, reached}
+		batch = make([]schemas.Message, 0, c.cfg.BatchSize+1) // the publisher may keep the one it was given
 		return nil
+	}
+	// finish waits for the last batch and returns the publisher's error.
+	finish := func() error {
+		close(batches)
+		return <-pubDone
 	}
 	errDone := fmt.Errorf("max blocks reached")
 	err = ReadBlocks(bf, c.cfg.BlocksFile, func(r BlockRow) error {
@@ -140,14 +174,18 @@ func (c *Collector) Collect(ctx context.Context) error {
 		}
 		return nil
 	})
-	if err != nil && err != errDone {
-		if ferr := flush(); ferr != nil {
-			return fmt.Errorf("%w (and %v)", err, ferr)
-		}
-		return err
+	if !errors.Is(err, errPublish) {
+		_ = flush() // the rows read (before a bad row, too); it fails only when the publisher did, and finish says how
 	}
-	if err := flush(); err != nil {
+	perr := finish()
+	bad := err != nil && !errors.Is(err, errDone) && !errors.Is(err, errPublish) // a bad row, or the context ended
+	switch {
+	case bad && perr != nil:
+		return fmt.Errorf("%w (and %v)", err, perr)
+	case bad:
 		return err
+	case perr != nil:
+		return perr
 	}
 	c.log.WithFields(logrus.Fields{"blocks": published, "height": reached}).Info("file replay published")
 	return nil

@@ -2,6 +2,8 @@ package replay
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -100,5 +102,65 @@ func TestReplayRefusesBitsThatContradictTheEpochs(t *testing.T) {
 	}
 	if len(topic.blocks) != 0 {
 		t.Fatalf("%d blocks published from a bad file", len(topic.blocks))
+	}
+}
+
+// failingTopic is a memTopic whose publish number failAt (1-based) fails.
+type failingTopic struct {
+	memTopic
+	calls, failAt int
+}
+
+func (f *failingTopic) Publish(ctx context.Context, msgs ...schemas.Message) error {
+	f.calls++
+	if f.calls == f.failAt {
+		return errors.New("broker gone")
+	}
+	return f.memTopic.Publish(ctx, msgs...)
+}
+
+// TestReplayStopsAtAFailedPublishAndPublishesInOrder: batches are published by a goroutine of
+// their own while the next is read; still, every batch is published in file order, and when one
+// fails the pass returns its error (naming the height) and publishes nothing after it.
+func TestReplayStopsAtAFailedPublishAndPublishesInOrder(t *testing.T) {
+	topic := &failingTopic{failAt: 4}
+	cfg := Config{
+		BlocksFile: filepath.Join(dataDir(), "blocks_2021_2026.csv.gz"),
+		EpochsFile: filepath.Join(dataDir(), "difficulty_epochs.csv"),
+		MaxBlocks:  5000, BatchSize: 500,
+	}
+	err := NewCollector(cfg, topic, topic, nil).Collect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "broker gone") || !strings.Contains(err.Error(), "publish blocks up to height") {
+		t.Fatalf("Collect = %v, want the failed publish", err)
+	}
+	// three batches of 500 messages (an epoch message is one of them)
+	if n := len(topic.blocks) + len(topic.epochs); n != 1500 || topic.calls != 4 {
+		t.Fatalf("%d messages in %d calls; want the 1,500 of the three batches before the failed fourth, and no call after it", n, topic.calls)
+	}
+	for i, b := range topic.blocks {
+		if b.Height != topic.blocks[0].Height+int64(i) {
+			t.Fatalf("block %d of the topic is height %d: out of file order", i, b.Height)
+		}
+	}
+}
+
+// TestReplayPublishesTheRowsBeforeABadOne: a row the file cannot give (here bits that
+// contradict its epoch) ends the pass with its error, after the rows before it are published.
+func TestReplayPublishesTheRowsBeforeABadOne(t *testing.T) {
+	dir := t.TempDir()
+	blocks, epochs := filepath.Join(dir, "b.csv"), filepath.Join(dir, "e.csv")
+	if err := writeFile(blocks, "height,time_unix,pool_slug,bits_hex\n2016,1300000000,x,1d00ffff\n2017,1300000600,x,1d00ffff\n2018,1300001200,x,1d00fffe\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFile(epochs, "epoch_start_height,bits_hex,difficulty\n2016,1d00ffff,1\n"); err != nil {
+		t.Fatal(err)
+	}
+	topic := &memTopic{}
+	err := NewCollector(Config{BlocksFile: blocks, EpochsFile: epochs, BatchSize: 1}, topic, topic, nil).Collect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "2018") {
+		t.Fatalf("Collect = %v, want the error of block 2018", err)
+	}
+	if len(topic.blocks) != 2 || topic.blocks[1].Height != 2017 {
+		t.Fatalf("published %+v, want blocks 2016 and 2017", topic.blocks)
 	}
 }
