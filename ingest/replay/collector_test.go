@@ -3,9 +3,9 @@ package replay
 import (
 	"context"
 	"errors"
-	"strings"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hashatlas/hashatlas/schemas"
