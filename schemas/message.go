@@ -134,6 +134,21 @@ func Encode(m Message) ([]byte, error) {
 // publisher encodes a whole batch into one reused buffer with it instead of allocating every
 // message.
 func AppendEncode(dst []byte, m Message) ([]byte, error) {
+	// The kinds a publisher sends by value in bulk (blocks, estimates) are encoded from the
+	// value itself: asCodec's copy of a value escapes to the heap, an allocation of the whole
+	// message each (a replay publishes 466,000 of them).
+	switch v := m.(type) {
+	case Block:
+		if err := v.Validate(); err != nil {
+			return dst, fmt.Errorf("encode %s: %w", v.SchemaName(), err)
+		}
+		return v.appendJSON(dst), nil
+	case Estimate:
+		if err := v.Validate(); err != nil {
+			return dst, fmt.Errorf("encode %s: %w", v.SchemaName(), err)
+		}
+		return v.appendJSON(dst), nil
+	}
 	c, err := asCodec(m)
 	if err != nil {
 		return dst, err
