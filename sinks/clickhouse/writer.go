@@ -261,8 +261,9 @@ func (w *Writer) beginLocked() *flight {
 }
 
 // spareRows is the largest batch whose buffers are kept for the next one (16,384 rows: every
-// batch of a live estimator); a bigger one's, from a replay or a catch-up, are left to the
-// garbage collector once sent.
+// batch of a live estimator); a bigger one's, from a replay or a catch-up, are kept only while
+// rows keep coming (the next batch is being filled: a replay's raw inputs) and are otherwise
+// left to the garbage collector once sent (an estimator's one big flush of a replay).
 const spareRows = 1 << 14
 
 // finish ends a flight: on error its batch goes back in front of the buffer.
@@ -274,7 +275,7 @@ func (w *Writer) finish(f *flight, err error) {
 		w.buf.reset()
 		w.spare = w.buf
 		w.buf = f.batch
-	} else if f.batch.len() <= spareRows {
+	} else if f.batch.len() <= spareRows || w.buf.len() > 0 {
 		f.batch.reset()
 		w.spare = f.batch
 	} else {

@@ -31,6 +31,8 @@ type fakeBackend struct {
 	// stuck, when set, makes inserts hang like a server that never answers, until the
 	// channel is closed (then they fail with errRefused) or their context ends.
 	stuck chan struct{}
+	// gate, when set, makes inserts wait until it is closed, then succeed.
+	gate chan struct{}
 }
 
 func (f *fakeBackend) exec(context.Context, string) error { return nil }
@@ -48,6 +50,9 @@ func (f *fakeBackend) query(_ context.Context, sql string) (*Result, error) {
 }
 
 func (f *fakeBackend) insert(ctx context.Context, _ string, _ []string, rows *rowBuffer) error {
+	if f.gate != nil {
+		<-f.gate
+	}
 	f.mu.Lock()
 	if stuck := f.stuck; stuck != nil {
 		f.inserts++
@@ -451,31 +456,55 @@ func TestWriterMetricsCountRowsWritten(t *testing.T) {
 }
 
 // TestWriterKeepsTheBuffersOfSmallBatchesOnly: after a batch of more than spareRows rows is sent
-// its buffers are let go (a replay's would otherwise stay for the life of the process); a small
+// its buffers are let go (a replay's would otherwise stay for the life of the process), unless
+// rows came in while it was sent (the next batch is being filled: they will be needed); a small
 // batch's are kept for the next one.
 func TestWriterKeepsTheBuffersOfSmallBatchesOnly(t *testing.T) {
 	w, fb := newFakeWriter(t, WriterConfig{BatchRows: 1 << 20, FlushInterval: time.Hour}, nil)
 	defer w.Close(context.Background())
 	ctx := context.Background()
-	fill := func(n int) {
+	add := func(n int) {
 		for i := range n {
 			if err := w.Add(ctx, uint64(i), "n", t0); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	flush := func() {
 		if err := w.Flush(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	fill(spareRows + 1)
+	add(spareRows + 1)
+	flush()
 	if w.spare != nil {
 		t.Errorf("the buffers of a batch of %d rows were kept", spareRows+1)
 	}
-	fill(10)
+	add(10)
+	flush()
 	if w.spare == nil || w.spare.len() != 0 {
 		t.Error("the buffers of a batch of 10 rows were not kept for the next one")
 	}
-	if rows, _ := fb.written(); len(rows) != spareRows+11 {
-		t.Errorf("%d rows written, want %d", len(rows), spareRows+11)
+	// a big batch sent while the next rows come in
+	fb.gate = make(chan struct{})
+	add(spareRows + 1)
+	done := make(chan error)
+	go func() { done <- w.Flush(ctx) }()
+	for inFlight := false; !inFlight; time.Sleep(time.Millisecond) {
+		w.mu.Lock()
+		inFlight = w.flight != nil
+		w.mu.Unlock()
+	}
+	add(5) // into the buffer beside the batch in flight
+	close(fb.gate)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if w.spare == nil {
+		t.Error("the buffers of a big batch were let go while the next batch was being filled")
+	}
+	flush()
+	if rows, _ := fb.written(); len(rows) != 2*(spareRows+1)+15 {
+		t.Errorf("%d rows written, want %d", len(rows), 2*(spareRows+1)+15)
 	}
 }
