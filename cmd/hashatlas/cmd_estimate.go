@@ -95,6 +95,11 @@ type kafkaSource struct {
 	replayedEnds map[string]map[int]int64 // the same per partition (CommitReplayed)
 	svc          *estimate.Service
 
+	// until, when set, says the input topics are still being written (the replay command
+	// publishes its file meanwhile): a replay of them reads as records arrive, and ends at the
+	// ends the topics have once until is closed.
+	until <-chan struct{}
+
 	// drain, when set, bounds every flush before a commit: it ends once the shutdown budget's
 	// share for the last flush and commit is spent (shutdown.go), so that the final flush of a
 	// stopping estimator gives up on a ClickHouse or Kafka that does not answer — its input is
@@ -103,28 +108,42 @@ type kafkaSource struct {
 }
 
 func (s *kafkaSource) Replay(ctx context.Context, fn func(schemas.Message) error) (int, error) {
-	return s.replay(ctx, fn, s.reader.ReadAll)
+	return s.replay(ctx, fn, func(ctx context.Context, topics []string, fn func(kafka.Record) error) (int, map[string]map[int]int64, error) {
+		if s.until != nil {
+			return s.reader.ReadAllUntil(ctx, topics, s.until, fn, nil)
+		}
+		n, err := s.reader.ReadAll(ctx, topics, fn, nil)
+		return n, nil, err
+	})
 }
 
-// replay reads the input topics with read, noting the ends they had when it began (the lag
-// metric's and CommitReplayed's).
-func (s *kafkaSource) replay(ctx context.Context, fn func(schemas.Message) error, read func(context.Context, []string, func(kafka.Record) error, func(kafka.Record, error)) (int, error)) (int, error) {
-	ends, err := s.reader.Ends(ctx, estimatorInputs)
-	if err != nil {
-		return 0, err
-	}
-	n, err := read(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) }, nil)
-	if err == nil {
-		var end int64
-		for _, parts := range ends {
-			for _, off := range parts {
-				end += off
-			}
+// replay reads the input topics with read and records the ends it read to (the lag metric's
+// and CommitReplayed's): those read returns (topics still being written), else the ends the
+// topics had when it began.
+func (s *kafkaSource) replay(ctx context.Context, fn func(schemas.Message) error, read func(context.Context, []string, func(kafka.Record) error) (int, map[string]map[int]int64, error)) (int, error) {
+	var ends map[string]map[int]int64
+	if s.until == nil {
+		var err error
+		if ends, err = s.reader.Ends(ctx, estimatorInputs); err != nil {
+			return 0, err
 		}
-		s.replayedEnd.Store(end)
-		s.replayedEnds = ends
 	}
-	return n, err
+	n, readEnds, err := read(ctx, estimatorInputs, func(r kafka.Record) error { return fn(r.Message) })
+	if err != nil {
+		return n, err
+	}
+	if readEnds != nil {
+		ends = readEnds
+	}
+	var end int64
+	for _, parts := range ends {
+		for _, off := range parts {
+			end += off
+		}
+	}
+	s.replayedEnd.Store(end)
+	s.replayedEnds = ends
+	return n, nil
 }
 
 // CommitReplayed commits, for the estimator's group, the offsets the last replay read up to:
@@ -141,8 +160,12 @@ func (s *kafkaSource) CommitReplayed(ctx context.Context) error {
 // ReplayUncommitted is Replay from the estimator group's committed offsets (estimate.Restore
 // brought the committed part back from the store).
 func (s *kafkaSource) ReplayUncommitted(ctx context.Context, fn func(schemas.Message) error) (int, error) {
-	return s.replay(ctx, fn, func(ctx context.Context, topics []string, fn func(kafka.Record) error, bad func(kafka.Record, error)) (int, error) {
-		return s.reader.ReadUncommitted(ctx, topics, s.group, fn, bad)
+	return s.replay(ctx, fn, func(ctx context.Context, topics []string, fn func(kafka.Record) error) (int, map[string]map[int]int64, error) {
+		if s.until != nil {
+			return s.reader.ReadUncommittedUntil(ctx, topics, s.group, s.until, fn, nil)
+		}
+		n, err := s.reader.ReadUncommitted(ctx, topics, s.group, fn, nil)
+		return n, nil, err
 	})
 }
 

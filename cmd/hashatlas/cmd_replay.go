@@ -41,15 +41,36 @@ func setupReplay(c *cli) (runFunc, error) {
 			}
 		}
 		col := replay.NewCollector(cfg, e.w, e.src.reader, c.logger())
-		if err := col.Collect(ctx); err != nil {
+		// The estimator reads the topics back while the file is published into them (as it
+		// follows collectors when it runs for good): the reading of a partition waits for the
+		// records still to come, and ends at the topics' ends once the file is all published.
+		done := make(chan struct{})
+		e.src.until = done
+		runCtx, cancelRun := context.WithCancel(ctx)
+		defer cancelRun()
+		var published time.Duration
+		collected := make(chan error, 1)
+		go func() {
+			err := col.Collect(runCtx)
+			published = time.Since(start)
+			if err != nil {
+				cancelRun() // the estimator stops too: the file did not go in whole
+			}
+			close(done)
+			collected <- err
+		}()
+		runErr := estimate.Run(runCtx, e.svc, e.src, true, nil, c.logger().WithField("component", "estimator"))
+		if runErr != nil {
+			cancelRun()
+		}
+		if err := <-collected; err != nil {
 			return err
+		}
+		if runErr != nil {
+			return runErr
 		}
 		if bar != nil {
 			_ = bar.Finish()
-		}
-		published := time.Since(start)
-		if err := estimate.Run(ctx, e.svc, e.src, true, nil, c.logger().WithField("component", "estimator")); err != nil {
-			return err
 		}
 		chain := e.svc.Chain()
 		var ru syscall.Rusage

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -118,7 +120,21 @@ func (r *TopicReader) rangesOnce(ctx context.Context, topic string) ([]partition
 // Messages that fail schemas.Decode are passed to bad (nil: skipped) with the error. It returns
 // the number of messages read. fn's error stops the read.
 func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Record) error, bad func(Record, error)) (int, error) {
-	return r.readAll(ctx, topics, nil, fn, bad)
+	n, _, err := r.readAll(ctx, topics, nil, nil, fn, bad)
+	return n, err
+}
+
+// ReadAllUntil is ReadAll over topics still being written: it reads every partition at once
+// from its first offset as records arrive until done is closed (the writer has finished), and
+// then each to its end as it is at that moment, which it returns (the offsets a reader of all
+// of it would commit). A replay that publishes a file reads it back this way while publishing.
+func (r *TopicReader) ReadAllUntil(ctx context.Context, topics []string, done <-chan struct{}, fn func(Record) error, bad func(Record, error)) (int, map[string]map[int]int64, error) {
+	return r.readAll(ctx, topics, nil, done, fn, bad)
+}
+
+// ReadUncommittedUntil is ReadAllUntil from the offsets group has committed (ReadUncommitted).
+func (r *TopicReader) ReadUncommittedUntil(ctx context.Context, topics []string, group string, done <-chan struct{}, fn func(Record) error, bad func(Record, error)) (int, map[string]map[int]int64, error) {
+	return r.readAll(ctx, topics, r.committedLimit(ctx, group, uncommitted), done, fn, bad)
 }
 
 // ReadCommitted is ReadAll up to the offsets group has committed on each partition (nothing of
@@ -126,33 +142,39 @@ func (r *TopicReader) ReadAll(ctx context.Context, topics []string, fn func(Reco
 // durable. An estimator that rebuilds its state mid-stream reads this, and then consumes the
 // rest as a group member.
 func (r *TopicReader) ReadCommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
-	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
+	n, _, err := r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
 		pr.end = max(pr.first, min(pr.end, c))
 		return pr
-	}), fn, bad)
+	}), nil, fn, bad)
+	return n, err
 }
 
 // ReadUncommitted is ReadAll from the offsets group has committed on each partition (the first
 // offset of a partition without a commit): what the group has not yet made durable. An
 // estimator that restarts from the state its store holds (estimate.Checkpoint) reads this.
 func (r *TopicReader) ReadUncommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
-	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
-		pr.first = min(pr.end, max(pr.first, c))
-		return pr
-	}), fn, bad)
+	n, _, err := r.readAll(ctx, topics, r.committedLimit(ctx, group, uncommitted), nil, fn, bad)
+	return n, err
+}
+
+// uncommitted narrows a partition to what follows its committed offset c.
+func uncommitted(pr partitionRange, c int64) partitionRange {
+	pr.first = min(pr.end, max(pr.first, c))
+	return pr
 }
 
 // ReadLastCommitted reads, of each partition, the last record group committed (none of a
 // partition without a commit): what a restart checks its stored state against.
 func (r *TopicReader) ReadLastCommitted(ctx context.Context, topics []string, group string, fn func(Record) error, bad func(Record, error)) (int, error) {
-	return r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
+	n, _, err := r.readAll(ctx, topics, r.committedLimit(ctx, group, func(pr partitionRange, c int64) partitionRange {
 		if c <= pr.first || c > pr.end {
 			pr.end = pr.first // nothing committed here, or the record is gone
 			return pr
 		}
 		pr.first, pr.end = c-1, c
 		return pr
-	}), fn, bad)
+	}), nil, fn, bad)
+	return n, err
 }
 
 // committedLimit returns a readAll limit that fetches group's committed offset of every
@@ -190,33 +212,36 @@ func (r *TopicReader) committedLimit(ctx context.Context, group string, narrow f
 }
 
 // readAll reads every partition of topics, from its first offset to its end or, with limit, to
-// the end limit sets.
-func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(string, []partitionRange) ([]partitionRange, error), fn func(Record) error, bad func(Record, error)) (int, error) {
-	var all []struct {
+// the end limit sets. With until (not nil) the topics are still being written: every partition
+// is read at once as records arrive, whatever its end when the call began, and once until is
+// closed to its end as it is then; those ends are returned (nil without until).
+func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(string, []partitionRange) ([]partitionRange, error), until <-chan struct{}, fn func(Record) error, bad func(Record, error)) (int, map[string]map[int]int64, error) {
+	type part struct {
 		topic string
 		partitionRange
-	}
-	for _, t := range topics {
-		rs, err := r.ranges(ctx, t)
-		if err != nil {
-			return 0, err
-		}
-		if limit != nil {
-			if rs, err = limit(t, rs); err != nil {
-				return 0, err
-			}
-		}
-		for _, pr := range rs {
-			if pr.end > pr.first {
-				all = append(all, struct {
-					topic string
-					partitionRange
-				}{t, pr})
-			}
-		}
+		tail *tailState // with until
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	var all []part
+	for _, t := range topics {
+		rs, err := r.ranges(ctx, t)
+		if err != nil {
+			return 0, nil, err
+		}
+		if limit != nil {
+			if rs, err = limit(t, rs); err != nil {
+				return 0, nil, err
+			}
+		}
+		for _, pr := range rs {
+			if until != nil {
+				all = append(all, part{t, pr, newTailState(ctx, pr.first)})
+			} else if pr.end > pr.first {
+				all = append(all, part{t, pr, nil})
+			}
+		}
+	}
 	var (
 		mu    sync.Mutex
 		count int
@@ -231,14 +256,48 @@ func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(s
 		}
 		mu.Unlock()
 	}
+	var ends map[string]map[int]int64
+	if until != nil {
+		// Once the writer is done, each partition's end is final: a reader past it stops, and
+		// one waiting for a record that will not come is stopped.
+		ends = map[string]map[int]int64{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-until:
+			case <-ctx.Done():
+				return
+			}
+			for _, t := range topics {
+				rs, err := r.ranges(ctx, t)
+				if err != nil {
+					fail(err)
+					return
+				}
+				mu.Lock()
+				ends[t] = make(map[int]int64, len(rs))
+				for _, pr := range rs {
+					ends[t][pr.partition] = pr.end
+				}
+				mu.Unlock()
+			}
+			for _, p := range all {
+				p.tail.finish(ends[p.topic][p.partition])
+			}
+		}()
+	}
 	sem := make(chan struct{}, 4)
-	for _, pr := range all {
+	if until != nil {
+		sem = make(chan struct{}, len(all)) // all at once: each waits for the writer
+	}
+	for _, p := range all {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			err := r.readRange(ctx, pr.topic, pr.partitionRange, func(batch []Record, errs []error) error {
+			err := r.readRange(ctx, p.topic, p.partitionRange, p.tail, func(batch []Record, errs []error) error {
 				mu.Lock()
 				defer mu.Unlock()
 				if first != nil {
@@ -264,17 +323,61 @@ func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(s
 		}()
 	}
 	wg.Wait()
-	return count, first
+	if first != nil {
+		return count, nil, first
+	}
+	return count, ends, nil
+}
+
+// tailState is what the reader of a partition still being written and the goroutine that
+// learns its final end share. Each side stores its own value before it reads the other's, so
+// at least one of them sees that the reader has read to the end: the reader stops by itself,
+// or is stopped (while it waits for a record that will not come).
+type tailState struct {
+	end     atomic.Int64 // the final end; MaxInt64 until known
+	last    atomic.Int64 // the offset of the last record read
+	stopped atomic.Bool  // stop was called because everything was read
+	ctx     context.Context
+	stop    context.CancelFunc // ends ctx, the reader's
+}
+
+func newTailState(ctx context.Context, first int64) *tailState {
+	t := &tailState{}
+	t.ctx, t.stop = context.WithCancel(ctx)
+	t.end.Store(math.MaxInt64)
+	t.last.Store(first - 1)
+	return t
+}
+
+// finish records the final end, stopping the reader if it has read everything before it.
+func (t *tailState) finish(end int64) {
+	t.end.Store(end)
+	if t.last.Load() >= end-1 {
+		t.stopped.Store(true)
+		t.stop()
+	}
+}
+
+// read records offset as read and reports whether it is the last one.
+func (t *tailState) read(offset int64) bool {
+	t.last.Store(offset)
+	return offset >= t.end.Load()-1
 }
 
 // readRange reads one partition's [first, end) and hands decoded records to deliver in batches.
-func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionRange, deliver func([]Record, []error) error) error {
+func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionRange, tail *tailState, deliver func([]Record, []error) error) error {
+	maxBytes := 8 << 20
+	if tail != nil {
+		maxBytes = 1 << 20 // records arrive a batch at a time, on every partition at once
+		ctx = tail.ctx
+		defer tail.stop()
+	}
 	rd := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers:   r.cfg.Brokers,
 		Topic:     topic,
 		Partition: pr.partition,
 		MinBytes:  1,
-		MaxBytes:  8 << 20,
+		MaxBytes:  maxBytes,
 		MaxWait:   250 * time.Millisecond,
 		Dialer:    &kafkago.Dialer{Timeout: r.cfg.DialTimeout, ClientID: r.cfg.ClientID},
 	})
@@ -299,6 +402,9 @@ func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionR
 		if err != nil {
 			// kafka-go's reader goes on reconnecting by itself after it reported an error: wait
 			// for it while the brokers cannot be reached (a restart), up to cfg.RetryTimeout.
+			if tail != nil && tail.stopped.Load() {
+				return flush() // read to the final end; stopped while waiting for more
+			}
 			if failing.IsZero() {
 				failing = time.Now()
 			}
@@ -326,7 +432,16 @@ func (r *TopicReader) readRange(ctx context.Context, topic string, pr partitionR
 		// The end offset was read when the call began; anything at or past it is newer. (A
 		// compacted topic keeps the last offset of a partition: compaction never touches the
 		// active segment.)
-		if m.Offset >= pr.end-1 {
+		if tail != nil {
+			if tail.read(m.Offset) {
+				return flush()
+			}
+			if rd.Lag() <= 0 { // caught up with the writer: hand over what waits, then wait
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		} else if m.Offset >= pr.end-1 {
 			return flush()
 		}
 	}
@@ -347,7 +462,7 @@ func (r *TopicReader) LastBlocks(ctx context.Context, n int) ([]schemas.Block, e
 		}
 		tail := pr
 		tail.first = max(pr.first, pr.end-int64(n)-64)
-		err := r.readRange(ctx, schemas.TopicBlocks, tail, func(batch []Record, errs []error) error {
+		err := r.readRange(ctx, schemas.TopicBlocks, tail, nil, func(batch []Record, errs []error) error {
 			for i, rec := range batch {
 				if errs[i] != nil {
 					continue // a bad message was dead-lettered by its consumer; it is no block
