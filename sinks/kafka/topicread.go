@@ -16,8 +16,9 @@ import (
 )
 
 // TopicReader reads topics outside any consumer group: from the start up to the end as it is
-// when the read begins (to rebuild state), or only the tail (to find where a collector left
-// off). It commits nothing. Safe for concurrent use.
+// when the read begins (to rebuild state), or up to the end they have once their writer is done
+// (ReadAllUntil: a replay reading back the file it publishes), or only the tail (to find where a
+// collector left off). It commits nothing. Safe for concurrent use.
 type TopicReader struct {
 	cfg       Config
 	client    *kafkago.Client
