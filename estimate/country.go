@@ -84,7 +84,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		idx   []int     // country indices
 		m     []float64 // the row's draws: m[d*len(idx)+k] is draw d's share of country idx[k]
 		prior bool      // the component takes the prior's draw
-		allow []bool    // for a row with an XX part: the prior's countries the row does not name
+		allow []int     // for a row with an XX part: the prior's countries the row does not name (indices in pidx, ascending)
 	}
 	// The prior's countries (those of its map, then those only the sites name), their floors
 	// and the map's draws.
@@ -141,11 +141,12 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		}
 		prow[i].row, prow[i].m = true, bank.draws(row, names, draws)
 		if prior != nil && row.Shares[Unallocated] > 0 {
-			prow[i].allow = make([]bool, len(pidx))
 			other := false
 			for k, j := range pidx {
-				prow[i].allow[k] = j == 0 || row.Shares[countries[j]] <= 0
-				other = other || j != 0 && prow[i].allow[k]
+				if j == 0 || row.Shares[countries[j]] <= 0 {
+					prow[i].allow = append(prow[i].allow, k)
+					other = other || j != 0
+				}
 			}
 			if !other {
 				prow[i].allow = nil // the prior names no other country: the XX part stays
@@ -232,19 +233,15 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 				}
 				// the row's XX part: the prior's draw over the countries the row does not name
 				s := 0.0
-				for k2, ok := range r.allow {
-					if ok {
-						s += q[k2]
-					}
+				for _, k2 := range r.allow {
+					s += q[k2]
 				}
 				if s <= 0 {
 					frac[0] += v
 					continue
 				}
-				for k2, ok := range r.allow {
-					if ok {
-						frac[pidx[k2]] += v * q[k2] / s
-					}
+				for _, k2 := range r.allow {
+					frac[pidx[k2]] += v * q[k2] / s
 				}
 			}
 		}
