@@ -15,13 +15,16 @@ import (
 // the embedded broker, into the ClickHouse server, `estimate --until-idle` with 2,000 draws.
 // Per world it takes the first run's wall time, the peak of its heap (the process's heap
 // objects above what they were before the run: the broker's copy of the topics is made before,
-// by simulate), and a restart's wall time. It reports the least-squares slopes per block of
-// wall and heap over the three worlds, and the restart at 4× over the restart at 1×.
+// by simulate), and a restart's wall time with the rows it inserted and the estimates it
+// published (nothing is new: both should be 0). It reports the least-squares slopes per block
+// of wall and heap over the three worlds, the restart at 4× over the restart at 1×, and the
+// most rows and messages a restart wrote.
 //
 // 8× (32 years) is not measured: it would start before the genesis block, and simulated
 // blocks obey the same time bounds as real ones (they are validated like them).
 func BenchmarkHistoryGrowth(b *testing.B) {
 	var blocks, wall, heap, restart []float64
+	var rewritten, republished float64
 	for range b.N {
 		blocks, wall, heap, restart = nil, nil, nil, nil
 		for _, years := range []int{4, 8, 16} {
@@ -61,7 +64,12 @@ func BenchmarkHistoryGrowth(b *testing.B) {
 			}()
 			first := run()
 			close(stop)
+			rows, msgs := r.inserted(), r.published()
 			again := run()
+			for table, n := range r.inserted() {
+				rewritten = max(rewritten, float64(n-rows[table]))
+			}
+			republished = max(republished, float64(r.published()-msgs))
 			if got := r.count("SELECT height FROM blocks FINAL"); got != uint64(n) {
 				b.Fatalf("%d years: %d blocks stored, want %d", years, got, n)
 			}
@@ -76,6 +84,8 @@ func BenchmarkHistoryGrowth(b *testing.B) {
 	b.ReportMetric(slope(blocks, heap), "heap-B/block")
 	b.ReportMetric(restart[2]/restart[0], "restart-4x/1x")
 	b.ReportMetric(blocks[2]/blocks[0], "blocks-4x/1x")
+	b.ReportMetric(rewritten, "max-rows-written/restart")
+	b.ReportMetric(republished, "max-estimates-published/restart")
 }
 
 // heapObjects is the bytes of heap objects, live or not yet swept.
