@@ -13,6 +13,9 @@ type blockStore struct {
 	pages  map[int64]*blockPage // by height >> pageBits
 	hashes map[int64]string
 	n      int
+	// the page last used, and its key: blocks come mostly in height order
+	last    *blockPage
+	lastKey int64
 }
 
 const pageBits = 9 // 512 heights, 12 KiB a page
@@ -34,8 +37,26 @@ func newBlockStore() blockStore {
 	return blockStore{pages: map[int64]*blockPage{}, hashes: map[int64]string{}}
 }
 
+// page returns the page of height h, made when create is set and it is missing (else nil).
+func (s *blockStore) page(h int64, create bool) *blockPage {
+	key := h >> pageBits
+	if s.last != nil && s.lastKey == key {
+		return s.last
+	}
+	p := s.pages[key]
+	if p == nil {
+		if !create {
+			return nil
+		}
+		p = &blockPage{}
+		s.pages[key] = p
+	}
+	s.last, s.lastKey = p, key
+	return p
+}
+
 func (s *blockStore) get(h int64) (blockRec, bool) {
-	p := s.pages[h>>pageBits]
+	p := s.page(h, false)
 	if p == nil {
 		return blockRec{}, false
 	}
@@ -44,11 +65,7 @@ func (s *blockStore) get(h int64) (blockRec, bool) {
 }
 
 func (s *blockStore) put(h int64, r blockRec, hash string) {
-	p := s.pages[h>>pageBits]
-	if p == nil {
-		p = &blockPage{}
-		s.pages[h>>pageBits] = p
-	}
+	p := s.page(h, true)
 	slot := &p.recs[h&(1<<pageBits-1)]
 	if slot.work == 0 {
 		p.n++
@@ -63,7 +80,7 @@ func (s *blockStore) put(h int64, r blockRec, hash string) {
 }
 
 func (s *blockStore) del(h int64) {
-	p := s.pages[h>>pageBits]
+	p := s.page(h, false)
 	if p == nil || p.recs[h&(1<<pageBits-1)].work == 0 {
 		return
 	}
@@ -72,6 +89,7 @@ func (s *blockStore) del(h int64) {
 	s.n--
 	if p.n == 0 {
 		delete(s.pages, h>>pageBits)
+		s.last = nil
 	}
 	delete(s.hashes, h)
 }

@@ -39,7 +39,7 @@ type BlockObs struct {
 // lists its blocks by height, 8 bytes each; the garbage collector scans neither.
 type Chain struct {
 	blocks    blockStore
-	members   map[Window][]int64 // the heights of each window's blocks, in no particular order
+	members   map[Window]*[]int64 // the heights of each window's blocks, in no particular order
 	poolIDs   map[string]int32   // interned pool slugs: index in poolNames
 	poolNames []string
 	dirty     map[Window]struct{}
@@ -47,13 +47,23 @@ type Chain struct {
 	first     time.Time       // earliest header time seen
 	maxTime   time.Time       // latest header time seen: the event-time clock
 	tip       int64
+	recent    [3]recentWindow // per window kind (WindowKinds), the window of the last block added
+}
+
+// recentWindow is the window of one kind the last block added fell in: consecutive blocks
+// mostly share their day, week and month, so Add finds their windows without computing them or
+// looking them up (a replay adds 282,174 blocks).
+type recentWindow struct {
+	w      Window
+	hs     *[]int64 // c.members[w]
+	marked bool     // w has been in dirty since it was last cleared
 }
 
 // NewChain returns an empty state.
 func NewChain() *Chain {
 	return &Chain{
 		blocks:  newBlockStore(),
-		members: map[Window][]int64{},
+		members: map[Window]*[]int64{},
 		poolIDs: map[string]int32{},
 		dirty:   map[Window]struct{}{},
 		final:   map[Window]bool{},
@@ -96,18 +106,18 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 		return false, fmt.Errorf("block %d: work %g must be positive and finite", b.Height, b.Work)
 	}
 	b.Time = b.Time.UTC()
-	if old, ok := c.Block(b.Height); ok {
-		if old.Time.Equal(b.Time) && old.Work == b.Work && old.Pool == b.Pool && old.Hash == b.Hash {
+	pool, _ := c.internPool(b.Pool)
+	rec := blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}
+	if old, ok := c.blocks.get(b.Height); ok {
+		if old == rec && c.blocks.hashes[b.Height] == b.Hash {
 			return false, nil
 		}
-		c.remove(old)
+		c.remove(b.Height, old.time())
 	}
-	pool, _ := c.internPool(b.Pool)
-	c.blocks.put(b.Height, blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}, strings.Clone(b.Hash))
-	for _, k := range WindowKinds {
-		w := WindowOf(k, b.Time)
-		c.members[w] = append(c.members[w], b.Height)
-		c.dirty[w] = struct{}{}
+	c.blocks.put(b.Height, rec, strings.Clone(b.Hash))
+	for k, kind := range WindowKinds {
+		hs := c.window(k, kind, b.Time)
+		*hs = append(*hs, b.Height)
 	}
 	if c.first.IsZero() || b.Time.Before(c.first) {
 		c.first = b.Time
@@ -121,20 +131,47 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 	return true, nil
 }
 
-func (c *Chain) remove(b BlockObs) {
-	for _, k := range WindowKinds {
-		w := WindowOf(k, b.Time)
-		m := c.members[w]
+// window returns the heights of the window of kind (WindowKinds[k]) holding t, marking the
+// window for recompute.
+func (c *Chain) window(k int, kind WindowKind, t time.Time) *[]int64 {
+	r := &c.recent[k]
+	if r.hs == nil || t.Before(r.w.Start) || !t.Before(r.w.End) {
+		w := WindowOf(kind, t)
+		hs := c.members[w]
+		if hs == nil {
+			hs = new([]int64)
+			c.members[w] = hs
+		}
+		*r = recentWindow{w: w, hs: hs}
+	}
+	if !r.marked {
+		c.dirty[r.w] = struct{}{}
+		r.marked = true
+	}
+	return r.hs
+}
+
+// unmark forgets that the recent windows are in dirty (after dirty lost entries).
+func (c *Chain) unmark() {
+	for k := range c.recent {
+		c.recent[k].marked = false
+	}
+}
+
+// remove takes the block at height, with header time t, out of its windows and the store.
+func (c *Chain) remove(height int64, t time.Time) {
+	for k, kind := range WindowKinds {
+		hs := c.window(k, kind, t)
+		m := *hs
 		for i := range m {
-			if m[i] == b.Height {
+			if m[i] == height {
 				m[i] = m[len(m)-1]
-				c.members[w] = m[:len(m)-1]
+				*hs = m[:len(m)-1]
 				break
 			}
 		}
-		c.dirty[w] = struct{}{}
 	}
-	c.blocks.del(b.Height)
+	c.blocks.del(height)
 }
 
 // MarkAll marks every window for recompute, as after a model change.
@@ -193,6 +230,7 @@ func (c *Chain) Changed() []WindowStats {
 		c.final[w] = c.IsFinal(w)
 	}
 	clear(c.dirty)
+	c.unmark()
 	return out
 }
 
@@ -232,7 +270,10 @@ func (c *Chain) Stats(w Window) WindowStats {
 	// Sorting the window's own slice in place keeps later calls cheap (it stays sorted but for
 	// blocks added since); windows do not share slices, so Stats of distinct windows may run
 	// concurrently, but not concurrently with Add.
-	heights := c.members[w]
+	var heights []int64
+	if hs := c.members[w]; hs != nil {
+		heights = *hs
+	}
 	if !slices.IsSorted(heights) {
 		slices.Sort(heights)
 	}
@@ -310,7 +351,7 @@ func (c *Chain) Recent(n int) (intervals, work []float64, from, to time.Time, er
 func (c *Chain) StatsIn(from, to time.Time, skip map[Window]bool) []WindowStats {
 	var ws []Window
 	for w := range c.members {
-		if !w.Start.Before(from) && w.Start.Before(to) && !skip[w] && len(c.members[w]) > 0 {
+		if !w.Start.Before(from) && w.Start.Before(to) && !skip[w] && len(*c.members[w]) > 0 {
 			ws = append(ws, w)
 		}
 	}

@@ -144,3 +144,64 @@ func TestChainHoldsBlocksExactlyAndAStrayHeightAlone(t *testing.T) {
 		t.Errorf("%d blocks after a replacement, want %d", c.Len(), len(in))
 	}
 }
+
+// TestChainMarksAWindowAgainAfterItWasComputed: Add finds the window of a block from the last
+// block's (recentWindow) without marking it again while it is marked; once Changed or Settle
+// has taken the marks, the next block of the same window marks it again. (The blocks stay
+// within hours of each other: no window becomes final on the way.)
+func TestChainMarksAWindowAgainAfterItWasComputed(t *testing.T) {
+	c := NewChain()
+	add := func(h int64) {
+		t.Helper()
+		if _, err := c.Add(BlockObs{Height: h, Time: t0.Add(time.Duration(h) * time.Hour), Work: 1, Pool: "antpool"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dayBlocks := func(stats []WindowStats) []int {
+		var n []int
+		for _, st := range stats {
+			if st.Window.Kind == Day {
+				n = append(n, st.Blocks)
+			}
+		}
+		return n
+	}
+	add(1)
+	add(2)
+	if got := dayBlocks(c.Changed()); len(got) != 1 || got[0] != 2 {
+		t.Fatalf("first compute: day windows with %v blocks, want [2]", got)
+	}
+	add(3) // the same day: its window was computed since the last block
+	got := c.Changed()
+	if d := dayBlocks(got); len(d) != 1 || d[0] != 3 {
+		t.Fatalf("after one more block: day windows with %v blocks, want [3]", d)
+	}
+	if len(got) != 3 {
+		t.Errorf("%d windows to recompute, want its day, week and month", len(got))
+	}
+	add(4)
+	if stale := c.Settle(map[Window]StoredWindow{}); len(stale) != 3 {
+		t.Fatalf("Settle left %d windows marked, want 3 (nothing is stored)", len(stale))
+	}
+	stored := map[Window]StoredWindow{}
+	for _, st := range c.Changed() {
+		stored[st.Window] = StoredWindow{Digest: st.Digest, Final: st.Final}
+	}
+	add(5)
+	c.Settle(stored) // the window holds block 5 now: its digest differs, it stays marked
+	add(6)           // after Settle took marks: must mark again
+	if d := dayBlocks(c.Changed()); len(d) != 1 || d[0] != 6 {
+		t.Errorf("after Settle and one more block: day windows with %v blocks, want [6]", d)
+	}
+	stored = map[Window]StoredWindow{}
+	add(7)
+	for w := range c.members {
+		st := c.Stats(w)
+		stored[w] = StoredWindow{Digest: st.Digest, Final: st.Final}
+	}
+	c.Settle(stored) // every window matches the store: Settle takes every mark
+	add(8)
+	if d := dayBlocks(c.Changed()); len(d) != 1 || d[0] != 8 {
+		t.Errorf("after Settle unmarked everything and one more block: day windows with %v blocks, want [8]", d)
+	}
+}

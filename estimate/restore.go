@@ -102,7 +102,7 @@ func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 func (c *Chain) Settle(stored map[Window]StoredWindow) []Window {
 	ws := make([]Window, 0, len(c.members))
 	for w, m := range c.members {
-		if len(m) > 0 {
+		if len(*m) > 0 {
 			ws = append(ws, w)
 		}
 	}
@@ -114,6 +114,7 @@ func (c *Chain) Settle(stored map[Window]StoredWindow) []Window {
 		c.final[w] = final
 		if sw, ok := stored[w]; ok && sw.Digest == digests[i] && sw.Final == final {
 			delete(c.dirty, w)
+			c.unmark()
 			continue
 		}
 		c.dirty[w] = struct{}{}
@@ -126,7 +127,7 @@ func (c *Chain) Settle(stored map[Window]StoredWindow) []Window {
 func (c *Chain) WindowCount() int {
 	n := 0
 	for _, m := range c.members {
-		if len(m) > 0 {
+		if len(*m) > 0 {
 			n++
 		}
 	}
