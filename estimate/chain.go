@@ -40,7 +40,7 @@ type BlockObs struct {
 type Chain struct {
 	blocks    blockStore
 	members   map[Window]*[]int64 // the heights of each window's blocks, in no particular order
-	poolIDs   map[string]int32   // interned pool slugs: index in poolNames
+	poolIDs   map[string]int32    // interned pool slugs: index in poolNames
 	poolNames []string
 	dirty     map[Window]struct{}
 	final     map[Window]bool // finality at the last Compute
