@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,32 @@ func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
 	want := windowsOf(r.Network)[r4.Network[0].Window.String()]
 	if r4.Network[0].Hashrate != want.Hashrate || r4.Network[0].InputsDigest != want.InputsDigest {
 		t.Fatalf("the recomputed day differs from the full replay's: %+v vs %+v", r4.Network[0], want)
+	}
+}
+
+// TestRestoreTakesTheCheckpointsBlocksInAnyOrder: a store may give a checkpoint's blocks in any
+// order (Restore sorts them by height for Chain.Add's sake); restored from them in reverse, a
+// service holds the same windows, none stale, and computes nothing.
+func TestRestoreTakesTheCheckpointsBlocksInAnyOrder(t *testing.T) {
+	first := newTestService(&recordingStore{}, nil)
+	for h := range 300 {
+		_ = first.Apply(block(t, int64(h), h*10, []string{"alpha", "beta"}[h%2]))
+	}
+	r, err := first.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := checkpointOf(first, r.Network)
+	slices.Reverse(cp.Blocks)
+	again := newTestService(&recordingStore{}, nil)
+	st, err := again.Restore(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks != 300 || st.Stale != 0 || st.Windows != len(r.Network) {
+		t.Fatalf("restore from reversed blocks: %+v; want 300 blocks, %d windows, none stale", st, len(r.Network))
+	}
+	if r2, err := again.Flush(context.Background()); err != nil || !r2.Empty() {
+		t.Fatalf("restored from reversed blocks, with nothing new, it wrote %+v (err %v)", r2, err)
 	}
 }

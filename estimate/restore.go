@@ -1,7 +1,9 @@
 package estimate
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -52,6 +54,13 @@ type RestoreStats struct {
 func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 	start := time.Now()
 	st := RestoreStats{Blocks: len(cp.Blocks), Grid: len(cp.Grid)}
+	// In height order: consecutive blocks then share their windows, which Chain.Add finds
+	// without a lookup. A store gives them so (sinks/clickhouse asks for it); another order is
+	// sorted here, in the checkpoint's slice.
+	byHeight := func(a, b BlockObs) int { return cmp.Compare(a.Height, b.Height) }
+	if !slices.IsSortedFunc(cp.Blocks, byHeight) {
+		slices.SortFunc(cp.Blocks, byHeight)
+	}
 	for _, b := range cp.Blocks {
 		if _, err := s.chain.Add(b); err != nil {
 			return st, err

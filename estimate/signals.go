@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -443,6 +444,22 @@ func Adjustments(signals map[int][]Signal, w Window) []Adjustment {
 
 // poissonMeanInterval is the 95 % Garwood interval of a Poisson mean from one count.
 func poissonMeanInterval(k int) (lo, hi float64) {
+	if k >= 0 && k < len(poissonIntervals) {
+		iv := &poissonIntervals[k]
+		iv.once.Do(func() { iv.lo, iv.hi = poissonMeanIntervalOf(k) })
+		return iv.lo, iv.hi
+	}
+	return poissonMeanIntervalOf(k)
+}
+
+// poissonIntervals caches poissonMeanInterval for the counts of a day (two χ² quantiles each,
+// asked for every day and region of the chain-stress test and the signals at every start).
+var poissonIntervals [1024]struct {
+	once   sync.Once
+	lo, hi float64
+}
+
+func poissonMeanIntervalOf(k int) (lo, hi float64) {
 	alpha := 1 - Level
 	if k > 0 {
 		lo = chi2Quantile(alpha/2, 2*float64(k)) / 2

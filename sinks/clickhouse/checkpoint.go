@@ -19,7 +19,7 @@ import (
 func (s *EstimateStore) Checkpoint(ctx context.Context, modelVersion string) (*estimate.Checkpoint, error) {
 	cp := &estimate.Checkpoint{Stored: map[estimate.Window]estimate.StoredWindow{}}
 	res, err := s.db.Query(ctx, `SELECT height, argMax(time, version), argMax(work, version), argMax(pool, version), argMax(hash, version)
-FROM blocks_canonical GROUP BY height`)
+FROM blocks_canonical GROUP BY height ORDER BY height`)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: blocks: %w", err)
 	}
