@@ -261,7 +261,6 @@ func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(s
 	if until != nil {
 		// Once the writer is done, each partition's end is final: a reader past it stops, and
 		// one waiting for a record that will not come is stopped.
-		ends = map[string]map[int]int64{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -270,21 +269,16 @@ func (r *TopicReader) readAll(ctx context.Context, topics []string, limit func(s
 			case <-ctx.Done():
 				return
 			}
-			for _, t := range topics {
-				rs, err := r.ranges(ctx, t)
-				if err != nil {
-					fail(err)
-					return
-				}
-				mu.Lock()
-				ends[t] = make(map[int]int64, len(rs))
-				for _, pr := range rs {
-					ends[t][pr.partition] = pr.end
-				}
-				mu.Unlock()
+			final, err := r.Ends(ctx, topics)
+			if err != nil {
+				fail(err)
+				return
 			}
+			mu.Lock()
+			ends = final
+			mu.Unlock()
 			for _, p := range all {
-				p.tail.finish(ends[p.topic][p.partition])
+				p.tail.finish(final[p.topic][p.partition])
 			}
 		}()
 	}
