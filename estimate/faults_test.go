@@ -218,11 +218,10 @@ func checkpointOf(s *Service, stored []NetworkResult) *Checkpoint {
 	return cp
 }
 
-// TestRestoreRecomputesOnlyWhatTheStoreLacks: a service restored from a store's checkpoint
-// computes nothing when nothing changed, only the windows a new block touches when one arrives,
-// and every window whose stored estimate is of other inputs (a write cut short, another model
-// version) — and the results equal those of a service that replayed everything.
-func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
+// storedHistory runs 300 blocks of two pools through a service and returns its results and the
+// checkpoint a store holding them would give back.
+func storedHistory(t *testing.T) (Results, *Checkpoint) {
+	t.Helper()
 	first := newTestService(&recordingStore{}, nil)
 	for h := range 300 {
 		_ = first.Apply(block(t, int64(h), h*10, []string{"alpha", "beta"}[h%2]))
@@ -231,7 +230,15 @@ func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := checkpointOf(first, r.Network)
+	return r, checkpointOf(first, r.Network)
+}
+
+// TestRestoreRecomputesOnlyWhatTheStoreLacks: a service restored from a store's checkpoint
+// computes nothing when nothing changed, only the windows a new block touches when one arrives,
+// and every window whose stored estimate is of other inputs (a write cut short, another model
+// version) — and the results equal those of a service that replayed everything.
+func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
+	r, cp := storedHistory(t)
 
 	again := newTestService(&recordingStore{}, nil)
 	st, err := again.Restore(cp)
@@ -278,15 +285,7 @@ func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
 // order (Restore sorts them by height for Chain.Add's sake); restored from them in reverse, a
 // service holds the same windows, none stale, and computes nothing.
 func TestRestoreTakesTheCheckpointsBlocksInAnyOrder(t *testing.T) {
-	first := newTestService(&recordingStore{}, nil)
-	for h := range 300 {
-		_ = first.Apply(block(t, int64(h), h*10, []string{"alpha", "beta"}[h%2]))
-	}
-	r, err := first.Flush(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp := checkpointOf(first, r.Network)
+	r, cp := storedHistory(t)
 	slices.Reverse(cp.Blocks)
 	again := newTestService(&recordingStore{}, nil)
 	st, err := again.Restore(cp)
