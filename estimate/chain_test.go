@@ -180,7 +180,7 @@ func TestChainMarksAWindowAgainAfterItWasComputed(t *testing.T) {
 		t.Errorf("%d windows to recompute, want its day, week and month", len(got))
 	}
 	add(4)
-	if stale := c.Settle(map[Window]StoredWindow{}); len(stale) != 3 {
+	if stale := c.Settle(map[Window]StoredWindow{}, time.Time{}); len(stale) != 3 {
 		t.Fatalf("Settle left %d windows marked, want 3 (nothing is stored)", len(stale))
 	}
 	stored := map[Window]StoredWindow{}
@@ -188,8 +188,8 @@ func TestChainMarksAWindowAgainAfterItWasComputed(t *testing.T) {
 		stored[st.Window] = StoredWindow{Digest: st.Digest, Final: st.Final}
 	}
 	add(5)
-	c.Settle(stored) // the window holds block 5 now: its digest differs, it stays marked
-	add(6)           // after Settle took marks: must mark again
+	c.Settle(stored, time.Time{}) // the window holds block 5 now: its digest differs, it stays marked
+	add(6)                        // after Settle took marks: must mark again
 	if d := dayBlocks(c.Changed()); len(d) != 1 || d[0] != 6 {
 		t.Errorf("after Settle and one more block: day windows with %v blocks, want [6]", d)
 	}
@@ -199,7 +199,7 @@ func TestChainMarksAWindowAgainAfterItWasComputed(t *testing.T) {
 		st := c.Stats(w)
 		stored[w] = StoredWindow{Digest: st.Digest, Final: st.Final}
 	}
-	c.Settle(stored) // every window matches the store: Settle takes every mark
+	c.Settle(stored, time.Time{}) // every window matches the store: Settle takes every mark
 	add(8)
 	if d := dayBlocks(c.Changed()); len(d) != 1 || d[0] != 8 {
 		t.Errorf("after Settle unmarked everything and one more block: day windows with %v blocks, want [8]", d)

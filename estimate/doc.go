@@ -74,5 +74,9 @@
 // A restarted estimator does not replay and recompute the whole input log: Run restores the
 // state its store holds (Service.Restore, a Checkpoint), checks it against the consumer group's
 // commits, replays only what follows them, and recomputes only the windows whose stored inputs
-// digest or finality differ (ServiceConfig.FullRebuild forces the full replay).
+// digest or finality differ (ServiceConfig.FullRebuild forces the full replay). It reads only
+// the recent weeks first (RestoreHorizon, Service.RestoreRecent): a restart with nothing new
+// costs the same at any history length. The rest is loaded from the store before the first
+// input that changes the state — the chain-stress test then needs every day (its q-values are
+// over all days, METHOD.md §8.11) — or at once when a recent window's stored estimate is stale.
 package estimate

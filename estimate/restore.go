@@ -3,7 +3,10 @@ package estimate
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -14,7 +17,11 @@ import (
 // log: the state the store already holds durably — the canonical blocks and the hourly grid
 // observations written before the last offset commit (and maybe a few after it) — and, for
 // every window, the inputs digest and finality of the estimates stored for this model version.
+// A recent checkpoint (From set) holds only the blocks and observations timed at or after From
+// and the windows starting at or after it.
 type Checkpoint struct {
+	// From is where a recent checkpoint starts; zero for the whole history.
+	From   time.Time
 	Blocks []BlockObs
 	Grid   []schemas.GridObservation
 	// Stored is, per window, what the store holds of this model version's estimate of it.
@@ -30,7 +37,27 @@ type StoredWindow struct {
 // CheckpointStore is a Store that can give back what it holds as a Checkpoint.
 type CheckpointStore interface {
 	Store
-	Checkpoint(ctx context.Context, modelVersion string) (*Checkpoint, error)
+	// Checkpoint gives what the store holds from from on (zero: everything): blocks and hourly
+	// grid observations timed at or after it, stored estimates of windows starting at or after it.
+	Checkpoint(ctx context.Context, modelVersion string, from time.Time) (*Checkpoint, error)
+	// BlockSpan is the earliest and the latest time of a stored block; false when none is.
+	BlockSpan(ctx context.Context) (first, last time.Time, ok bool, err error)
+}
+
+// RecentDays is how far before the last stored block a restart's recent checkpoint reaches at
+// least (RestoreHorizon): the inputs after the committed offsets that a restart replays — what
+// the last run applied but had not committed — are about that recent, so they find their blocks
+// in the state and change nothing.
+const RecentDays = 7
+
+// RestoreHorizon is where a restart's recent checkpoint starts, given the time of the last
+// stored block: the start of the week holding the first day of the month of RecentDays before
+// it. Every day, week and month starting there or later is whole in the checkpoint (a month
+// starting earlier is not, and is left alone until the whole history is loaded); the span is
+// 5 to 7 weeks, whatever the history's length.
+func RestoreHorizon(last time.Time) time.Time {
+	month := WindowOf(Month, last.UTC().AddDate(0, 0, -RecentDays)).Start
+	return WindowOf(Week, month).Start
 }
 
 // RestoreStats says what Restore found.
@@ -51,6 +78,10 @@ type RestoreStats struct {
 // but not written: their inputs are unchanged. Inputs applied afterwards (the part of the input
 // log after the committed offsets) are handled as usual: only what they change is recomputed,
 // written and published.
+//
+// A recent checkpoint (cp.From set) restores only the windows starting at or after From and
+// refits nothing: the service then holds the recent part of the history, enough to tell that a
+// replayed input changes nothing. Use RestoreRecent for it, which says how to load the rest.
 func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 	start := time.Now()
 	st := RestoreStats{Blocks: len(cp.Blocks), Grid: len(cp.Grid)}
@@ -70,9 +101,18 @@ func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 		s.grid.Add(g)
 	}
 	// Every window holding blocks is dirty now; keep only those the store does not match.
-	stale := s.chain.Settle(cp.Stored)
+	stale := s.chain.Settle(cp.Stored, cp.From)
 	st.Windows, st.Stale = s.chain.WindowCount(), len(stale)
+	// The last-n estimate of this tip was written with the blocks (if it was not, the next
+	// block's brings it up to date).
+	s.lastTip = s.chain.Tip()
 	years := s.grid.Touched()
+	if !cp.From.IsZero() {
+		// Nothing is computed from a recent state: the signals and chain stress are refitted
+		// when the whole history is loaded, before anything changes.
+		st.Duration = time.Since(start)
+		return st, nil
+	}
 	if len(years) > 0 && len(s.grid.Regions()) > 0 {
 		sigs, err := s.cfg.Model.ComputeSignals(s.chain, s.grid, years)
 		if err != nil {
@@ -98,22 +138,101 @@ func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 		y := e.Window.Start.Year()
 		s.exposures[y] = append(s.exposures[y], e)
 	}
-	// The last-n estimate of this tip was written with the blocks (if it was not, the next
-	// block's brings it up to date).
-	s.lastTip = s.chain.Tip()
 	st.Duration = time.Since(start)
 	return st, nil
+}
+
+// coldHistory is the part of the history a recently restored service does not hold yet.
+type coldHistory struct {
+	from time.Time
+	// load gives the store's whole checkpoint.
+	load func() (*Checkpoint, error)
+}
+
+// RestoreRecent restores a recent checkpoint (cp.From set) and remembers load, which gives the
+// store's whole checkpoint: the service loads it — and restores from it as from a whole
+// checkpoint — before the first input that would change the state (a new or replaced block, a
+// new grid observation, one older than cp.From) and before computing anything. A restart with
+// nothing new therefore reads and holds only the recent weeks, whatever the history's length.
+// When a restored window's stored estimate does not match (a write cut short) the whole history
+// is loaded at once, since that window is recomputed at the next Flush.
+func (s *Service) RestoreRecent(cp *Checkpoint, load func() (*Checkpoint, error)) (RestoreStats, error) {
+	if cp.From.IsZero() {
+		return RestoreStats{}, errors.New("restore recent: the checkpoint is whole (no From)")
+	}
+	st, err := s.Restore(cp)
+	if err != nil {
+		return st, err
+	}
+	s.cold = &coldHistory{from: cp.From, load: load}
+	if st.Stale > 0 {
+		whole, err := s.loadCold()
+		return whole, err
+	}
+	return st, nil
+}
+
+// loadCold replaces a recent state by the store's whole checkpoint, restored (Restore). The
+// recent state holds no change of its own (loadCold runs before any), so nothing is lost.
+func (s *Service) loadCold() (RestoreStats, error) {
+	c := s.cold
+	cp, err := c.load()
+	if err != nil {
+		return RestoreStats{}, fmt.Errorf("load the history before %s from the store: %w", c.from.Format(time.DateOnly), err)
+	}
+	s.cold = nil
+	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
+	s.stressed = map[stressKey]ChainStressDay{}
+	st, err := s.Restore(cp)
+	if err != nil {
+		return st, fmt.Errorf("restore the history before %s: %w", c.from.Format(time.DateOnly), err)
+	}
+	s.log.WithFields(logrus.Fields{"blocks": st.Blocks, "grid_observations": st.Grid, "windows": st.Windows,
+		"windows_to_recompute": st.Stale, "duration_seconds": st.Duration.Seconds()}).Info("the whole history loaded from the store")
+	return st, nil
+}
+
+// changesState reports whether applying m to a recent state could change it: a block or hourly
+// grid observation the state does not hold as it is, or one older than the state reaches.
+func (s *Service) changesState(m schemas.Message) bool {
+	switch v := m.(type) {
+	case *schemas.Block:
+		return s.changesState(*v)
+	case *schemas.GridObservation:
+		return s.changesState(*v)
+	case schemas.Block:
+		work, err := strconv.ParseFloat(v.Work, 64)
+		if err != nil || !(work > 0) {
+			return false // refused by applyBlock
+		}
+		old, ok := s.chain.Block(v.Height)
+		return v.Time.Before(s.cold.from) || !ok || !old.Time.Equal(v.Time) || old.Work != work || old.Pool != v.Pool || old.Hash != v.Hash
+	case schemas.GridObservation:
+		return v.Time.Before(s.cold.from) || s.grid.Changes(v)
+	}
+	return false
 }
 
 // Settle keeps the recompute marks of only those windows whose aggregate differs from what the
 // store holds (stored: per window, the digest and finality of its stored estimates), records
 // every window's finality as of now, and returns the windows left marked.
-func (c *Chain) Settle(stored map[Window]StoredWindow) []Window {
+//
+// Windows starting before from (zero: none) are not whole in a recent state: they are unmarked
+// and left out.
+func (c *Chain) Settle(stored map[Window]StoredWindow, from time.Time) []Window {
 	ws := make([]Window, 0, len(c.members))
 	for w, m := range c.members {
-		if len(*m) > 0 {
-			ws = append(ws, w)
+		if len(*m) == 0 {
+			continue
 		}
+		if w.Start.Before(from) {
+			if _, ok := c.dirty[w]; ok {
+				delete(c.dirty, w)
+				c.unmark()
+			}
+			continue
+		}
+		ws = append(ws, w)
 	}
 	digests := make([]string, len(ws))
 	parallelFor(len(ws), func(i int) { digests[i] = c.Stats(ws[i]).Digest })
@@ -159,27 +278,66 @@ type ResumableSource interface {
 // checks out against the commits — a restart then reads, computes, writes and publishes only
 // what changed — else by replaying the whole log into the empty state (the first start, a store
 // or source without checkpoints, a store emptied or behind the commits).
+//
+// The checkpoint a restart reads is the recent one (RestoreHorizon, RestoreRecent): the rest of
+// the history is loaded when an input changes the state. When the recent checkpoint does not
+// reach back to a committed block (a partition whose last commit is older), the whole one is
+// read and checked instead.
 func resumeOrReplay(ctx context.Context, svc *Service, src Source, log logrus.FieldLogger) func(context.Context, func(schemas.Message) error) (int, error) {
 	rs, ok1 := src.(ResumableSource)
 	cs, ok2 := svc.store.(CheckpointStore)
 	if !ok1 || !ok2 || svc.cfg.FullRebuild {
 		return src.Replay
 	}
-	cp, err := cs.Checkpoint(ctx, svc.ModelVersion())
+	whole := func() (*Checkpoint, error) { return cs.Checkpoint(ctx, svc.ModelVersion(), time.Time{}) }
+	cp, err := recentCheckpoint(ctx, cs, svc.ModelVersion())
 	if err == nil {
 		err = rs.CheckCheckpoint(ctx, cp)
+		if err != nil && !cp.From.IsZero() {
+			log.WithError(err).Info("the recent checkpoint does not hold a committed block: reading the whole one")
+			if cp, err = whole(); err == nil {
+				err = rs.CheckCheckpoint(ctx, cp)
+			}
+		}
 	}
 	if err != nil {
 		log.WithError(err).Warn("the store's checkpoint cannot be trusted: rebuilding from the whole input log")
 		return src.Replay
 	}
-	st, err := svc.Restore(cp)
+	var st RestoreStats
+	if cp.From.IsZero() {
+		st, err = svc.Restore(cp)
+	} else {
+		st, err = svc.RestoreRecent(cp, whole)
+	}
 	if err != nil {
 		log.WithError(err).Warn("restoring the store's checkpoint failed: rebuilding from the whole input log")
 		svc.Reset()
 		return src.Replay
 	}
 	log.WithFields(logrus.Fields{"blocks": st.Blocks, "grid_observations": st.Grid, "windows": st.Windows,
-		"windows_to_recompute": st.Stale, "duration_seconds": st.Duration.Seconds()}).Info("state restored from the store; replaying the input log from the committed offsets")
+		"windows_to_recompute": st.Stale, "from": orWhole(cp.From), "duration_seconds": st.Duration.Seconds()}).Info("state restored from the store; replaying the input log from the committed offsets")
 	return rs.ReplayUncommitted
+}
+
+// recentCheckpoint reads the store's checkpoint from RestoreHorizon of its last block on; the
+// whole one when its blocks start after that (or it holds none).
+func recentCheckpoint(ctx context.Context, cs CheckpointStore, modelVersion string) (*Checkpoint, error) {
+	first, last, ok, err := cs.BlockSpan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var from time.Time
+	if h := RestoreHorizon(last); ok && first.Before(h) {
+		from = h
+	}
+	return cs.Checkpoint(ctx, modelVersion, from)
+}
+
+// orWhole names where a checkpoint starts, for logs.
+func orWhole(from time.Time) string {
+	if from.IsZero() {
+		return "the first block"
+	}
+	return from.Format(time.DateOnly)
 }

@@ -98,6 +98,9 @@ type Service struct {
 	pending  *Results // computed but not yet stored and published
 	lastTip  int64
 	partial  bool // the state lacks inputs others consume: write raw inputs only (SetPartial)
+	// cold is set while the state holds only the recent part of the store's history
+	// (RestoreRecent): the rest is loaded before anything changes.
+	cold *coldHistory
 
 	rebuildFrom int // len(raw) at the last Reset
 }
@@ -138,6 +141,7 @@ func (s *Service) Partial() bool { return s.partial }
 func (s *Service) Reset() {
 	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
 	s.stressed = map[stressKey]ChainStressDay{}
+	s.cold = nil
 	s.rebuildFrom = len(s.raw)
 }
 
@@ -165,7 +169,15 @@ func (e *InvalidInput) Unwrap() error { return e.Err }
 // update the stress series of the energy signals; difficulty epochs and pool statistics are
 // kept as raw data only (every block carries its own work; pool-reported hashrate is stored
 // beside the block-based estimate, never mixed into it). Other messages are ignored.
+//
+// On a recently restored state (RestoreRecent), an input that would change it first loads the
+// whole history from the store; that load's failure is returned (not an *InvalidInput: retry).
 func (s *Service) Apply(m schemas.Message) error {
+	if s.cold != nil && s.changesState(m) {
+		if _, err := s.loadCold(); err != nil {
+			return err
+		}
+	}
 	switch v := m.(type) {
 	case schemas.Block:
 		return s.applyBlock(v)
@@ -312,6 +324,12 @@ func (s *Service) compute() (Results, error) {
 		return r, nil // raw inputs only; the windows stay marked for after the rebuild
 	}
 	stats := s.chain.Changed()
+	if s.cold != nil && len(stats) > 0 {
+		// RestoreRecent loads the whole history before any window is marked: a window
+		// computed from the recent part alone would be wrong.
+		s.chain.Remark(stats)
+		return Results{}, errors.New("estimate: windows to recompute on a state without its older history")
+	}
 	signalsBefore, exposuresBefore, stressedBefore := maps.Clone(s.signals), maps.Clone(s.exposures), maps.Clone(s.stressed)
 	var touched []int
 	fail := func(err error) (Results, error) {

@@ -115,6 +115,24 @@ func (g *GridState) Add(o schemas.GridObservation) bool {
 	return true
 }
 
+// Changes reports whether Add(o) would change the state: an hourly demand or emergency
+// observation whose hour the region does not hold with this value.
+func (g *GridState) Changes(o schemas.GridObservation) bool {
+	if o.IntervalSeconds != 3600 || (o.Metric != schemas.GridDemand && o.Metric != schemas.GridEmergency) {
+		return false
+	}
+	r := g.regions[o.Region]
+	if r == nil {
+		return true
+	}
+	m := r.demand
+	if o.Metric == schemas.GridEmergency {
+		m = r.emergency
+	}
+	old, ok := m[o.Time.Unix()/3600]
+	return !ok || old != o.Value
+}
+
 // Touched returns the years with new observations since the last call, and clears them.
 func (g *GridState) Touched() []int {
 	out := make([]int, 0, len(g.touched))

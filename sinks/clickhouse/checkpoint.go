@@ -10,16 +10,59 @@ import (
 	"github.com/hashatlas/hashatlas/schemas"
 )
 
+var _ estimate.CheckpointStore = (*EstimateStore)(nil)
+
+// BlockSpan is the earliest and the latest header time of the stored blocks (orphaned rows
+// included: it bounds a checkpoint, estimate.RestoreHorizon). One scan of the time column.
+func (s *EstimateStore) BlockSpan(ctx context.Context) (first, last time.Time, ok bool, err error) {
+	res, err := s.db.Query(ctx, `SELECT count(), min(time), max(time) FROM blocks`)
+	if err != nil {
+		return first, last, false, fmt.Errorf("checkpoint: block span: %w", err)
+	}
+	if len(res.Rows) != 1 {
+		return first, last, false, fmt.Errorf("checkpoint: block span: %d rows", len(res.Rows))
+	}
+	n, ok1 := res.Rows[0][0].(uint64)
+	first, ok2 := res.Rows[0][1].(time.Time)
+	last, ok3 := res.Rows[0][2].(time.Time)
+	if !(ok1 && ok2 && ok3) {
+		return first, last, false, fmt.Errorf("checkpoint: block span: unexpected types %T %T %T", res.Rows[0][0], res.Rows[0][1], res.Rows[0][2])
+	}
+	return first.UTC(), last.UTC(), n > 0, nil
+}
+
 // Checkpoint reads back what the estimator needs to restart without replaying and recomputing
 // the whole input log (estimate.Checkpoint): the canonical blocks (the newest row of each height
 // that no orphan row names), the hourly demand and emergency observations, and the inputs digest
 // and finality of every window's network estimate stored for modelVersion (the store writes a
 // flush's network rows after all its other estimate rows, so a window whose network row is there
-// was written whole). Three queries, whatever the history's length: no table is scanned twice.
-func (s *EstimateStore) Checkpoint(ctx context.Context, modelVersion string) (*estimate.Checkpoint, error) {
-	cp := &estimate.Checkpoint{Stored: map[estimate.Window]estimate.StoredWindow{}}
-	res, err := s.db.Query(ctx, `SELECT height, argMax(time, version), argMax(work, version), argMax(pool, version), argMax(hash, version)
-FROM blocks_canonical GROUP BY height ORDER BY height`)
+// was written whole). Three queries: no table is scanned twice.
+//
+// From a non-zero from, only blocks and observations timed at or after it and windows starting
+// at or after it: the blocks are read from the lowest height with such a time (a range of the
+// primary key: older rows are neither merged by FINAL nor sent) and kept by their newest row's
+// time, filtered outside the FINAL query so that it sees merged rows only, whatever an engine
+// does with a condition on a column outside the sorting key.
+func (s *EstimateStore) Checkpoint(ctx context.Context, modelVersion string, from time.Time) (*estimate.Checkpoint, error) {
+	cp := &estimate.Checkpoint{From: from, Stored: map[estimate.Window]estimate.StoredWindow{}}
+	blocksSQL := `SELECT height, argMax(time, version), argMax(work, version), argMax(pool, version), argMax(hash, version)
+FROM blocks_canonical GROUP BY height ORDER BY height`
+	gridSQL := `SELECT region, country, time, metric, value FROM grid_observations FINAL
+WHERE interval_seconds = 3600 AND metric IN ('` + schemas.GridDemand + `', '` + schemas.GridEmergency + `')`
+	storedSQL := `SELECT window, window_start, inputs_digest, final FROM network_hashrate FINAL
+WHERE model_version = ` + QuoteString(modelVersion) + ` AND window != '` + schemas.WindowLastN + `'`
+	if !from.IsZero() {
+		since := `toDateTime(` + strconv.FormatInt(from.Unix(), 10) + `)`
+		blocksSQL = `SELECT height, t, w, p, h FROM (
+SELECT height, argMax(time, version) AS t, argMax(work, version) AS w, argMax(pool, version) AS p, argMax(hash, version) AS h
+FROM blocks FINAL
+WHERE height >= (SELECT min(height) FROM blocks WHERE time >= ` + since + `)
+  AND (height, hash) NOT IN (SELECT height, hash FROM orphaned_blocks FINAL)
+GROUP BY height) WHERE t >= ` + since + ` ORDER BY height`
+		gridSQL += ` AND time >= ` + since
+		storedSQL += ` AND window_start >= ` + since
+	}
+	res, err := s.db.Query(ctx, blocksSQL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: blocks: %w", err)
 	}
@@ -39,8 +82,7 @@ FROM blocks_canonical GROUP BY height ORDER BY height`)
 		}
 		cp.Blocks = append(cp.Blocks, estimate.BlockObs{Height: int64(height), Time: t.UTC(), Work: work, Pool: pool, Hash: hash})
 	}
-	res, err = s.db.Query(ctx, `SELECT region, country, time, metric, value FROM grid_observations FINAL
-WHERE interval_seconds = 3600 AND metric IN ('`+schemas.GridDemand+`', '`+schemas.GridEmergency+`')`)
+	res, err = s.db.Query(ctx, gridSQL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: grid observations: %w", err)
 	}
@@ -56,8 +98,7 @@ WHERE interval_seconds = 3600 AND metric IN ('`+schemas.GridDemand+`', '`+schema
 		}
 		cp.Grid = append(cp.Grid, schemas.GridObservation{Region: region, Country: country, Time: t.UTC(), IntervalSeconds: 3600, Metric: metric, Value: value})
 	}
-	res, err = s.db.Query(ctx, `SELECT window, window_start, inputs_digest, final FROM network_hashrate FINAL
-WHERE model_version = `+QuoteString(modelVersion)+` AND window != '`+schemas.WindowLastN+`'`)
+	res, err = s.db.Query(ctx, storedSQL)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: stored estimates: %w", err)
 	}

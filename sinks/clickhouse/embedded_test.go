@@ -185,3 +185,7 @@ func TestLatestViewShowsTheNewestVersionOnEmbedded(t *testing.T) {
 func TestRepartitionOnEmbeddedCarriesEveryRowAndSurvivesAnInterruption(t *testing.T) {
 	testRepartition(t, openTestEmbedded(t))
 }
+
+func TestRecentCheckpointOnEmbedded(t *testing.T) {
+	testRecentCheckpoint(t, openTestEmbedded(t))
+}
