@@ -34,7 +34,7 @@ type child struct {
 	code           int
 }
 
-func startChild(t *testing.T, args ...string) *child {
+func startChild(t testing.TB, args ...string) *child {
 	t.Helper()
 	b, _ := json.Marshal(args)
 	ch := &child{cmd: exec.Command(os.Args[0]), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
