@@ -155,7 +155,8 @@ func (s *Service) DropRebuiltRaw() {
 // ModelVersion is the version every result of this service carries.
 func (s *Service) ModelVersion() string { return s.cfg.Model.Version }
 
-// Chain exposes the state, for reports and tests. Do not modify it.
+// Chain exposes the state, for reports and tests. Do not modify it. After RestoreRecent, until
+// an input changed the state, it holds the recent weeks only.
 func (s *Service) Chain() *Chain { return s.chain }
 
 // InvalidInput marks a message the estimator cannot use although it passed its schema's
