@@ -247,7 +247,7 @@ func daySeries(c *Chain, from, to time.Time) map[time.Time]dayCounts {
 		days = append(days, WindowOf(Day, d))
 	}
 	stats := make([]WindowStats, len(days))
-	parallelFor(len(days), func(i int) { stats[i] = c.Stats(days[i]) })
+	parallelFor(len(days), func(i int) { stats[i] = c.stats(days[i], false) })
 	out := make(map[time.Time]dayCounts, len(days))
 	for _, st := range stats {
 		if st.Blocks == 0 {
@@ -266,40 +266,55 @@ func daySeries(c *Chain, from, to time.Time) map[time.Time]dayCounts {
 // window's blocks under every grid region with stress in it (METHOD.md §8.5), for the month and
 // year windows of the given years, and evaluates the network dip of every day of stress. The
 // chain must not change during the call. Results are deterministic.
+//
+// Years are fitted in parallel (each reads only the chain and the grid), their signals returned
+// in the order of years.
 func (m Model) ComputeSignals(c *Chain, g *GridState, years []int) ([]Signal, error) {
+	sigs := make([][]Signal, len(years))
+	errs := make([]error, len(years))
+	parallelFor(len(years), func(i int) { sigs[i], errs[i] = m.yearSignals(c, g, years[i]) })
 	var out []Signal
-	for _, y := range years {
-		yw := WindowOf(Year, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC))
-		days := daySeries(c, yw.Start.AddDate(0, 0, -BaselineDays), yw.End)
-		if len(days) == 0 {
-			continue
+	for i := range years {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
-		stress := map[string]map[time.Time]DayStress{}
-		for _, region := range g.Regions() {
-			s := map[time.Time]DayStress{}
-			for _, d := range g.DailyStress(region, yw.Start.AddDate(0, 0, -BaselineDays), yw.End) {
-				s[d.Day] = d
-			}
-			stress[region] = s
+		out = append(out, sigs[i]...)
+	}
+	return out, nil
+}
+
+// yearSignals are the signals of year y (ComputeSignals).
+func (m Model) yearSignals(c *Chain, g *GridState, y int) ([]Signal, error) {
+	var out []Signal
+	yw := WindowOf(Year, time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC))
+	days := daySeries(c, yw.Start.AddDate(0, 0, -BaselineDays), yw.End)
+	if len(days) == 0 {
+		return nil, nil
+	}
+	stress := map[string]map[time.Time]DayStress{}
+	for _, region := range g.Regions() {
+		s := map[time.Time]DayStress{}
+		for _, d := range g.DailyStress(region, yw.Start.AddDate(0, 0, -BaselineDays), yw.End) {
+			s[d.Day] = d
 		}
-		windows := []Window{yw}
-		for mo := yw.Start; mo.Before(yw.End); mo = mo.AddDate(0, 1, 0) {
-			windows = append(windows, WindowOf(Month, mo))
-		}
-		for _, w := range windows {
-			sig, err := m.curtailmentFits(c, g, w, days, stress)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, sig...)
-		}
-		dips, err := m.networkDips(g, yw, days, stress)
+		stress[region] = s
+	}
+	windows := []Window{yw}
+	for mo := yw.Start; mo.Before(yw.End); mo = mo.AddDate(0, 1, 0) {
+		windows = append(windows, WindowOf(Month, mo))
+	}
+	for _, w := range windows {
+		sig, err := m.curtailmentFits(c, g, w, days, stress)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, dips...)
+		out = append(out, sig...)
 	}
-	return out, nil
+	dips, err := m.networkDips(g, yw, days, stress)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, dips...), nil
 }
 
 func (m Model) curtailmentFits(c *Chain, g *GridState, w Window, days map[time.Time]dayCounts, stress map[string]map[time.Time]DayStress) ([]Signal, error) {
