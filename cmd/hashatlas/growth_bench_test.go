@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hashatlas/hashatlas/schemas"
 )
 
 // BenchmarkHistoryGrowth measures how the estimator's first run and its restarts grow with the
@@ -18,12 +20,13 @@ import (
 // of the first run's wall time and peak RSS over the four worlds, each restart at 16 years over
 // the same restart at 4 years (4×: 20 years, the 4×, would start before the genesis
 // block, which simulated blocks may not: they are validated like real ones), and the most rows
-// and messages a restart wrote.
+// and messages a restart wrote. Last, a restart with one new block on the tip: that one loads the
+// whole history before applying it (estimate.Service.RestoreRecent), so it grows with it.
 func BenchmarkHistoryGrowth(b *testing.B) {
-	var blocks, wall, rss, restart, killed []float64
+	var blocks, wall, rss, restart, killed, newBlock []float64
 	var rewritten, republished float64
 	for range b.N {
-		blocks, wall, rss, restart, killed = nil, nil, nil, nil, nil
+		blocks, wall, rss, restart, killed, newBlock = nil, nil, nil, nil, nil, nil
 		for _, years := range []int{2, 4, 8, 16} {
 			r := newFaultRig(b, fmt.Sprintf("growth%d", years))
 			code, out, stderr := runCmd(b, nil, "simulate", "--kafka.brokers="+r.kCfg.Brokers[0], "--sim.seed=1",
@@ -72,18 +75,27 @@ func BenchmarkHistoryGrowth(b *testing.B) {
 			if got := r.count("SELECT height FROM blocks FINAL"); got != uint64(n) {
 				b.Fatalf("%d years: %d blocks stored, want %d", years, got, n)
 			}
+			r.publish(nextBlock(b, r))
+			start = time.Now()
+			if code, _, stderr := runCmd(b, nil, args...); code != exitOK {
+				b.Fatalf("restart with a new block over %d years: exit %d: %s", years, code, stderr)
+			}
+			withNew := time.Since(start)
 			blocks = append(blocks, float64(n))
 			wall = append(wall, firstWall.Seconds())
 			rss = append(rss, float64(peak))
 			restart = append(restart, again.Seconds())
 			killed = append(killed, afterKill.Seconds())
-			b.Logf("%2d years: %d blocks, first run %.1f s at %.0f MB peak RSS, restart %.2f s, after kill -9 %.2f s", years, n, firstWall.Seconds(), float64(peak)/1e6, again.Seconds(), afterKill.Seconds())
+			newBlock = append(newBlock, withNew.Seconds())
+			b.Logf("%2d years: %d blocks, first run %.1f s at %.0f MB peak RSS, restart %.2f s, after kill -9 %.2f s, with a new block %.2f s",
+				years, n, firstWall.Seconds(), float64(peak)/1e6, again.Seconds(), afterKill.Seconds(), withNew.Seconds())
 		}
 	}
 	b.ReportMetric(slope(blocks, wall)*1e6, "wall-µs/block")
 	b.ReportMetric(slope(blocks, rss), "rss-B/block")
 	b.ReportMetric(restart[3]/restart[1], "restart-4x/1x")
 	b.ReportMetric(killed[3]/killed[1], "restart-after-kill-4x/1x")
+	b.ReportMetric(newBlock[3]/newBlock[1], "restart-new-block-4x/1x")
 	b.ReportMetric(blocks[3]/blocks[0], "blocks-8x/1x")
 	b.ReportMetric(rewritten, "max-rows-written/restart")
 	b.ReportMetric(republished, "max-estimates-published/restart")
@@ -104,4 +116,24 @@ func slope(x, y []float64) float64 {
 		sxx += (x[i] - mx) * (x[i] - mx)
 	}
 	return sxy / sxx
+}
+
+// nextBlock is a block on top of the rig's stored chain: ten minutes after its last block, with
+// its bits and pool.
+func nextBlock(b *testing.B, r *faultRig) schemas.Block {
+	b.Helper()
+	res, err := r.db.Query(r.ctx, "SELECT height, time, bits, pool FROM blocks ORDER BY height DESC LIMIT 1")
+	if err != nil || len(res.Rows) != 1 {
+		b.Fatalf("the last block: %v", err)
+	}
+	row := res.Rows[0]
+	bits := fmt.Sprintf("%08x", row[2].(uint32))
+	work, err := schemas.WorkFromBits(bits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	diff, _ := schemas.DifficultyFromBits(bits)
+	t := row[1].(time.Time).Add(10 * time.Minute)
+	return schemas.Block{Height: int64(row[0].(uint32)) + 1, Time: t, Bits: bits, Difficulty: diff, Work: work,
+		Pool: row[3].(string), AttributionMethod: schemas.AttributionFile, Source: "test", ObservedAt: t}
 }
