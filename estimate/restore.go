@@ -185,6 +185,9 @@ func (s *Service) loadCold() (RestoreStats, error) {
 	s.stressed = map[stressKey]ChainStressDay{}
 	st, err := s.Restore(cp)
 	if err != nil {
+		// The state is part of the history now: the next input loads it again (from scratch),
+		// and until then nothing is computed from it (compute refuses a cold state's windows).
+		s.cold = c
 		return st, fmt.Errorf("restore the history before %s: %w", c.from.Format(time.DateOnly), err)
 	}
 	s.log.WithFields(logrus.Fields{"blocks": st.Blocks, "grid_observations": st.Grid, "windows": st.Windows,

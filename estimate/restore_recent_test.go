@@ -326,3 +326,51 @@ func TestRunRestartsFromTheRecentCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestAFailedLoadOfTheHistoryIsTriedAgain: when loading the whole history fails — the store
+// away, or a checkpoint the chain refuses — the input that needed it is refused with the error
+// (not as invalid input: it is retried) and nothing is computed; the next try loads it afresh
+// and gives a whole restore's results.
+func TestAFailedLoadOfTheHistoryIsTriedAgain(t *testing.T) {
+	blocks, whole := hourlyHistory(t, 130)
+	last := blocks[len(blocks)-1]
+	bad := cloneCheckpoint(whole)
+	bad.Blocks[len(bad.Blocks)/2].Work = 0
+	loads := []func() (*Checkpoint, error){
+		func() (*Checkpoint, error) { return nil, errors.New("store away") },
+		func() (*Checkpoint, error) { return bad, nil },
+		func() (*Checkpoint, error) { return cloneCheckpoint(whole), nil },
+	}
+	n := 0
+	svc := newTestService(&recordingStore{}, nil)
+	if _, err := svc.RestoreRecent(recentOf(whole, RestoreHorizon(last.Time)), func() (*Checkpoint, error) { n++; return loads[n-1]() }); err != nil {
+		t.Fatal(err)
+	}
+	next := block(t, last.Height+1, int(last.Height+1)*60, "alpha")
+	for i := range 2 {
+		var inv *InvalidInput
+		if err := svc.Apply(next); err == nil || errors.As(err, &inv) {
+			t.Fatalf("load %d failed, Apply returned %v; want the load's error", i+1, err)
+		}
+		if r, err := svc.Flush(context.Background()); err == nil && len(r.Network) > 0 {
+			t.Fatalf("after failed load %d, a Flush computed %d windows", i+1, len(r.Network))
+		}
+	}
+	if err := svc.Apply(next); err != nil || n != 3 {
+		t.Fatalf("the third load: %v after %d loads", err, n)
+	}
+	got, err := svc.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := newTestService(&recordingStore{}, nil)
+	if _, err := ref.Restore(cloneCheckpoint(whole)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ref.Apply(next)
+	want, err := ref.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameWindows(t, got, want)
+}
