@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,49 +39,61 @@ func (s *EstimateStore) BlockSpan(ctx context.Context) (first, last time.Time, o
 // flush's network rows after all its other estimate rows, so a window whose network row is there
 // was written whole). Three queries: no table is scanned twice.
 //
+// The blocks are the rows of blocks_canonical's query (FINAL, orphans left out) in height order,
+// the newest of each height kept here: a GROUP BY height with argMax on the server took 6× the
+// time of the query itself (0.19 against 0.03 s over the shared history).
+//
 // From a non-zero from, only blocks and observations timed at or after it and windows starting
 // at or after it: the blocks are read from the lowest height with such a time (a range of the
 // primary key: older rows are neither merged by FINAL nor sent) and kept by their newest row's
-// time, filtered outside the FINAL query so that it sees merged rows only, whatever an engine
-// does with a condition on a column outside the sorting key.
+// time, here, after FINAL's merge — whatever an engine does with a condition on a column
+// outside the sorting key.
 func (s *EstimateStore) Checkpoint(ctx context.Context, modelVersion string, from time.Time) (*estimate.Checkpoint, error) {
 	cp := &estimate.Checkpoint{From: from, Stored: map[estimate.Window]estimate.StoredWindow{}}
-	blocksSQL := `SELECT height, argMax(time, version), argMax(work, version), argMax(pool, version), argMax(hash, version)
-FROM blocks_canonical GROUP BY height ORDER BY height`
+	blocksWhere := ``
 	gridSQL := `SELECT region, country, time, metric, value FROM grid_observations FINAL
 WHERE interval_seconds = 3600 AND metric IN ('` + schemas.GridDemand + `', '` + schemas.GridEmergency + `')`
 	storedSQL := `SELECT window, window_start, inputs_digest, final FROM network_hashrate FINAL
 WHERE model_version = ` + QuoteString(modelVersion) + ` AND window != '` + schemas.WindowLastN + `'`
 	if !from.IsZero() {
 		since := `toDateTime(` + strconv.FormatInt(from.Unix(), 10) + `)`
-		blocksSQL = `SELECT height, t, w, p, h FROM (
-SELECT height, argMax(time, version) AS t, argMax(work, version) AS w, argMax(pool, version) AS p, argMax(hash, version) AS h
-FROM blocks FINAL
-WHERE height >= (SELECT min(height) FROM blocks WHERE time >= ` + since + `)
-  AND (height, hash) NOT IN (SELECT height, hash FROM orphaned_blocks FINAL)
-GROUP BY height) WHERE t >= ` + since + ` ORDER BY height`
+		blocksWhere = ` AND height >= (SELECT min(height) FROM blocks WHERE time >= ` + since + `)`
 		gridSQL += ` AND time >= ` + since
 		storedSQL += ` AND window_start >= ` + since
 	}
-	res, err := s.db.Query(ctx, blocksSQL)
+	res, err := s.db.Query(ctx, `SELECT height, time, work, pool, hash, version FROM blocks FINAL
+WHERE (height, hash) NOT IN (SELECT height, hash FROM orphaned_blocks FINAL)`+blocksWhere+` ORDER BY height`)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: blocks: %w", err)
 	}
 	cp.Blocks = make([]estimate.BlockObs, 0, len(res.Rows))
+	var lastVersion uint64 // of the last block kept
 	for _, r := range res.Rows {
 		height, ok1 := r[0].(uint32)
 		t, ok2 := r[1].(time.Time)
 		workText, ok3 := r[2].(string)
 		pool, ok4 := r[3].(string)
 		hash, ok5 := r[4].(string)
-		if !(ok1 && ok2 && ok3 && ok4 && ok5) {
-			return nil, fmt.Errorf("checkpoint: blocks: unexpected types %T %T %T %T %T", r[0], r[1], r[2], r[3], r[4])
+		version, ok6 := r[5].(uint64)
+		if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
+			return nil, fmt.Errorf("checkpoint: blocks: unexpected types %T %T %T %T %T %T", r[0], r[1], r[2], r[3], r[4], r[5])
 		}
 		work, err := strconv.ParseFloat(workText, 64)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint: block %d: work %q: %w", height, workText, err)
 		}
-		cp.Blocks = append(cp.Blocks, estimate.BlockObs{Height: int64(height), Time: t.UTC(), Work: work, Pool: pool, Hash: hash})
+		b := estimate.BlockObs{Height: int64(height), Time: t.UTC(), Work: work, Pool: pool, Hash: hash}
+		if n := len(cp.Blocks); n > 0 && cp.Blocks[n-1].Height == b.Height {
+			// Two hashes at one height, neither orphaned yet: the newest row is the best chain's.
+			if version > lastVersion {
+				cp.Blocks[n-1], lastVersion = b, version
+			}
+			continue
+		}
+		cp.Blocks, lastVersion = append(cp.Blocks, b), version
+	}
+	if !from.IsZero() {
+		cp.Blocks = slices.DeleteFunc(cp.Blocks, func(b estimate.BlockObs) bool { return b.Time.Before(from) })
 	}
 	res, err = s.db.Query(ctx, gridSQL)
 	if err != nil {

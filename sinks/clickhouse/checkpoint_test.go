@@ -12,8 +12,8 @@ import (
 // testRecentCheckpoint: the checkpoint from a time on (a restart's recent part) is exactly the
 // whole checkpoint's blocks, observations and windows at or after it — judged by each block's
 // newest row, after FINAL: a block whose newest row moved it before that time is left out
-// although an older row of it is after, and an orphaned row after it does not replace the
-// canonical one. BlockSpan gives the first and last block times.
+// although an older row of it is after, an orphaned row after it does not replace the
+// canonical one, and of two unorphaned rows at one height the newer is taken. BlockSpan gives the first and last block times.
 func testRecentCheckpoint(t *testing.T, db *DB) {
 	ctx := context.Background()
 	if _, err := Migrate(ctx, db, embeddedMigrations(t), quietLog()); err != nil {
@@ -30,7 +30,8 @@ func testRecentCheckpoint(t *testing.T, db *DB) {
 	insertRows(t, db, "blocks", blockCols, rows...)
 	moved := 185 // its newest row puts it before from; its first row was after
 	insertRows(t, db, "blocks", blockCols, []any{uint32(moved), fmt.Sprintf("h%d", moved), base, "1000", "pool9", uint64(2)},
-		[]any{uint32(186), "o186", from.AddDate(0, 0, 30), "2000", "orphan", uint64(3)})
+		[]any{uint32(186), "o186", from.AddDate(0, 0, 30), "2000", "orphan", uint64(3)},
+		[]any{uint32(187), "x187", from.AddDate(0, 0, 29), "3000", "reorg", uint64(2)})
 	insertRows(t, db, "orphaned_blocks", []string{"height", "hash", "replaced_by", "version"}, []any{uint32(186), "o186", "h186", uint64(1)})
 	gridCols := []string{"region", "country", "time", "interval_seconds", "metric", "value", "source", "version"}
 	insertRows(t, db, "grid_observations", gridCols, []any{"ERCO", "US", from.Add(-time.Hour), uint32(3600), "demand", 1.0, "eia", uint64(1)},
@@ -67,6 +68,10 @@ func testRecentCheckpoint(t *testing.T, db *DB) {
 	}
 	if len(whole.Blocks) != 90 || len(want) == 0 || len(recent.Blocks) != len(want) {
 		t.Fatalf("%d blocks whole, %d recent; want 90 and the %d at or after %s", len(whole.Blocks), len(recent.Blocks), len(want), from)
+	}
+	reorg := estimate.BlockObs{Height: 187, Time: from.AddDate(0, 0, 29), Work: 3000, Pool: "reorg", Hash: "x187"}
+	if b := whole.Blocks[187-100]; b != reorg {
+		t.Errorf("height 187 holds %+v, want the newer of its two unorphaned rows %+v", b, reorg)
 	}
 	for i, b := range recent.Blocks {
 		if b != want[i] {
