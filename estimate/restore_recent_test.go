@@ -55,6 +55,23 @@ func cloneCheckpoint(cp *Checkpoint) *Checkpoint {
 	return &c
 }
 
+// afterWholeRestore is what a service restored from the whole checkpoint writes after input.
+func afterWholeRestore(t *testing.T, whole *Checkpoint, input schemas.Block) Results {
+	t.Helper()
+	ref := newTestService(&recordingStore{}, nil)
+	if _, err := ref.Restore(cloneCheckpoint(whole)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ref.Apply(input); err != nil {
+		t.Fatal(err)
+	}
+	want, err := ref.Flush(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
 // sameWindows fails unless got and want computed the same windows with the same inputs and
 // hashrate, and the same chain-stress rows.
 func sameWindows(t *testing.T, got, want Results) {
@@ -127,17 +144,7 @@ func TestRestoreRecentLoadsTheHistoryOnlyWhenAnInputChangesTheState(t *testing.T
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref := newTestService(&recordingStore{}, nil)
-			if _, err := ref.Restore(cloneCheckpoint(whole)); err != nil {
-				t.Fatal(err)
-			}
-			if err := ref.Apply(tc.input); err != nil {
-				t.Fatal(err)
-			}
-			want, err := ref.Flush(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			want := afterWholeRestore(t, whole, tc.input)
 			sameWindows(t, got, want)
 			if len(got.Raw) != 1 || len(got.Orphans) != len(want.Orphans) {
 				t.Errorf("%d raw inputs and %d orphans written, want 1 and %d", len(got.Raw), len(got.Orphans), len(want.Orphans))
@@ -313,16 +320,7 @@ func TestRunRestartsFromTheRecentCheckpoint(t *testing.T) {
 			if len(store.writes) != 1 {
 				t.Fatalf("%d writes, want 1", len(store.writes))
 			}
-			ref := newTestService(&recordingStore{}, nil)
-			if _, err := ref.Restore(cloneCheckpoint(whole)); err != nil {
-				t.Fatal(err)
-			}
-			_ = ref.Apply(next)
-			want, err := ref.Flush(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			sameWindows(t, store.writes[0], want)
+			sameWindows(t, store.writes[0], afterWholeRestore(t, whole, next))
 		})
 	}
 }
@@ -363,14 +361,5 @@ func TestAFailedLoadOfTheHistoryIsTriedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := newTestService(&recordingStore{}, nil)
-	if _, err := ref.Restore(cloneCheckpoint(whole)); err != nil {
-		t.Fatal(err)
-	}
-	_ = ref.Apply(next)
-	want, err := ref.Flush(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameWindows(t, got, want)
+	sameWindows(t, got, afterWholeRestore(t, whole, next))
 }
