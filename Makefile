@@ -109,8 +109,10 @@ test-kafka-cluster: clickhouse
 	  $(GO) test -count=1 -timeout 6m -run '^TestKafkaCluster' -v ./cmd/hashatlas || rc=$$?; \
 	deploy/local/kafka.sh cluster stop; exit $$rc
 
-# bench runs every benchmark once (-count 1) and prints its figures: ns/op, allocations and the
-# rates the benchmarks report themselves (rows/s, msgs/s, MB/s).
+# bench runs every benchmark once (-count 1), one package at a time (-p 1: go test would run two
+# packages' benchmarks at once on this 2-core VM, each loading the other's figures), and prints
+# its figures: ns/op, allocations, the rates the benchmarks report themselves (rows/s, msgs/s,
+# MB/s) and BenchmarkHistoryGrowth's line per simulated world.
 # It ends with three full replays of the shared history (file -> Kafka -> estimator -> ClickHouse
 # server), each printing its wall time and peak RSS (take the median), each into a database of
 # its own that it drops afterwards (left behind, each would keep a whole replay's tables on the
@@ -118,8 +120,8 @@ test-kafka-cluster: clickhouse
 # the chdb build also maps the embedded engine's library, about 150 MB of RSS before it does
 # anything (`bin/hashatlas version`: 170 MB against 20 MB).
 bench: services build build-plain
-	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem -count 1 -timeout 20m $(PKGS) \
-	  | grep -E '^(Benchmark|ok|FAIL|pkg:|---)'
+	CHDB_LIB_PATH=$$(deploy/local/chdb-fetch.sh) $(GO) test -tags '$(TAGS)' -run '^$$' -bench . -benchmem -count 1 -p 1 -timeout 20m $(PKGS) \
+	  | grep -E '^(Benchmark|ok|FAIL|pkg:|---)|years: [0-9]+ blocks'
 	db=hashatlas_bench_$$(date +%s); ch=--clickhouse.addr=127.0.0.1:9000; rc=0; \
 	for i in 1 2 3; do \
 	  $(BIN)-plain replay --kafka.embedded --kafka.embedded-port=0 --log.level=warn $$ch --clickhouse.database=$${db}_$$i || rc=$$?; \
