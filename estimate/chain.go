@@ -107,9 +107,9 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 	}
 	b.Time = b.Time.UTC()
 	pool, _ := c.internPool(b.Pool)
-	rec := blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}
+	rec := recOf(b, pool)
 	if old, ok := c.blocks.get(b.Height); ok {
-		if old == rec && c.blocks.hashes[b.Height] == b.Hash {
+		if c.holds(b, rec) {
 			return false, nil
 		}
 		c.remove(b.Height, old.time())
@@ -129,6 +129,24 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 		c.tip = b.Height
 	}
 	return true, nil
+}
+
+// recOf is the record of b, its pool interned as pool.
+func recOf(b BlockObs, pool int32) blockRec {
+	return blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}
+}
+
+// holds reports whether the chain holds b, whose record is rec, as it is.
+func (c *Chain) holds(b BlockObs, rec blockRec) bool {
+	old, ok := c.blocks.get(b.Height)
+	return ok && old == rec && c.blocks.hashes[b.Height] == b.Hash
+}
+
+// Holds reports whether the chain holds b as it is (same height, time, work, pool and hash):
+// adding it would change nothing.
+func (c *Chain) Holds(b BlockObs) bool {
+	pool, ok := c.poolIDs[b.Pool]
+	return ok && c.holds(b, recOf(b, pool))
 }
 
 // window returns the heights of the window of kind (WindowKinds[k]) holding t, marking the

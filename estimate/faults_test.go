@@ -233,6 +233,25 @@ func storedHistory(t *testing.T) (Results, *Checkpoint) {
 	return r, checkpointOf(first, r.Network)
 }
 
+// restoredUnchanged restores a service from cp, the checkpoint of r (storedHistory), and fails
+// unless it holds r's 300 blocks and windows, none stale, and a Flush with nothing new writes
+// nothing.
+func restoredUnchanged(t *testing.T, r Results, cp *Checkpoint) *Service {
+	t.Helper()
+	svc := newTestService(&recordingStore{}, nil)
+	st, err := svc.Restore(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Blocks != 300 || st.Stale != 0 || st.Windows != len(r.Network) {
+		t.Fatalf("restore: %+v; want 300 blocks, %d windows, none stale", st, len(r.Network))
+	}
+	if r2, err := svc.Flush(context.Background()); err != nil || !r2.Empty() {
+		t.Fatalf("a restored service with nothing new wrote %+v (err %v)", r2, err)
+	}
+	return svc
+}
+
 // TestRestoreRecomputesOnlyWhatTheStoreLacks: a service restored from a store's checkpoint
 // computes nothing when nothing changed, only the windows a new block touches when one arrives,
 // and every window whose stored estimate is of other inputs (a write cut short, another model
@@ -240,17 +259,7 @@ func storedHistory(t *testing.T) (Results, *Checkpoint) {
 func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
 	r, cp := storedHistory(t)
 
-	again := newTestService(&recordingStore{}, nil)
-	st, err := again.Restore(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Blocks != 300 || st.Stale != 0 || st.Windows != len(r.Network) {
-		t.Fatalf("restore: %+v; want 300 blocks, %d windows, none stale", st, len(r.Network))
-	}
-	if r2, err := again.Flush(context.Background()); err != nil || !r2.Empty() {
-		t.Fatalf("a restored service with nothing new wrote %+v (err %v)", r2, err)
-	}
+	again := restoredUnchanged(t, r, cp)
 	_ = again.Apply(block(t, 300, 3000, "alpha"))
 	r3, err := again.Flush(context.Background())
 	if err != nil {
@@ -287,15 +296,5 @@ func TestRestoreRecomputesOnlyWhatTheStoreLacks(t *testing.T) {
 func TestRestoreTakesTheCheckpointsBlocksInAnyOrder(t *testing.T) {
 	r, cp := storedHistory(t)
 	slices.Reverse(cp.Blocks)
-	again := newTestService(&recordingStore{}, nil)
-	st, err := again.Restore(cp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Blocks != 300 || st.Stale != 0 || st.Windows != len(r.Network) {
-		t.Fatalf("restore from reversed blocks: %+v; want 300 blocks, %d windows, none stale", st, len(r.Network))
-	}
-	if r2, err := again.Flush(context.Background()); err != nil || !r2.Empty() {
-		t.Fatalf("restored from reversed blocks, with nothing new, it wrote %+v (err %v)", r2, err)
-	}
+	restoredUnchanged(t, r, cp)
 }

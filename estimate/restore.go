@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hashatlas/hashatlas/schemas"
@@ -106,7 +105,7 @@ func (s *Service) Restore(cp *Checkpoint) (RestoreStats, error) {
 	// The last-n estimate of this tip was written with the blocks (if it was not, the next
 	// block's brings it up to date).
 	s.lastTip = s.chain.Tip()
-	years := s.grid.Touched()
+	years := s.grid.Touched() // read here also to clear them: they are the store's
 	if !cp.From.IsZero() {
 		// Nothing is computed from a recent state: the signals and chain stress are refitted
 		// when the whole history is loaded, before anything changes.
@@ -181,8 +180,7 @@ func (s *Service) loadCold() (RestoreStats, error) {
 		return RestoreStats{}, fmt.Errorf("load the history before %s from the store: %w", c.from.Format(time.DateOnly), err)
 	}
 	s.cold = nil
-	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
-	s.stressed = map[stressKey]ChainStressDay{}
+	s.clearState()
 	st, err := s.Restore(cp)
 	if err != nil {
 		// The state is part of the history now: the next input loads it again (from scratch),
@@ -204,12 +202,11 @@ func (s *Service) changesState(m schemas.Message) bool {
 	case *schemas.GridObservation:
 		return s.changesState(*v)
 	case schemas.Block:
-		work, err := strconv.ParseFloat(v.Work, 64)
-		if err != nil || !(work > 0) {
+		b, err := blockObs(v)
+		if err != nil {
 			return false // refused by applyBlock
 		}
-		old, ok := s.chain.Block(v.Height)
-		return v.Time.Before(s.cold.from) || !ok || !old.Time.Equal(v.Time) || old.Work != work || old.Pool != v.Pool || old.Hash != v.Hash
+		return b.Time.Before(s.cold.from) || !s.chain.Holds(b)
 	case schemas.GridObservation:
 		return v.Time.Before(s.cold.from) || s.grid.Changes(v)
 	}

@@ -139,10 +139,15 @@ func (s *Service) Partial() bool { return s.partial }
 // Reset drops the state (blocks, grid observations, signals) so that a replay of the input
 // log can rebuild it; unwritten results and raw inputs are kept for the next Flush.
 func (s *Service) Reset() {
-	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
-	s.stressed = map[stressKey]ChainStressDay{}
+	s.clearState()
 	s.cold = nil
 	s.rebuildFrom = len(s.raw)
+}
+
+// clearState empties the state: blocks, grid observations, signals, exposures, stress rows.
+func (s *Service) clearState() {
+	s.chain, s.grid, s.signals, s.exposures, s.lastTip = NewChain(), NewGridState(), map[int][]Signal{}, map[int][]Signal{}, -1
+	s.stressed = map[stressKey]ChainStressDay{}
 }
 
 // DropRebuiltRaw forgets the raw inputs applied since Reset: a rebuild from inputs already
@@ -196,13 +201,22 @@ func (s *Service) Apply(m schemas.Message) error {
 	return nil
 }
 
-func (s *Service) applyBlock(b schemas.Block) error {
+// blockObs is what the model keeps of b; an *InvalidInput when its work is not a positive number.
+func blockObs(b schemas.Block) (BlockObs, error) {
 	work, err := strconv.ParseFloat(b.Work, 64)
 	if err != nil || !(work > 0) {
-		return &InvalidInput{fmt.Errorf("block %d: work %q is not a positive number", b.Height, b.Work)}
+		return BlockObs{}, &InvalidInput{fmt.Errorf("block %d: work %q is not a positive number", b.Height, b.Work)}
+	}
+	return BlockObs{Height: b.Height, Time: b.Time, Work: work, Pool: b.Pool, Hash: b.Hash}, nil
+}
+
+func (s *Service) applyBlock(b schemas.Block) error {
+	obs, err := blockObs(b)
+	if err != nil {
+		return err
 	}
 	old, had := s.chain.Block(b.Height)
-	changed, err := s.chain.Add(BlockObs{Height: b.Height, Time: b.Time, Work: work, Pool: b.Pool, Hash: b.Hash})
+	changed, err := s.chain.Add(obs)
 	if err != nil {
 		return &InvalidInput{err}
 	}

@@ -88,7 +88,7 @@ func NewGridState() *GridState {
 
 // Add records one observation and reports whether it can change a stress series.
 func (g *GridState) Add(o schemas.GridObservation) bool {
-	if o.IntervalSeconds != 3600 || (o.Metric != schemas.GridDemand && o.Metric != schemas.GridEmergency) {
+	if !stressMetric(o) {
 		return false
 	}
 	r := g.regions[o.Region]
@@ -97,11 +97,7 @@ func (g *GridState) Add(o schemas.GridObservation) bool {
 		r = &gridRegion{country: strings.Clone(o.Country), demand: map[int64]float64{}, emergency: map[int64]float64{}}
 		g.regions[strings.Clone(o.Region)] = r
 	}
-	hour := o.Time.Unix() / 3600
-	m := r.demand
-	if o.Metric == schemas.GridEmergency {
-		m = r.emergency
-	}
+	m, hour := r.series(o)
 	if old, ok := m[hour]; ok && old == o.Value {
 		return false
 	}
@@ -118,19 +114,29 @@ func (g *GridState) Add(o schemas.GridObservation) bool {
 // Changes reports whether Add(o) would change the state: an hourly demand or emergency
 // observation whose hour the region does not hold with this value.
 func (g *GridState) Changes(o schemas.GridObservation) bool {
-	if o.IntervalSeconds != 3600 || (o.Metric != schemas.GridDemand && o.Metric != schemas.GridEmergency) {
+	if !stressMetric(o) {
 		return false
 	}
 	r := g.regions[o.Region]
 	if r == nil {
 		return true
 	}
-	m := r.demand
-	if o.Metric == schemas.GridEmergency {
-		m = r.emergency
-	}
-	old, ok := m[o.Time.Unix()/3600]
+	m, hour := r.series(o)
+	old, ok := m[hour]
 	return !ok || old != o.Value
+}
+
+// stressMetric reports whether o is one the grid state keeps: hourly demand or emergency.
+func stressMetric(o schemas.GridObservation) bool {
+	return o.IntervalSeconds == 3600 && (o.Metric == schemas.GridDemand || o.Metric == schemas.GridEmergency)
+}
+
+// series is the region's hourly series of o's metric and o's hour in it.
+func (r *gridRegion) series(o schemas.GridObservation) (map[int64]float64, int64) {
+	if o.Metric == schemas.GridEmergency {
+		return r.emergency, o.Time.Unix() / 3600
+	}
+	return r.demand, o.Time.Unix() / 3600
 }
 
 // Touched returns the years with new observations since the last call, and clears them.
