@@ -192,20 +192,23 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 	}
 	p := make([]float64, len(comps))
 	frac := make([]float64, len(countries))
+	sum := make([]float64, len(countries)) // of each country's share draws
+	one := []float64{1}
 	q := make([]float64, len(pidx)) // the prior's draw d, raised to the floors
 	hasFloors, hasTaken := len(floors) > 0, len(wp.Taken) > 0
 	for d := 0; d < draws; d++ {
 		dirichletWith(p, poolSamplers, rng)
 		clear(frac)
 		if len(pidx) > 0 {
-			clear(q)
+			src := one // a one-country map
 			if pm != nil {
-				copy(q, pm[d*nBase:(d+1)*nBase])
-			} else {
-				q[0] = 1 // a one-country map
+				src = pm[d*nBase : (d+1)*nBase]
 			}
 			if hasTaken {
-				residual(q, ptaken)
+				residualOf(q, src, ptaken)
+			} else {
+				copy(q, src)
+				clear(q[len(src):])
 			}
 			if hasFloors {
 				raiseToFloors(q, pfloor)
@@ -245,9 +248,16 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 				}
 			}
 		}
-		for j := range countries {
-			share[j][d] = min(frac[j], 1) // sums of draws may pass 1 by rounding
-			hc[j][d] = frac[j] * h[d]
+		for j, f := range frac {
+			// Sums of draws may pass 1 by rounding. The share's sum is taken here, in the
+			// order of the draws, as the mean below would take it.
+			sh := f
+			if sh > 1 {
+				sh = 1
+			}
+			share[j][d] = sh
+			sum[j] += sh
+			hc[j][d] = f * h[d]
 		}
 	}
 	out := make([]CountryResult, len(countries))
@@ -258,11 +268,7 @@ func countryHashrates(work, seconds float64, counts []PoolCount, rows map[string
 		// not the median: means add up, so a window's country shares sum to 100 % and its
 		// country hashrates to the network estimate; medians of skewed small shares do not
 		// (they summed to ~98 % on real months). The interval is the 2.5/97.5 % quantiles.
-		var mean float64
-		for _, v := range share[j] {
-			mean += v
-		}
-		mean /= float64(draws)
+		mean := sum[j] / float64(draws)
 		hl, hh := quantiles2(hc[j], 0.025, 0.975, &sc)
 		sl, sh := quantiles2(share[j], 0.025, 0.975, &sc)
 		// A share drawn from a very skewed Dirichlet component (a small share of an old map:

@@ -295,32 +295,37 @@ func multiSelect(xs []float64, lo, hi int, targets []int) {
 		if len(targets) == 0 {
 			return
 		}
-		i, j := partition(xs, lo, hi)
-		// xs[lo..j] <= pivot <= xs[i..hi]; indices strictly between j and i hold the pivot.
-		// targets is sorted: those <= j come first, those >= i last.
+		p, q := partition(xs, lo, hi)
+		// xs[lo..p-1] < pivot, xs[p..q-1] == pivot, xs[q..hi] > pivot; targets is sorted:
+		// those below p come first, those at q or beyond last, those between are settled.
 		nl, nr := 0, len(targets)
-		for nl < len(targets) && targets[nl] <= j {
+		for nl < len(targets) && targets[nl] < p {
 			nl++
 		}
-		for nr > 0 && targets[nr-1] >= i {
+		for nr > 0 && targets[nr-1] >= q {
 			nr--
 		}
 		left, right := targets[:nl], targets[nr:]
 		if len(left) > 0 && len(right) > 0 {
-			multiSelect(xs, lo, j, left)
-			lo, targets = i, right
+			multiSelect(xs, lo, p-1, left)
+			lo, targets = q, right
 			continue
 		}
 		if len(left) > 0 {
-			hi, targets = j, left
+			hi, targets = p-1, left
 		} else {
-			lo, targets = i, right
+			lo, targets = q, right
 		}
 	}
 }
 
-// partition is one Hoare partition step with a median-of-three pivot over xs[lo..hi]; it
-// returns i, j with xs[lo..j] <= pivot, xs[i..hi] >= pivot and j < i.
+// partition is a three-way partition of xs[lo..hi] (lo < hi) around a median-of-three pivot:
+// it returns p, q with xs[lo..p-1] < pivot, xs[p..q-1] == pivot and xs[q..hi] > pivot. It
+// moves elements without branching on their values (Lomuto's scheme with the comparison
+// added to the index), so that it does not pay a mispredicted branch on every other element
+// of random draws as Hoare's scheme does; the second pass, which gathers the elements equal
+// to the pivot, runs only when there are some beside the pivot (shares exactly 0 in many
+// draws), so that ties cannot make the selection quadratic.
 func partition(xs []float64, lo, hi int) (int, int) {
 	mid := lo + (hi-lo)/2
 	if xs[mid] < xs[lo] {
@@ -333,21 +338,37 @@ func partition(xs []float64, lo, hi int) (int, int) {
 		xs[hi], xs[mid] = xs[mid], xs[hi]
 	}
 	pivot := xs[mid]
-	i, j := lo, hi
-	for i <= j {
-		for xs[i] < pivot {
-			i++
-		}
-		for xs[j] > pivot {
-			j--
-		}
-		if i <= j {
-			xs[i], xs[j] = xs[j], xs[i]
-			i++
-			j--
-		}
+	xs[mid], xs[hi] = xs[hi], pivot
+	s := xs[lo:hi]
+	p, eq := 0, 0
+	for i, x := range s {
+		s[i] = s[p]
+		s[p] = x
+		p += b2i(x < pivot)
+		eq += b2i(x == pivot)
 	}
-	return i, j
+	p += lo
+	xs[p], xs[hi] = pivot, xs[p]
+	if eq == 0 {
+		return p, p + 1
+	}
+	s = xs[p+1 : hi+1]
+	q := 0
+	for i, x := range s {
+		s[i] = s[q]
+		s[q] = x
+		q += b2i(x == pivot)
+	}
+	return p, p + 1 + q
+}
+
+// b2i is 1 for true and 0 for false; the compiler makes it a flag-to-register move, not a
+// branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // selectKth reorders xs so that xs[k] is the k-th smallest, smaller ones before it and larger

@@ -408,16 +408,34 @@ type WindowPrior struct {
 // residual replaces q (shares over names, in place) by what the map leaves once the rows'
 // taken shares are removed: max(0, q − taken), renormalised; q is kept when nothing is left.
 func residual(q, taken []float64) {
+	residualOf(q, q, taken)
+}
+
+// residualOf is residual of the draw src (the first len(src) shares; those beyond are 0)
+// written into q, so that countryHashrates does not first copy every draw of the map. Its
+// arithmetic is residual's step for step — a share less its taken part is added to the sum
+// only when positive, as adding max(0, ·) = +0 leaves a sum unchanged — without Go's float
+// max, whose NaN and signed-zero rules cost a branch chain per share in the hottest loop.
+func residualOf(q, src, taken []float64) {
 	s := 0.0
-	for k, t := range taken {
-		s += max(0, q[k]-t)
+	for k, x := range src {
+		if d := x - taken[k]; d > 0 {
+			s += d
+		}
 	}
 	if s <= 0 {
+		copy(q, src)
+		clear(q[len(src):])
 		return
 	}
-	for k, t := range taken {
-		q[k] = max(0, q[k]-t) / s
+	for k, x := range src {
+		if d := x - taken[k]; d > 0 {
+			q[k] = d / s
+		} else {
+			q[k] = 0
+		}
 	}
+	clear(q[len(src):])
 }
 
 // MeanShares is what the window's prior gives the hashrate it places, applied to the map's
