@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,6 +59,11 @@ func TestReplayOfTheSharedHistoryMatchesRecountsAndPublicFigures(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "replayed 282174 blocks up to height 946236") {
 		t.Fatalf("replay said: %s", stdout)
+	}
+	// The summary gives the process's CPU time beside its wall time (a whole replay takes
+	// seconds of it), so that a slow machine can be told from a slow replay.
+	if m := regexp.MustCompile(`CPU (\d+\.\d)s, peak RSS \d+ MB`).FindStringSubmatch(stdout); m == nil || m[1] == "0.0" {
+		t.Fatalf("replay summary without its CPU time: %s", stdout)
 	}
 
 	conn := openTestDB(t, db)
