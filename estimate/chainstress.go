@@ -220,7 +220,7 @@ func (m Model) testDay(d time.Time, dc dayCounts, days map[time.Time]dayCounts, 
 	}
 	var base []obs
 	sumO, sumE := 0, 0.0
-	for b := d.AddDate(0, 0, -StressBaselineDays); b.Before(d); b = b.AddDate(0, 0, 1) {
+	for b := d.Add(-StressBaselineDays * oneDay); b.Before(d); b = b.Add(oneDay) {
 		bc, ok := days[b]
 		if !ok || bc.blocks == 0 || bc.seconds < 6*3600 || skip[b] {
 			continue // a day seen for a few hours only says little about a rate
@@ -409,7 +409,7 @@ func exposureDays(ds []time.Time, days map[time.Time]dayCounts, pool string, dro
 	for _, d := range ds {
 		dc := days[d]
 		bp, bt, bd := 0, 0, 0
-		for b := d.AddDate(0, 0, -StressBaselineDays); b.Before(d); b = b.AddDate(0, 0, 1) {
+		for b := d.Add(-StressBaselineDays * oneDay); b.Before(d); b = b.Add(oneDay) {
 			bc, ok := days[b]
 			if !ok || events[b] {
 				continue

@@ -191,15 +191,28 @@ func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
 	if r == nil {
 		return nil
 	}
+	// The hours the days read — each day's own and its trailing StressTrailingDays — are looked
+	// up once, into dense slices: a day reads 26 days of hours, so looking each up in the maps
+	// read every hour of a year 26 times (a ninth of a whole-history restore at 16 years).
+	lo := from.Unix()/3600 - StressTrailingDays*24
+	hi := lo
+	for day := from; day.Before(to); day = day.Add(oneDay) {
+		hi = day.Unix()/3600 + 24
+	}
+	n := max(0, int(hi-lo))
+	dem, emg := make([]float64, n), make([]float64, n)
+	hasDem, hasEmg := make([]bool, n), make([]bool, n)
+	for i := range n {
+		dem[i], hasDem[i] = r.demand[lo+int64(i)]
+		emg[i], hasEmg[i] = r.emergency[lo+int64(i)]
+	}
 	var out []DayStress
 	var window []float64
-	for day := from; day.Before(to); day = day.AddDate(0, 0, 1) {
-		h0 := day.Unix() / 3600
+	for day := from; day.Before(to); day = day.Add(oneDay) {
+		i0 := int(day.Unix()/3600 - lo) // the day's first hour
 		seen := false
-		for h := h0; h < h0+24; h++ {
-			_, d := r.demand[h]
-			_, e := r.emergency[h]
-			if d || e {
+		for i := i0; i < i0+24; i++ {
+			if hasDem[i] || hasEmg[i] {
 				seen = true
 				break
 			}
@@ -209,17 +222,17 @@ func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
 		}
 		// The demand threshold: the quantile of the trailing days' hourly demand.
 		window = window[:0]
-		for h := h0 - StressTrailingDays*24; h < h0; h++ {
-			if v, ok := r.demand[h]; ok {
-				window = append(window, v)
+		for i := i0 - StressTrailingDays*24; i < i0; i++ {
+			if hasDem[i] {
+				window = append(window, dem[i])
 			}
 		}
 		// A region that publishes an emergency flag is stressed when its operator says so: the
 		// demand rule is a proxy for regions without one (it would also flag the ~5 % of
 		// ordinary peak hours above the 95th percentile, diluting every fit).
 		flagged := false
-		for h := h0 - StressTrailingDays*24; h < h0+24 && !flagged; h++ {
-			_, flagged = r.emergency[h]
+		for i := i0 - StressTrailingDays*24; i < i0+24 && !flagged; i++ {
+			flagged = hasEmg[i]
 		}
 		threshold := math.Inf(1)
 		if !flagged && len(window) >= StressMinHistoryHours {
@@ -227,8 +240,8 @@ func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
 			threshold = Quantile(window, StressQuantile)
 		}
 		hours := 0
-		for h := h0; h < h0+24; h++ {
-			if r.emergency[h] > 0 || r.demand[h] > threshold {
+		for i := i0; i < i0+24; i++ {
+			if emg[i] > 0 || dem[i] > threshold {
 				hours++
 			}
 		}
@@ -249,7 +262,7 @@ type dayCounts struct {
 // daySeries reads the chain's day windows in [from, to).
 func daySeries(c *Chain, from, to time.Time) map[time.Time]dayCounts {
 	var days []Window
-	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+	for d := from; d.Before(to); d = d.Add(oneDay) {
 		days = append(days, WindowOf(Day, d))
 	}
 	stats := make([]WindowStats, len(days))
@@ -327,7 +340,7 @@ func (m Model) curtailmentFits(c *Chain, g *GridState, w Window, days map[time.T
 	total, work, seconds := 0, 0.0, 0.0
 	poolBlocks := map[string]int{}
 	final := true
-	for d := w.Start; d.Before(w.End); d = d.AddDate(0, 0, 1) {
+	for d := w.Start; d.Before(w.End); d = d.Add(oneDay) {
 		dc, ok := days[d]
 		if !ok {
 			continue
@@ -395,7 +408,27 @@ func fitDays(w Window, pool string, days map[time.Time]dayCounts, st map[time.Ti
 	used := 0
 	h := sha256.New()
 	var buf [24]byte
-	for d := w.Start; d.Before(w.End); d = d.AddDate(0, 0, 1) {
+	// The baseline of day d is the unstressed days of [d − BaselineDays, d) with blocks: the
+	// pool's blocks bp, all blocks bt and the days bd, kept as sums over a sliding window
+	// (integers, so the same as summing each day's baseline afresh).
+	bp, bt, bd := 0, 0, 0
+	slide := func(b time.Time, sign int) {
+		bc, ok := days[b]
+		if !ok || st[b].S > 0 {
+			return
+		}
+		bp += sign * bc.pools[pool]
+		bt += sign * bc.blocks
+		bd += sign
+	}
+	for b := w.Start.Add(-BaselineDays * oneDay); b.Before(w.Start); b = b.Add(oneDay) {
+		slide(b, 1)
+	}
+	for d := w.Start; d.Before(w.End); d = d.Add(oneDay) {
+		if d != w.Start {
+			slide(d.Add(-oneDay), 1)
+			slide(d.Add(-(BaselineDays+1)*oneDay), -1)
+		}
 		dc, ok := days[d]
 		if !ok {
 			continue
@@ -403,16 +436,6 @@ func fitDays(w Window, pool string, days map[time.Time]dayCounts, st map[time.Ti
 		ds, ok := st[d]
 		if !ok {
 			continue
-		}
-		bp, bt, bd := 0, 0, 0
-		for b := d.AddDate(0, 0, -BaselineDays); b.Before(d); b = b.AddDate(0, 0, 1) {
-			bc, ok := days[b]
-			if !ok || st[b].S > 0 {
-				continue
-			}
-			bp += bc.pools[pool]
-			bt += bc.blocks
-			bd++
 		}
 		if bd < BaselineMinDays || bp == 0 {
 			continue
@@ -435,7 +458,7 @@ func fitDays(w Window, pool string, days map[time.Time]dayCounts, st map[time.Ti
 func (m Model) networkDips(g *GridState, yw Window, days map[time.Time]dayCounts, stress map[string]map[time.Time]DayStress) ([]Signal, error) {
 	var out []Signal
 	for _, region := range g.Regions() {
-		for d := yw.Start; d.Before(yw.End); d = d.AddDate(0, 0, 1) {
+		for d := yw.Start; d.Before(yw.End); d = d.Add(oneDay) {
 			ds, ok := stress[region][d]
 			dc, have := days[d]
 			if !ok || ds.Hours == 0 || !have {

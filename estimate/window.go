@@ -34,6 +34,11 @@ func (w Window) Seconds() float64 { return w.End.Sub(w.Start).Seconds() }
 // String is "day 2026-01-02" style, used in logs and seeds.
 func (w Window) String() string { return fmt.Sprintf("%s %s", w.Kind, w.Start.Format("2006-01-02")) }
 
+// oneDay steps from one day window to the next: windows are UTC, where every day is 24 hours,
+// so t.Add(oneDay) is t.AddDate(0, 0, 1) without its calendar arithmetic, which was a sixth of
+// the energy signals' refit over 16 years of history (the day loops of the curtailment fits).
+const oneDay = 24 * time.Hour
+
 // WindowOf returns the window of the given kind that contains t.
 func WindowOf(kind WindowKind, t time.Time) Window {
 	t = t.UTC()

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -325,6 +326,42 @@ func TestQueryReturnsDocumentedGoTypes(t *testing.T) {
 	db := openTestServer(t)
 	res := mustQuery(t, db, crossEngineQuery)
 	checkCrossEngineResult(t, res)
+}
+
+// TestQueryRowsKeepTheirOwnValues: a query's scan targets are reused from row to row for
+// scalar columns (server.queryAll); every row of a result still holds its own values, of every
+// kind — numbers, strings, times, arrays, Nullable — over more rows than one slab of cells.
+func TestQueryRowsKeepTheirOwnValues(t *testing.T) {
+	db := openTestServer(t)
+	const n = 5000
+	res := mustQuery(t, db, `SELECT number AS u, toString(number) AS s, toDateTime(number, 'UTC') AS dt,
+    [number, number + 1] AS arr, if(number % 2 = 0, CAST(NULL AS Nullable(String)), CAST(toString(number) AS Nullable(String))) AS ns
+FROM system.numbers LIMIT `+fmt.Sprint(n))
+	if len(res.Rows) != n {
+		t.Fatalf("%d rows, want %d", len(res.Rows), n)
+	}
+	for i, r := range res.Rows {
+		u := uint64(i)
+		var ns any
+		if i%2 == 1 {
+			ns = fmt.Sprint(i)
+		}
+		want := []any{u, fmt.Sprint(i), time.Unix(int64(i), 0).UTC(), []uint64{u, u + 1}, ns}
+		if len(r) != len(want) {
+			t.Fatalf("row %d: %d cells, want %d", i, len(r), len(want))
+		}
+		for j, w := range want {
+			if wt, ok := w.(time.Time); ok {
+				if gt, ok := r[j].(time.Time); !ok || !gt.Equal(wt) {
+					t.Fatalf("row %d column %s = %#v, want %v", i, res.Columns[j].Name, r[j], wt)
+				}
+				continue
+			}
+			if !reflect.DeepEqual(r[j], w) {
+				t.Fatalf("row %d column %s = %#v, want %#v", i, res.Columns[j].Name, r[j], w)
+			}
+		}
+	}
 }
 
 // crossEngineQuery exercises the value types Result documents; it runs on 18.16 and 26.7.
