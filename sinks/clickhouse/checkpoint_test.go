@@ -1,12 +1,17 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashatlas/hashatlas/estimate"
+	"github.com/hashatlas/hashatlas/schemas"
 )
 
 // testRecentCheckpoint: the checkpoint from a time on (a restart's recent part) is exactly the
@@ -35,7 +40,12 @@ func testRecentCheckpoint(t *testing.T, db *DB) {
 	insertRows(t, db, "orphaned_blocks", []string{"height", "hash", "replaced_by", "version"}, []any{uint32(186), "o186", "h186", uint64(1)})
 	gridCols := []string{"region", "country", "time", "interval_seconds", "metric", "value", "source", "version"}
 	insertRows(t, db, "grid_observations", gridCols, []any{"ERCO", "US", from.Add(-time.Hour), uint32(3600), "demand", 1.0, "eia", uint64(1)},
-		[]any{"ERCO", "US", from, uint32(3600), "demand", 2.0, "eia", uint64(1)})
+		[]any{"ERCO", "US", from, uint32(3600), "demand", 2.0, "eia", uint64(1)},
+		[]any{"PJM", "US", from.Add(time.Hour), uint32(3600), "emergency", 1.0, "eia", uint64(1)},
+		[]any{"PJM", "US", from.Add(2 * time.Hour), uint32(3600), "net_generation", 7.0, "eia", uint64(1)}, // not a stress metric
+		[]any{"PJM", "US", from.Add(3 * time.Hour), uint32(86400), "demand", 8.0, "eia", uint64(1)})        // not hourly
+	// A corrected value of the PJM hour: FINAL keeps it.
+	insertRows(t, db, "grid_observations", gridCols, []any{"PJM", "US", from.Add(time.Hour), uint32(3600), "emergency", 3.0, "eia", uint64(2)})
 	netCols := []string{"window", "window_start", "model_version", "inputs_digest", "final", "version"}
 	insertRows(t, db, "network_hashrate", netCols, []any{"day", from.AddDate(0, 0, -1), "m", "a", uint8(1), uint64(1)},
 		[]any{"day", from, "m", "b", uint8(1), uint64(1)}, []any{"week", from, "m", "c", uint8(0), uint64(1)})
@@ -81,8 +91,23 @@ func testRecentCheckpoint(t *testing.T, db *DB) {
 			t.Errorf("recent block %+v: an older or orphaned row was taken", b)
 		}
 	}
-	if len(whole.Grid) != 2 || len(recent.Grid) != 1 || !recent.Grid[0].Time.Equal(from) {
-		t.Errorf("grid: %d whole, recent %+v; want 2 and the one at %s", len(whole.Grid), recent.Grid, from)
+	wantGrid := []schemas.GridObservation{
+		{Region: "ERCO", Country: "US", Time: from.Add(-time.Hour), IntervalSeconds: 3600, Metric: "demand", Value: 1},
+		{Region: "ERCO", Country: "US", Time: from, IntervalSeconds: 3600, Metric: "demand", Value: 2},
+		{Region: "PJM", Country: "US", Time: from.Add(time.Hour), IntervalSeconds: 3600, Metric: "emergency", Value: 3},
+	}
+	for _, cp := range []*estimate.Checkpoint{whole, recent} {
+		got := slices.Clone(cp.Grid)
+		slices.SortFunc(got, func(a, b schemas.GridObservation) int {
+			return cmp.Or(strings.Compare(a.Region, b.Region), a.Time.Compare(b.Time))
+		})
+		want := wantGrid
+		if !cp.From.IsZero() {
+			want = wantGrid[1:]
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("grid from %s: %+v, want %+v", cp.From, got, want)
+		}
 	}
 	wantStored := map[estimate.Window]estimate.StoredWindow{
 		estimate.WindowOf(estimate.Day, from):  {Digest: "b", Final: true},
