@@ -208,15 +208,34 @@ func startGroupAt(tb testing.TB, cfg Config, group string, offsets map[string]ma
 	tr := newTransport(cfg)
 	defer tr.CloseIdleConnections()
 	c := &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr}
-	resp, err := c.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: commits})
-	if err != nil {
-		tb.Fatalf("position group %s: %v", group, err)
-	}
-	for topic, ps := range resp.Topics {
-		for _, p := range ps {
-			if p.Error != nil {
-				tb.Fatalf("position group %s on %s/%d: %v", group, topic, p.Partition, p.Error)
+	// A broker that has just restarted (tests before this one restart it) may answer that it
+	// is not the group's coordinator yet, or is still loading the group offsets: the commit is
+	// tried again until it is done or the 10 s are up, as a consumer would.
+	for {
+		resp, err := c.OffsetCommit(ctx, &kafkago.OffsetCommitRequest{GroupID: group, GenerationID: -1, Topics: commits})
+		if err != nil {
+			tb.Fatalf("position group %s: %v", group, err)
+		}
+		var retry error
+		for topic, ps := range resp.Topics {
+			for _, p := range ps {
+				var kerr kafkago.Error
+				switch {
+				case p.Error == nil:
+				case errors.As(p.Error, &kerr) && kerr.Temporary() && ctx.Err() == nil:
+					retry = p.Error
+				default:
+					tb.Fatalf("position group %s on %s/%d: %v", group, topic, p.Partition, p.Error)
+				}
 			}
+		}
+		if retry == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("position group %s: %v (still, after 10 s)", group, retry)
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
