@@ -192,8 +192,8 @@ func (g *GridState) DailyStress(region string, from, to time.Time) []DayStress {
 		return nil
 	}
 	// The hours the days read — each day's own and its trailing StressTrailingDays — are looked
-	// up once, into dense slices: a day reads 26 days of hours, so looking each up in the maps
-	// read every hour of a year 26 times (a ninth of a whole-history restore at 16 years).
+	// up once, into dense slices: a day reads 31 days of hours, so looking each up in the maps
+	// read every hour of a year 31 times (a ninth of a whole-history restore at 16 years).
 	lo := from.Unix()/3600 - StressTrailingDays*24
 	hi := lo
 	for day := from; day.Before(to); day = day.Add(oneDay) {
