@@ -109,7 +109,7 @@ func (c *Chain) Add(b BlockObs) (bool, error) {
 	pool, _ := c.internPool(b.Pool)
 	rec := recOf(b, pool)
 	if old, ok := c.blocks.get(b.Height); ok {
-		if c.holds(b, rec) {
+		if c.same(old, rec, b) {
 			return false, nil
 		}
 		c.remove(b.Height, old.time())
@@ -136,17 +136,20 @@ func recOf(b BlockObs, pool int32) blockRec {
 	return blockRec{sec: b.Time.Unix(), nsec: int32(b.Time.Nanosecond()), work: b.Work, pool: pool}
 }
 
-// holds reports whether the chain holds b, whose record is rec, as it is.
-func (c *Chain) holds(b BlockObs, rec blockRec) bool {
-	old, ok := c.blocks.get(b.Height)
-	return ok && old == rec && c.blocks.hashes[b.Height] == b.Hash
+// same reports whether old, the record held at b's height, is b's record rec with b's hash.
+func (c *Chain) same(old, rec blockRec, b BlockObs) bool {
+	return old == rec && c.blocks.hashes[b.Height] == b.Hash
 }
 
 // Holds reports whether the chain holds b as it is (same height, time, work, pool and hash):
 // adding it would change nothing.
 func (c *Chain) Holds(b BlockObs) bool {
 	pool, ok := c.poolIDs[b.Pool]
-	return ok && c.holds(b, recOf(b, pool))
+	if !ok {
+		return false
+	}
+	old, ok := c.blocks.get(b.Height)
+	return ok && c.same(old, recOf(b, pool), b)
 }
 
 // window returns the heights of the window of kind (WindowKinds[k]) holding t, marking the
